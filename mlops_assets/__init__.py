@@ -1,0 +1,1 @@
+"""The platform's asset graph: one sub-package per ML system, composed in `definitions.py`."""

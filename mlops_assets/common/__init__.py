@@ -1,0 +1,1 @@
+"""Helpers shared by every system: pools, image previews, the promotion gate."""

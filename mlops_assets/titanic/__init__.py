@@ -1,0 +1,4 @@
+"""Titanic feature-store system (group `titanic`)."""
+import dagster as dg
+
+defs = dg.Definitions()

@@ -1,0 +1,49 @@
+"""Resources shared by every system, selected by settings (local folder by default, S3 when configured)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dagster_aws.s3 import S3Resource
+from dagster_duckdb import DuckDBResource
+from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+from resources.data_source import DataSource, DatasetFile, DatasetUnavailable, FetchedFile
+from resources.mlflow_registry import CHALLENGER, CHAMPION, MlflowRegistry
+from resources.object_store import LocalObjectStore, ObjectInfo, ObjectNotFound, ObjectStore, S3ObjectStore
+from resources.settings import PlatformSettings
+
+__all__ = [
+    "CHALLENGER", "CHAMPION", "DataSource", "DatasetFile", "DatasetUnavailable", "FetchedFile", "LocalObjectStore",
+    "MlflowRegistry", "ObjectInfo", "ObjectNotFound", "ObjectStore", "PlatformSettings", "S3ObjectStore",
+    "build_object_store", "build_registry", "build_resources",
+]
+
+
+def build_object_store(settings: PlatformSettings) -> ObjectStore:
+    if settings.object_store == "s3":
+        s3 = S3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region)
+        return S3ObjectStore(s3=s3, bucket=settings.s3_bucket, prefix=settings.s3_prefix)
+    return LocalObjectStore(root=str(settings.objects_dir))
+
+
+def build_registry(settings: PlatformSettings) -> MlflowRegistry:
+    return MlflowRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root)
+
+
+def build_resources(settings: PlatformSettings) -> dict[str, Any]:
+    """The resource dictionary of the code location. Asset code asks for these keys, never for an environment."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    return {
+        # Tables: one DuckDB file, one schema per system (the asset key prefix names the schema).
+        "io_manager": DuckDBPandasIOManager(database=str(settings.duckdb_path)),
+        "warehouse": DuckDBResource(database=str(settings.duckdb_path)),
+        "object_store": build_object_store(settings),
+        "mlflow": build_registry(settings),
+        "data_source": DataSource(
+            local_dir=str(settings.data_dir) if settings.data_dir else None,
+            cache_dir=str(settings.cache_dir),
+            offline=settings.offline,
+        ),
+    }

@@ -1,0 +1,106 @@
+"""MLflow tracking and model registry, promoted with aliases (`champion`, `challenger`), never stages."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Any, Iterator
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+# Pinning requirements avoids MLflow's ~15 s requirement inference on every log_model call.
+SKLEARN_REQUIREMENTS = ["scikit-learn==1.9.1", "skops==0.16.0", "numpy<3", "pandas<3"]
+
+_setup_lock = threading.Lock()
+
+
+class MlflowRegistry(dg.ConfigurableResource):
+    """Experiments, runs and the model registry of one MLflow tracking server (a SQLite file by default)."""
+
+    tracking_uri: str
+    artifact_root: str
+    _client = PrivateAttr(default=None)
+
+    def activate(self):
+        """Point the process-global mlflow module at this store and return it."""
+        import mlflow
+
+        with _setup_lock:
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.tracking_uri)
+        return mlflow
+
+    def client(self):
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self.activate()
+            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return self._client
+
+    def experiment_id(self, name: str) -> str:
+        """The experiment's id, creating it with artifacts under `artifact_root/<name>` the first time."""
+        client = self.client()
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        location = f"{self.artifact_root.rstrip('/')}/{name}"
+        try:
+            return client.create_experiment(name, artifact_location=location)
+        except Exception:  # created concurrently by another run
+            experiment = client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
+
+    @contextlib.contextmanager
+    def start_run(self, experiment: str, run_name: str | None = None, tags: dict[str, str] | None = None,
+                  nested: bool = False) -> Iterator[Any]:
+        mlflow = self.activate()
+        experiment_id = self.experiment_id(experiment)
+        with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags, nested=nested) as run:
+            yield run
+
+    def log_sklearn_model(self, model: Any, name: str = "model", **kwargs: Any):
+        """Log a fitted scikit-learn model to the active run (skops format) and return its ModelInfo."""
+        mlflow = self.activate()
+        kwargs.setdefault("pip_requirements", SKLEARN_REQUIREMENTS)
+        return mlflow.sklearn.log_model(model, name=name, **kwargs)
+
+    def register(self, model_name: str, model_uri: str, run_id: str, tags: dict[str, str] | None = None):
+        """Register `model_uri` as a new version of `model_name`; tags carry the lineage (e.g. dagster_run_id)."""
+        client = self.client()
+        try:
+            client.create_registered_model(model_name)
+        except Exception:  # already registered
+            pass
+        return client.create_model_version(
+            name=model_name, source=model_uri, run_id=run_id, tags={k: str(v) for k, v in (tags or {}).items()}
+        )
+
+    def version_by_alias(self, model_name: str, alias: str = CHAMPION):
+        """The model version holding `alias`, or None when no version does (or the model does not exist)."""
+        try:
+            return self.client().get_model_version_by_alias(model_name, alias)
+        except Exception:
+            return None
+
+    def set_alias(self, model_name: str, alias: str, version: str | int) -> None:
+        self.client().set_registered_model_alias(model_name, alias, str(version))
+
+    def delete_alias(self, model_name: str, alias: str) -> None:
+        with contextlib.suppress(Exception):
+            self.client().delete_registered_model_alias(model_name, alias)
+
+    def tag_version(self, model_name: str, version: str | int, tags: dict[str, Any]) -> None:
+        client = self.client()
+        for key, value in tags.items():
+            client.set_model_version_tag(model_name, str(version), key, str(value))
+
+    def load_sklearn(self, model_uri: str):
+        mlflow = self.activate()
+        return mlflow.sklearn.load_model(model_uri)

@@ -1,0 +1,76 @@
+"""Platform settings, read from the environment when a code location or the server starts.
+
+Nothing here runs at import time: `PlatformSettings.from_env()` is called by `definitions()` and by the serving
+app factory, so tests can point everything at temporary folders with environment variables alone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    """Where every piece of state lives.
+
+    `home` holds all generated state of a local deployment (DuckDB warehouse, object store folder, MLflow
+    database and artifacts, download cache, DAGSTER_HOME); it is ignored by git.
+    """
+
+    home: Path
+    data_dir: Path | None
+    object_store: str  # "local" or "s3"
+    s3_bucket: str
+    s3_prefix: str
+    s3_endpoint_url: str | None
+    s3_region: str
+    mlflow_tracking_uri: str
+    mlflow_artifact_root: str
+    duckdb_path: Path
+    offline: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "PlatformSettings":
+        env = os.environ if env is None else env
+        home = Path(env.get("MLOPS_HOME") or ".mlops").resolve()
+        data_dir = env.get("MLOPS_DATA_DIR")
+        object_store = (env.get("MLOPS_OBJECT_STORE") or "local").strip().lower()
+        if object_store not in {"local", "s3"}:
+            raise ValueError(f"MLOPS_OBJECT_STORE must be 'local' or 's3', got {object_store!r}")
+        s3_bucket = env.get("MLOPS_S3_BUCKET") or "mlops-platform"
+        tracking_uri = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
+        default_artifacts = (
+            f"s3://{s3_bucket}/mlflow-artifacts" if object_store == "s3" else (home / "mlartifacts").as_uri()
+        )
+        return cls(
+            home=home,
+            data_dir=Path(data_dir).resolve() if data_dir else None,
+            object_store=object_store,
+            s3_bucket=s3_bucket,
+            s3_prefix=(env.get("MLOPS_S3_PREFIX") or "").strip("/"),
+            s3_endpoint_url=env.get("MLOPS_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL") or None,
+            s3_region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
+            mlflow_tracking_uri=tracking_uri,
+            mlflow_artifact_root=env.get("MLOPS_MLFLOW_ARTIFACT_ROOT") or default_artifacts,
+            duckdb_path=Path(env.get("MLOPS_DUCKDB_PATH") or home / "warehouse.duckdb").resolve(),
+            offline=_flag(env.get("MLOPS_OFFLINE")),
+        )
+
+    @property
+    def objects_dir(self) -> Path:
+        return self.home / "objects"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster_home"

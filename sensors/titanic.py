@@ -1,0 +1,4 @@
+"""Titanic automation."""
+import dagster as dg
+
+defs = dg.Definitions()

@@ -1,0 +1,52 @@
+"""The serving app: `uvicorn serving.app:create_app --factory`.
+
+Each system contributes one router built from the shared `ServingContext`; the app itself only composes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+
+from resources.settings import PlatformSettings
+from serving import titanic
+from serving.context import ServingContext
+
+# Each entry: a module exposing `build_router(ctx) -> APIRouter` and `TITLE`, `HOME` (its landing page).
+SYSTEMS = [titanic]
+
+
+def create_app(settings: PlatformSettings | None = None, poll_seconds: float | None = None) -> FastAPI:
+    settings = settings or PlatformSettings.from_env()
+    if poll_seconds is None:
+        poll_seconds = float(os.environ.get("MLOPS_SERVING_POLL_SECONDS", "1.0"))
+    ctx = ServingContext.from_settings(settings, poll_seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        ctx.poller.start()
+        try:
+            yield
+        finally:
+            ctx.poller.stop()
+
+    app = FastAPI(title="MLOps platform serving API", version="0.1.0", lifespan=lifespan,
+                  description="Predictions from the latest promoted models of the platform's ML systems.")
+    app.state.ctx = ctx
+    for system in SYSTEMS:
+        app.include_router(system.build_router(ctx))
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request):
+        links = [(system.TITLE, system.HOME) for system in SYSTEMS]
+        return ctx.templates.TemplateResponse(request, "index.html", {"links": links})
+
+    @app.get("/health", tags=["platform"])
+    def health() -> dict:
+        return {"status": "ok", "watchers": {repr(w.__class__.__name__) + ":" + getattr(w, "model_name", getattr(w, "system", "")):
+                                             w.current is not None for w in ctx.poller.watchers}}
+
+    return app

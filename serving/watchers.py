@@ -1,0 +1,102 @@
+"""Background watchers that swap in newly promoted models and newly published snapshots without a restart.
+
+A single poller thread checks every watcher every `poll_seconds`. Loading happens off the request path and the
+swap is one attribute assignment, so a request sees either the old state or the new one, never a mix, and never
+waits for a load.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from resources.mlflow_registry import CHAMPION, MlflowRegistry
+from resources.object_store import ObjectStore
+from resources.snapshots import current_snapshot
+from serving.lineage import Lineage
+
+log = logging.getLogger("serving.watchers")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: Any
+    lineage: Lineage
+
+
+class ChampionWatcher:
+    """Holds the model version that currently has `alias` in the registry."""
+
+    def __init__(self, registry: MlflowRegistry, model_name: str, alias: str = CHAMPION,
+                 loader: Callable[[str], Any] | None = None):
+        self.registry = registry
+        self.model_name = model_name
+        self.alias = alias
+        self._loader = loader or registry.load_sklearn
+        self.current: LoadedModel | None = None
+
+    def refresh(self) -> bool:
+        version = self.registry.version_by_alias(self.model_name, self.alias)
+        if version is None:
+            return False
+        if self.current is not None and self.current.lineage.model_version == str(version.version):
+            return False
+        model = self._loader(f"models:/{self.model_name}/{version.version}")
+        self.current = LoadedModel(model, Lineage.from_model_version(version, self.alias))
+        log.info("serving %s v%s (%s)", self.model_name, version.version, self.alias)
+        return True
+
+
+class SnapshotWatcher:
+    """Holds the in-memory state built from a system's current serving snapshot."""
+
+    def __init__(self, store: ObjectStore, system: str, build: Callable[[ObjectStore, dict], Any]):
+        self.store = store
+        self.system = system
+        self._build = build
+        self.snapshot_id: str | None = None
+        self.current: Any = None
+
+    def refresh(self) -> bool:
+        pointer = current_snapshot(self.store, self.system)
+        if pointer is None or pointer["snapshot_id"] == self.snapshot_id:
+            return False
+        state = self._build(self.store, pointer)
+        self.current, self.snapshot_id = state, pointer["snapshot_id"]
+        log.info("serving %s snapshot %s", self.system, self.snapshot_id)
+        return True
+
+
+class Poller:
+    def __init__(self, poll_seconds: float):
+        self.poll_seconds = poll_seconds
+        self.watchers: list[Any] = []
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, watcher):
+        self.watchers.append(watcher)
+        return watcher
+
+    def refresh_all(self) -> None:
+        for watcher in self.watchers:
+            try:
+                watcher.refresh()
+            except Exception:  # a broken publication must not kill the poller: keep serving the last good one
+                log.exception("refresh of %r failed; keeping the current state", watcher)
+
+    def start(self) -> None:
+        self.refresh_all()
+        self._thread = threading.Thread(target=self._run, name="serving-poller", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            self.refresh_all()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)

@@ -1,0 +1,100 @@
+"""Fixtures shared by every test: temporary platform state, the real data, moto_server S3, Chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from resources.settings import PlatformSettings
+from tests.support import free_port, shared_data_dir, stop_process, wait_for_http
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("real datasets not available (set MLOPS_DATA_DIR or place ../shared/data)")
+    return path
+
+
+@pytest.fixture
+def platform_env(tmp_path, monkeypatch) -> dict[str, str]:
+    """Every piece of platform state in a temporary folder; the real data wired in when present."""
+    env = {
+        "MLOPS_HOME": str(tmp_path / "mlops"),
+        "MLOPS_OFFLINE": "1",
+        "MLOPS_OBJECT_STORE": "local",
+        "GIT_PYTHON_REFRESH": "quiet",
+        "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
+    }
+    data = shared_data_dir()
+    if data is not None:
+        env["MLOPS_DATA_DIR"] = str(data)
+    for key in ("MLFLOW_TRACKING_URI", "MLOPS_DUCKDB_PATH", "MLOPS_MLFLOW_ARTIFACT_ROOT"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def settings(platform_env) -> PlatformSettings:
+    return PlatformSettings.from_env()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """A real S3 protocol server (moto_server) on 127.0.0.1, stopped after the session."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(endpoint, timeout=30, process=process)
+        yield endpoint
+    finally:
+        stop_process(process)
+
+
+@pytest.fixture
+def s3_env(platform_env, moto_endpoint, monkeypatch, request) -> dict[str, str]:
+    """Platform env switched to the S3 object store on moto_server, with a fresh bucket per test."""
+    bucket = "mlops-" + request.node.name.lower().replace("_", "-")[:40].strip("-") + f"-{os.getpid()}"
+    env = {
+        "MLOPS_OBJECT_STORE": "s3",
+        "MLOPS_S3_BUCKET": bucket,
+        "MLOPS_S3_ENDPOINT_URL": moto_endpoint,
+        "MLOPS_MLFLOW_ARTIFACT_ROOT": (Path(platform_env["MLOPS_HOME"]) / "mlartifacts").as_uri(),
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    import boto3
+
+    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    return {**platform_env, **env}
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -1,0 +1,76 @@
+"""Test helpers: free ports, waiting for servers, starting and stopping real processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except urllib.error.HTTPError:
+            return  # the server answers, even if not 2xx
+        except Exception as exc:  # not up yet
+            last_error = exc
+            time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer within {timeout}s: {last_error}")
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
+
+
+@contextlib.contextmanager
+def uvicorn_server(env: dict[str, str], app: str = "serving.app:create_app", factory: bool = True,
+                   log_path: Path | None = None) -> Iterator[str]:
+    """A real uvicorn process on 127.0.0.1 serving `app`; yields its base URL and stops it afterwards."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    if factory:
+        cmd.append("--factory")
+    log = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    process = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{base}/health", timeout=60, process=process)
+        yield base
+    finally:
+        stop_process(process)
+        if log_path:
+            log.close()
+
+
+def shared_data_dir() -> Path | None:
+    """The real datasets: MLOPS_DATA_DIR if set, else ../shared/data beside the repository."""
+    configured = os.environ.get("MLOPS_DATA_DIR")
+    candidate = Path(configured) if configured else REPO_ROOT.parent / "shared" / "data"
+    return candidate.resolve() if candidate.is_dir() else None
