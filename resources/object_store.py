@@ -120,7 +120,8 @@ class LocalObjectStore(ObjectStore):
             if since_last_modified is not None and modified <= since_last_modified:
                 continue
             key = path.relative_to(root).as_posix()
-            etag = hashlib.md5(f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}".encode()).hexdigest()
+            # Content MD5, like S3's single-part ETag: the same bytes uploaded twice keep one identity.
+            etag = hashlib.md5(path.read_bytes()).hexdigest()
             infos.append(ObjectInfo(key=key, size=stat.st_size, last_modified=modified, etag=etag))
         return sorted(infos, key=lambda info: (info.last_modified, info.key))
 
