@@ -1,0 +1,135 @@
+"""Titanic feature store and training: raw passengers → features → feature group → split → model."""
+
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import accuracy_score
+
+from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTION_POOL
+from mlops_assets.titanic.constants import (EXPERIMENT, FEATURES, LABEL, MODEL_NAME, MODEL_PARAMS, SYSTEM,
+                                            TRAIN_CSV)
+from mlops_assets.titanic.features import in_holdout, prepare_passengers, synthetic_passenger, upsert
+from mlops_assets.titanic.partitions import daily_partitions
+from resources.data_source import DataSource
+from resources.mlflow_registry import MlflowRegistry
+
+COMMON = dict(key_prefix=[SYSTEM], group_name=SYSTEM)
+# skops loads only reviewed types; forests need their tree storage, which we produce ourselves.
+TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
+
+
+@dg.asset(**COMMON, kinds={"python", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
+def raw_passengers(context: dg.AssetExecutionContext, data_source: DataSource) -> dg.Output[pd.DataFrame]:
+    """Kaggle's Titanic `train.csv`: the 891 real passengers with their fate, exactly as published."""
+    fetched = data_source.fetch(TRAIN_CSV)
+    frame = pd.read_csv(fetched.path)
+    context.log.info("read %d passengers from %s (%s)", len(frame), fetched.path, fetched.origin)
+    return dg.Output(frame, data_version=fetched.data_version,
+                     metadata={**fetched.metadata(), "dagster/row_count": len(frame)})
+
+
+@dg.asset(**COMMON, kinds={"pandas", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
+def passenger_features(raw_passengers: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """The real passengers as model features: missing ages → 29, ports → 'Q', sex/port codes, age and fare bands."""
+    features = prepare_passengers(raw_passengers)
+    return dg.Output(features, metadata={"dagster/row_count": len(features),
+                                         "survival_rate": float(features[LABEL].mean())})
+
+
+@dg.asset(**COMMON, kinds={"python", "duckdb"}, code_version="1", pool=DUCKDB_POOL,
+          partitions_def=daily_partitions, metadata={"partition_expr": "event_date"})
+def daily_passenger(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
+    """One synthetic passenger per day (half survivors), the same for a date however often it is rebuilt."""
+    day = dt.date.fromisoformat(context.partition_key)
+    row = synthetic_passenger(day)
+    frame = pd.DataFrame([{**row, "event_date": pd.Timestamp(day)}])
+    return dg.Output(frame, metadata={"passenger_id": dg.MetadataValue.int(row["passenger_id"]),
+                                      "survived": dg.MetadataValue.int(row[LABEL])})
+
+
+@dg.asset(**COMMON, kinds={"pandas", "duckdb"}, code_version="1", pool=DUCKDB_POOL,
+          ins={"daily_passenger": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())})
+def feature_group(passenger_features: pd.DataFrame, daily_passenger: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """The feature group `titanic_modal_2`: real and synthetic passengers, upserted on primary key passenger_id."""
+    synthetic = daily_passenger.drop(columns=["event_date"], errors="ignore")
+    group = upsert(passenger_features.assign(source="kaggle"), synthetic.assign(source="synthetic"))
+    return dg.Output(group, metadata={
+        "dagster/row_count": len(group),
+        "synthetic_rows": dg.MetadataValue.int(int((group["source"] == "synthetic").sum())),
+        "survival_rate": float(group[LABEL].mean()),
+    })
+
+
+@dg.asset(**COMMON, kinds={"pandas", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
+def training_split(feature_group: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """The feature group with a stable 80/20 split: each passenger's side is fixed by a hash of its id."""
+    split = feature_group.assign(split=in_holdout(feature_group["passenger_id"]).map({True: "holdout", False: "train"}))
+    counts = split["split"].value_counts()
+    return dg.Output(split, metadata={"train_rows": dg.MetadataValue.int(int(counts.get("train", 0))),
+                                      "holdout_rows": dg.MetadataValue.int(int(counts.get("holdout", 0)))})
+
+
+def holdout_accuracy(model, split: pd.DataFrame, source: str | None = None) -> float:
+    holdout = split[split["split"] == "holdout"]
+    if source is not None:
+        holdout = holdout[holdout["source"] == source]
+    return float(accuracy_score(holdout[LABEL], model.predict(holdout[FEATURES])))
+
+
+# In the promotion pool: two training runs must not both read "champion" and then both move it.
+@dg.asset(**COMMON, kinds={"sklearn", "mlflow"}, code_version="1", pool=PROMOTION_POOL,
+          check_specs=[dg.AssetCheckSpec("promotion_gate", asset=dg.AssetKey([SYSTEM, "survival_model"]),
+                                         blocking=True, description="Promote to champion only if not worse on the holdout")])
+def survival_model(context: dg.AssetExecutionContext, training_split: pd.DataFrame, mlflow: MlflowRegistry):
+    """The survival classifier (RandomForest, the original's hyper-parameters), registered as `titanic_modal`.
+
+    The model sees only the five passenger features, never the id. Each materialization trains on the train side,
+    scores the holdout, logs the run to MLflow and registers a new version; the promotion gate below decides
+    whether that version becomes the served `champion`.
+    """
+    train = training_split[training_split["split"] == "train"]
+    model = RandomForestClassifier(**MODEL_PARAMS).fit(train[FEATURES], train[LABEL])
+    accuracy = holdout_accuracy(model, training_split)
+    # Synthetic passengers follow the original's odd rules; the real-passenger figure is the comparable one.
+    kaggle_accuracy = holdout_accuracy(model, training_split, source="kaggle")
+    with mlflow.start_run(EXPERIMENT, run_name=f"train-{context.run_id[:8]}",
+                          tags={DAGSTER_RUN_TAG: context.run_id}) as run:
+        mlflow.activate().log_params({**MODEL_PARAMS, "features": ",".join(FEATURES), "train_rows": len(train)})
+        mlflow.activate().log_metrics({"accuracy": accuracy, "kaggle_holdout_accuracy": kaggle_accuracy})
+        info = mlflow.log_sklearn_model(model, input_example=train[FEATURES].head(3).astype("float64"),
+                                        skops_trusted_types=TRUSTED_TYPES)
+    version = mlflow.register(MODEL_NAME, info.model_uri, run.info.run_id,
+                              tags={DAGSTER_RUN_TAG: context.run_id, "accuracy": f"{accuracy:.6f}"})
+    context.log.info("registered %s v%s, holdout accuracy %.4f", MODEL_NAME, version.version, accuracy)
+
+    yield dg.MaterializeResult(metadata={
+        "accuracy": dg.MetadataValue.float(accuracy),
+        "kaggle_holdout_accuracy": dg.MetadataValue.float(kaggle_accuracy),
+        "holdout_rows": dg.MetadataValue.int(int((training_split["split"] == "holdout").sum())),
+        "model_version": dg.MetadataValue.text(str(version.version)),
+        "mlflow_run_id": dg.MetadataValue.text(run.info.run_id),
+        "train_rows": dg.MetadataValue.int(len(train)),
+    })
+    yield promotion_gate(context, mlflow, training_split, str(version.version), accuracy)
+
+
+def promotion_gate(context, mlflow: MlflowRegistry, split: pd.DataFrame, candidate_version: str,
+                   candidate_accuracy: float) -> dg.AssetCheckResult:
+    """Score the current champion on the same holdout as the candidate, then move the aliases."""
+    from mlops_assets.common.promotion import apply_promotion
+
+    champion = mlflow.version_by_alias(MODEL_NAME)
+    champion_accuracy = None
+    if champion is not None and str(champion.version) != candidate_version:
+        champion_model = mlflow.load_sklearn(f"models:/{MODEL_NAME}/{champion.version}")
+        champion_accuracy = holdout_accuracy(champion_model, split)
+    else:
+        champion = None
+    decision = apply_promotion(mlflow, MODEL_NAME, "accuracy", candidate_version, candidate_accuracy,
+                               None if champion is None else str(champion.version), champion_accuracy)
+    context.log.info(decision.reason)
+    return dg.AssetCheckResult(check_name="promotion_gate", passed=decision.promoted, metadata=decision.metadata(),
+                               severity=dg.AssetCheckSeverity.ERROR)

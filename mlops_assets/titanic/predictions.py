@@ -1,0 +1,127 @@
+"""Batch inference and the dashboard: the newest passenger's predicted and actual fate, history, pictures."""
+
+
+import datetime as dt
+import json
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from sklearn.metrics import confusion_matrix
+
+from mlops_assets.common.constants import DUCKDB_POOL
+from mlops_assets.common.images import image_metadata
+from mlops_assets.titanic.constants import (FEATURES, IMAGE_KEYS, LABEL, MODEL_NAME, RECENT_PREDICTIONS_KEY,
+                                            RECENT_ROWS, SYSTEM)
+from mlops_assets.titanic.partitions import daily_partitions
+from mlops_assets.titanic.pictures import confusion_picture, fate_picture, table_picture
+from resources.mlflow_registry import CHAMPION, MlflowRegistry
+from resources.object_store import ObjectStore
+
+COMMON = dict(key_prefix=[SYSTEM], group_name=SYSTEM)
+ALL_DAYS = dg.AssetIn(key=dg.AssetKey([SYSTEM, "prediction_history"]), partition_mapping=dg.AllPartitionMapping())
+FATE_LABELS = ["did not survive", "survived"]
+
+
+class NoChampion(Exception):
+    pass
+
+
+@dg.asset(**COMMON, kinds={"sklearn", "duckdb"}, code_version="1", pool=DUCKDB_POOL,
+          partitions_def=daily_partitions, metadata={"partition_expr": "event_date"},
+          deps=[dg.AssetKey([SYSTEM, "survival_model"])])
+def prediction_history(context: dg.AssetExecutionContext, daily_passenger: pd.DataFrame,
+                       mlflow: MlflowRegistry) -> dg.Output[pd.DataFrame]:
+    """The daily batch prediction: the day's passenger scored by the current champion, with its true fate.
+
+    One row per day (prediction, label, model version, time); all days together are the prediction history.
+    """
+    champion = mlflow.version_by_alias(MODEL_NAME, CHAMPION)
+    if champion is None:
+        raise NoChampion(f"no '{CHAMPION}' version of {MODEL_NAME} in the registry yet: "
+                         "materialize titanic/survival_model first")
+    model = mlflow.load_sklearn(f"models:/{MODEL_NAME}/{champion.version}")
+    passenger = daily_passenger.iloc[[0]]
+    prediction = int(model.predict(passenger[FEATURES])[0])
+    row = pd.DataFrame([{
+        "event_date": pd.Timestamp(dt.date.fromisoformat(context.partition_key)),
+        "predicted_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+        "passenger_id": int(passenger["passenger_id"].iloc[0]),
+        "prediction": prediction,
+        "label": int(passenger[LABEL].iloc[0]),
+        "model_name": MODEL_NAME,
+        "model_version": str(champion.version),
+        "mlflow_run_id": champion.run_id,
+    }])
+    return dg.Output(row, metadata={"prediction": dg.MetadataValue.int(prediction),
+                                    "label": dg.MetadataValue.int(int(row["label"].iloc[0])),
+                                    "model_version": dg.MetadataValue.text(str(champion.version))})
+
+
+def latest(history: pd.DataFrame) -> pd.Series:
+    if history.empty:
+        raise ValueError("the prediction history is empty: materialize titanic/prediction_history first")
+    return history.sort_values(["event_date", "predicted_at"]).iloc[-1]
+
+
+def _store_image(context, store: ObjectStore, name: str, png: bytes, alt: str) -> dg.MaterializeResult:
+    uri = store.put_bytes(IMAGE_KEYS[name], png, "image/png")
+    context.log.info("wrote %s", uri)
+    return dg.MaterializeResult(metadata=image_metadata(png, uri, alt))
+
+
+@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1", ins={"prediction_history": ALL_DAYS})
+def latest_passenger_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
+                           object_store: ObjectStore) -> dg.MaterializeResult:
+    """`latest_passenger.png`: the fate the model predicts for the newest passenger."""
+    row = latest(prediction_history)
+    png = fate_picture(row["prediction"], f"predicted for passenger {row['passenger_id']} (model v{row['model_version']})")
+    return _store_image(context, object_store, "latest_passenger", png, "predicted fate")
+
+
+@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1", ins={"prediction_history": ALL_DAYS})
+def actual_fate_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
+                      object_store: ObjectStore) -> dg.MaterializeResult:
+    """`actual_fate.png`: the true fate of the newest passenger, to compare with the prediction."""
+    row = latest(prediction_history)
+    png = fate_picture(row["label"], f"actual fate of passenger {row['passenger_id']}")
+    return _store_image(context, object_store, "actual_fate", png, "actual fate")
+
+
+def recent_rows(history: pd.DataFrame) -> pd.DataFrame:
+    recent = history.sort_values(["event_date", "predicted_at"]).tail(RECENT_ROWS).iloc[::-1]
+    return pd.DataFrame({
+        "date": recent["event_date"].dt.strftime("%Y-%m-%d"),
+        "passenger_id": recent["passenger_id"].astype(int),
+        "prediction": recent["prediction"].map(lambda v: FATE_LABELS[int(v)]),
+        "label": recent["label"].map(lambda v: FATE_LABELS[int(v)]),
+        "model_version": recent["model_version"].astype(str),
+    })
+
+
+@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1", ins={"prediction_history": ALL_DAYS})
+def recent_predictions_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
+                             object_store: ObjectStore) -> dg.MaterializeResult:
+    """`df_recent.png`: the last five predictions next to the true fates; also published as JSON for serving."""
+    recent = recent_rows(prediction_history)
+    object_store.put_bytes(RECENT_PREDICTIONS_KEY, json.dumps(recent.to_dict(orient="records")).encode(),
+                           "application/json")
+    png = table_picture(recent, "Recent predictions")
+    result = _store_image(context, object_store, "df_recent", png, "recent predictions")
+    return dg.MaterializeResult(metadata={**result.metadata, "rows": dg.MetadataValue.int(len(recent))})
+
+
+@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1", ins={"prediction_history": ALL_DAYS},
+          output_required=False)
+def confusion_matrix_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
+                           object_store: ObjectStore):
+    """`confusion_matrix.png` of all predictions so far: drawn once both fates have been predicted."""
+    if prediction_history["prediction"].nunique() < 2:
+        context.log.info("only one fate predicted so far: the confusion matrix waits for both classes")
+        return
+    matrix = confusion_matrix(prediction_history["label"], prediction_history["prediction"], labels=[0, 1])
+    png = confusion_picture(matrix, FATE_LABELS, f"All {len(prediction_history)} daily predictions")
+    result = _store_image(context, object_store, "confusion_matrix", png, "confusion matrix")
+    accuracy = float(np.trace(matrix) / matrix.sum())
+    yield dg.MaterializeResult(metadata={**result.metadata, "history_accuracy": dg.MetadataValue.float(accuracy),
+                                         "predictions": dg.MetadataValue.int(int(matrix.sum()))})
