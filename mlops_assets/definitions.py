@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mlops_assets import titanic
+from mlops_assets import deploy, titanic
 from resources import build_resources
 from resources.settings import PlatformSettings
+from sensors import deploy as deploy_automation
 from sensors import titanic as titanic_automation
 
 SYSTEMS: list[dg.Definitions] = [
     titanic.defs, titanic_automation.defs,
+    deploy.defs, deploy_automation.defs,
 ]
 
 

@@ -1,0 +1,14 @@
+"""Names of the deploy system."""
+
+GROUP = "deploy"
+KEY_PREFIX = ["deploy"]
+# Serving snapshots of one deployment live under serving/deploy/<name>/ in the object store.
+SNAPSHOT_SYSTEM = "deploy/{name}"
+
+MODEL_FILE_CODE_VERSION = "1"
+PINNED_MODEL_CODE_VERSION = "1"
+DEPLOYMENT_CODE_VERSION = "1"
+
+
+def snapshot_system(deployment: str) -> str:
+    return SNAPSHOT_SYSTEM.format(name=deployment)

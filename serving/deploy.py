@@ -1,0 +1,174 @@
+"""Deploy routes: the original's async prediction API, per deployment, and the web forms generated from form.yml.
+
+POST validates against the schema generated from the config and enqueues (durable SQLite queue); a worker
+thread of this process predicts with the pinned model and records COMPLETE or ERROR; GET reads the row.
+Models come from the deployment snapshots Dagster publishes, loaded only after their digest is verified.
+"""
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+from threadpoolctl import threadpool_limits
+
+from mlops_assets.deploy.config import Deployment, default_deployment, load_deployments, predict_value
+from mlops_assets.deploy.constants import snapshot_system
+from mlops_assets.deploy.models import Pin, load_pinned
+from resources.model_bucket import ModelBucket, build_model_bucket
+from resources.object_store import ObjectStore
+from resources.snapshots import read_snapshot_file
+from serving.deploy_queue import DeployQueue, Prediction, QueueWorker
+from serving.lineage import Lineage
+
+TITLE = "Deploy any scikit-learn Pipeline"
+HOME = "/deploy"
+log = logging.getLogger("serving.deploy")
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    deployment: Deployment
+    model: Any
+    pin: Pin
+    snapshot_id: str
+    dagster_run_id: str | None
+
+    def record(self) -> dict:
+        return {"bucket": self.pin.bucket, "key": self.pin.key, "version_id": self.pin.version_id,
+                "tag": self.pin.tag, "sha256": self.pin.sha256, "snapshot_id": self.snapshot_id,
+                "dagster_run_id": self.dagster_run_id}
+
+
+class PredictionAccepted(BaseModel):
+    prediction_id: str
+    status: Literal["PENDING"] = "PENDING"
+
+
+class PredictionStatus(BaseModel):
+    prediction_id: str
+    status: Literal["PENDING", "COMPLETE", "ERROR"]
+    body: float | str | None = Field(description="The value when COMPLETE, the error message when ERROR")
+    deployment: str
+    model_version: str | None = Field(description="Object version id of the model file that answered")
+    model: dict | None = Field(description="Bucket, key, version id, tag and SHA-256 of the model file")
+    lineage: Lineage | None = None
+
+
+def load_served(deployment: Deployment, bucket: ModelBucket, store: ObjectStore, pointer: dict) -> ServedModel:
+    record = json.loads(read_snapshot_file(store, pointer, "deployment.json"))
+    pin = Pin(**record["pin"])
+    model = load_pinned(bucket, pin)  # refused files raise: the poller keeps serving the previous model
+    log.info("deploy %s serves %s version %s", deployment.name, pin.key, pin.version_id)
+    return ServedModel(deployment, model, pin, pointer["snapshot_id"], record.get("dagster_run_id"))
+
+
+def status_of(row: Prediction) -> PredictionStatus:
+    body = row.result if row.status == "COMPLETE" else row.error if row.status == "ERROR" else None
+    lineage = None
+    if row.model:
+        lineage = Lineage(model_name=f"{row.deployment}:{row.model['key']}", model_version=row.model["version_id"],
+                          alias="pinned", dagster_run_id=row.model.get("dagster_run_id"))
+    return PredictionStatus(prediction_id=row.prediction_id, status=row.status, body=body, deployment=row.deployment,
+                            model_version=(row.model or {}).get("version_id"), model=row.model, lineage=lineage)
+
+
+def build_router(ctx) -> APIRouter:
+    deployments = load_deployments()
+    default = default_deployment(deployments)
+    bucket = build_model_bucket(ctx.settings)
+    queue = DeployQueue(ctx.settings.home / "serving" / "deploy_queue.db")
+    watchers = {name: ctx.watch_snapshot(snapshot_system(name), partial(load_served, d, bucket))
+                for name, d in deployments.items()}
+
+    def ready() -> list[str]:
+        return [name for name, watcher in watchers.items() if watcher.current is not None]
+
+    def resolve(job):
+        served: ServedModel = watchers[job.deployment].current  # read once: a swap mid-job cannot mix versions
+        return served.record(), partial(predict_value, served.deployment, served.model, job.request)
+
+    worker = QueueWorker(queue, resolve, ready, log)
+    # An API-only process (MLOPS_DEPLOY_WORKER=0) leaves predictions to workers of other processes.
+    run_worker = os.environ.get("MLOPS_DEPLOY_WORKER", "1") != "0"
+
+    async def lifespan(_app):
+        if run_worker:
+            threadpool_limits(1)  # single-row predictions: OpenMP threads would only contend with requests
+            worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+            queue.close()
+
+    router = APIRouter(tags=["deploy"], lifespan=lifespan)
+
+    def enqueue(name: str, payload: BaseModel) -> PredictionAccepted:
+        if watchers[name].current is None:
+            raise HTTPException(503, f"deployment {name!r} has no deployed model yet: pin a version "
+                                     f"(`mlops pin {name} VERSION_ID`) and let Dagster publish it")
+        prediction_id = queue.enqueue(name, payload.model_dump(mode="json"))
+        worker.wake()
+        return PredictionAccepted(prediction_id=prediction_id)
+
+    def add_predict_route(path: str, deployment: Deployment) -> None:
+        schema = deployment.schema
+
+        def predict(payload: schema) -> PredictionAccepted:  # type: ignore[valid-type]
+            return enqueue(deployment.name, payload)
+
+        router.add_api_route(path, predict, methods=["POST"], status_code=202, response_model=PredictionAccepted,
+                             name=f"predict_{deployment.name}", summary=f"Queue a prediction: {deployment.title}")
+
+    for name, deployment in deployments.items():
+        add_predict_route(f"/api/{name}/predict", deployment)
+    if default is not None:
+        add_predict_route("/api/predict", default)
+
+    @router.post("/api/{deployment}/predict", include_in_schema=False)
+    def unknown_deployment(deployment: str):
+        raise HTTPException(404, f"deployment {deployment!r} not found; known: {', '.join(deployments)}")
+
+    @router.get("/api/predict/{prediction_id}", response_model=PredictionStatus,
+                responses={404: {"description": "prediction not found"}})
+    def prediction(prediction_id: str) -> PredictionStatus:
+        row = queue.get(prediction_id)
+        if row is None:
+            raise HTTPException(404, "prediction not found")
+        return status_of(row)
+
+    @router.get("/api/deployments")
+    def list_deployments() -> list[dict]:
+        return [{"name": name, "title": d.title, "units": d.units, "default": default is d,
+                 "fields": d.field_names, "served": watchers[name].current.record() if watchers[name].current else None}
+                for name, d in deployments.items()]
+
+    def page(request: Request, template: str, name: str | None = None, **extra):
+        if name is not None and name not in deployments:
+            raise HTTPException(404, f"deployment {name!r} not found")
+        served = watchers[name].current if name else None
+        return ctx.templates.TemplateResponse(request, template, {
+            "deployments": deployments, "deployment": deployments.get(name) if name else None,
+            "served": served, "watchers": watchers, **extra})
+
+    @router.get("/deploy", response_class=HTMLResponse, include_in_schema=False)
+    def index(request: Request):
+        return page(request, "deploy_index.html")
+
+    @router.get("/deploy/{name}", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request, name: str):
+        return page(request, "deploy_home.html", name)
+
+    @router.get("/deploy/{name}/form", response_class=HTMLResponse, include_in_schema=False)
+    def form(request: Request, name: str):
+        fields = [{"name": f.name, "dtype": f.dtype, "required": f.required} for f in deployments[name].fields] \
+            if name in deployments else []
+        return page(request, "deploy_form.html", name, fields=fields)
+
+    return router
