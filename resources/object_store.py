@@ -108,12 +108,16 @@ class LocalObjectStore(ObjectStore):
 
     def list_objects(self, prefix: str = "", since_last_modified: datetime | None = None) -> list[ObjectInfo]:
         root = Path(self.root)
-        base = root / prefix.strip("/") if prefix.strip("/") else root
+        prefix = prefix.lstrip("/")
+        # S3 prefixes are plain string prefixes ("a/one" matches "a/one.png"): walk the deepest folder they name.
+        base = root / prefix if (root / prefix).is_dir() else (root / prefix).parent
         if not base.exists():
             return []
         infos = []
         for path in base.rglob("*"):
             if not path.is_file() or path.name.startswith(".tmp-"):
+                continue
+            if not path.relative_to(root).as_posix().startswith(prefix):
                 continue
             stat = path.stat()
             modified = datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc)
