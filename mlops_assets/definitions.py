@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mlops_assets import deploy, titanic
+from mlops_assets import deploy, scones, titanic
 from resources import build_resources
 from resources.settings import PlatformSettings
 from sensors import deploy as deploy_automation
+from sensors import scones as scones_automation
 from sensors import titanic as titanic_automation
 
 SYSTEMS: list[dg.Definitions] = [
     titanic.defs, titanic_automation.defs,
     deploy.defs, deploy_automation.defs,
+    scones.defs, scones_automation.defs,
 ]
 
 

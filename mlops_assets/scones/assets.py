@@ -1,0 +1,168 @@
+"""Scones Unlimited data and model: CIFAR-100 rows → labelled PNGs in the object store → the classifier."""
+
+
+import io
+import time
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTION_POOL
+from mlops_assets.common.images import image_metadata
+from mlops_assets.scones.cifar import SPLITS, check_label_names, fine_label_names, manifest_text, png_bytes, select_split
+from mlops_assets.scones.constants import (CHARTS_PREFIX, CLASS_NAMES, DATASET_PREFIX, DEFAULT_THRESHOLD,
+                                           EXPERIMENT, MODEL_NAME, ORIGINAL_BEST_ACCURACY, ORIGINAL_FINAL_ACCURACY,
+                                           SYSTEM, FINE_LABEL_TO_CLASS)
+from mlops_assets.scones.evaluation import Evaluation, confusion_matrix_png, evaluate
+from mlops_assets.scones.features import build_classifier
+from mlops_assets.scones.sources import read_cifar_members
+from resources.data_source import DataSource
+from resources.mlflow_registry import MlflowRegistry
+from resources.object_store import ObjectStore
+
+COMMON = dict(key_prefix=[SYSTEM], group_name=SYSTEM)
+MODEL_KEY = dg.AssetKey([SYSTEM, "image_classifier"])
+# skops loads only reviewed types: the feature transformer is ours; everything else is plain scikit-learn.
+TRUSTED_TYPES = ["mlops_assets.scones.features.PatchDictionaryFeatures"]
+CONFUSION_MATRIX_KEY = f"{CHARTS_PREFIX}/confusion_matrix.png"
+CLASS_TO_FINE_LABEL = {index: fine for fine, index in FINE_LABEL_TO_CLASS.items()}
+
+
+@dg.asset(**COMMON, kinds={"python", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
+def cifar100_archive(context: dg.AssetExecutionContext, data_source: DataSource) -> dg.Output[pd.DataFrame]:
+    """The bicycle and motorcycle rows of CIFAR-100, read from the original python pickles, pixels untouched.
+
+    One row per image: split, row index in the pickle read, CIFAR fine label, class (0 bicycle, 1 motorcycle),
+    file name and the 3072 raw pixel bytes (R, G, B planes). The source is the full `cifar-100-python.tar.gz`
+    or a folder with its `meta`, `train` and `test` files.
+    """
+    members, fetched = read_cifar_members(data_source)
+    check_label_names(fine_label_names(members["meta"]))
+    frames = []
+    for split_name in SPLITS:
+        split = select_split(members[split_name], split_name)
+        planes = split.images.transpose(0, 3, 1, 2).reshape(len(split), -1)  # back to the pickle's layout
+        frames.append(pd.DataFrame({
+            "split": split_name, "row": split.rows, "fine_label": [CLASS_TO_FINE_LABEL[int(label)] for label in split.labels],
+            "label": split.labels, "filename": split.filenames, "pixels": [bytes(p) for p in planes]}))
+    rows = pd.concat(frames, ignore_index=True)
+    context.log.info("read %d bicycle/motorcycle rows from %s", len(rows), ", ".join(str(f.path) for f in fetched))
+    metadata = {**fetched[0].metadata(), "dagster/row_count": len(rows),
+                **{f"{name}_rows": dg.MetadataValue.int(int((rows["split"] == name).sum())) for name in SPLITS}}
+    version = "-".join(f.sha256[:8] for f in fetched)
+    return dg.Output(rows, data_version=dg.DataVersion(version), metadata=metadata)
+
+
+def pixels_to_image(pixels: bytes) -> np.ndarray:
+    return np.frombuffer(bytes(pixels), dtype=np.uint8).reshape(3, 32, 32).transpose(1, 2, 0)
+
+
+def image_key(split: str, filename: str) -> str:
+    return f"{DATASET_PREFIX}/{split}/{filename}"
+
+
+def manifest_key(split: str) -> str:
+    return f"{DATASET_PREFIX}/{split}.lst"
+
+
+@dg.asset(**COMMON, kinds={"python", "s3", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
+def labelled_images(context: dg.AssetExecutionContext, cifar100_archive: pd.DataFrame,
+                    object_store: ObjectStore) -> dg.Output[pd.DataFrame]:
+    """The 1,000 training and 200 test images as 32x32 PNGs under `scones/train/` and `scones/test/`.
+
+    The layout of the original project's bucket: CIFAR file names, and `train.lst` / `test.lst` manifests
+    (`row<TAB>label<TAB>filename`). The table indexes them: split, row, label, class name, file name, key.
+    """
+    from mlops_assets.scones.cifar import CifarSplit
+
+    records = []
+    for split_name in SPLITS:
+        part = cifar100_archive[cifar100_archive["split"] == split_name]
+        for row in part.itertuples(index=False):
+            key = image_key(split_name, row.filename)
+            object_store.put_bytes(key, png_bytes(pixels_to_image(row.pixels)), "image/png")
+            records.append({"split": split_name, "row": int(row.row), "label": int(row.label),
+                            "class_name": CLASS_NAMES[int(row.label)], "filename": row.filename, "key": key})
+        manifest = CifarSplit(split_name, part["row"].to_numpy(), part["label"].to_numpy(),
+                              part["filename"].tolist(), np.empty((len(part), 32, 32, 3), np.uint8))
+        object_store.put_bytes(manifest_key(split_name), manifest_text(manifest).encode(), "text/plain")
+    index = pd.DataFrame(records)
+    context.log.info("wrote %d PNGs and 2 manifests under %s/", len(index), DATASET_PREFIX)
+    counts = index.groupby(["split", "class_name"]).size()
+    return dg.Output(index, metadata={
+        "dagster/row_count": len(index),
+        "location": dg.MetadataValue.text(object_store.uri(DATASET_PREFIX)),
+        **{f"{split}_{name}": dg.MetadataValue.int(int(count)) for (split, name), count in counts.items()},
+    })
+
+
+def load_split(index: pd.DataFrame, split: str, store: ObjectStore) -> tuple[np.ndarray, np.ndarray]:
+    """The split's pixels as N x 3072 rows (height, width, channel), decoded from the stored PNGs."""
+    part = index[index["split"] == split]
+    images = [np.asarray(Image.open(io.BytesIO(store.get_bytes(key))).convert("RGB"), dtype=np.uint8).reshape(-1)
+              for key in part["key"]]
+    return np.stack(images), part["label"].to_numpy()
+
+
+@dg.asset(**COMMON, kinds={"sklearn", "mlflow"}, code_version="1", pool=PROMOTION_POOL,
+          check_specs=[dg.AssetCheckSpec("promotion_gate", asset=MODEL_KEY, blocking=True,
+                                         description="Promote to champion only if not worse on the 200 test images")])
+def image_classifier(context: dg.AssetExecutionContext, labelled_images: pd.DataFrame, object_store: ObjectStore,
+                     mlflow: MlflowRegistry):
+    """The bicycle/motorcycle classifier, registered as `scones_classifier` (the original's SageMaker ResNet).
+
+    Trained on CPU in well under a minute from the 1,000 stored training PNGs: learned patch-dictionary
+    features (k-means on whitened 6x6 patches, mirror-invariant) and a logistic regression, so that
+    `predict_proba` gives the original endpoint's `[p_bicycle, p_motorcycle]`. Scored on the 200 test PNGs.
+    """
+    x_train, y_train = load_split(labelled_images, "train", object_store)
+    x_test, y_test = load_split(labelled_images, "test", object_store)
+    started = time.perf_counter()
+    model = build_classifier().fit(x_train, y_train)
+    train_seconds = time.perf_counter() - started
+    evaluation = evaluate(model, x_test, y_test, DEFAULT_THRESHOLD)
+    params = {**model.named_steps["features"].get_params(), "C": model.named_steps["classify"].C,
+              "train_images": len(y_train), "test_images": len(y_test)}
+    with mlflow.start_run(EXPERIMENT, run_name=f"train-{context.run_id[:8]}",
+                          tags={DAGSTER_RUN_TAG: context.run_id}) as run:
+        mlflow.activate().log_params(params)
+        mlflow.activate().log_metrics({**evaluation.metrics(), "train_seconds": train_seconds})
+        matrix_png = confusion_matrix_png(evaluation)
+        mlflow.activate().log_image(Image.open(io.BytesIO(matrix_png)), "confusion_matrix.png")
+        info = mlflow.log_sklearn_model(model, input_example=x_test[:2], skops_trusted_types=TRUSTED_TYPES)
+    version = mlflow.register(MODEL_NAME, info.model_uri, run.info.run_id,
+                              tags={DAGSTER_RUN_TAG: context.run_id, "accuracy": f"{evaluation.accuracy:.6f}"})
+    uri = object_store.put_bytes(CONFUSION_MATRIX_KEY, matrix_png, "image/png")
+    context.log.info("registered %s v%s: test accuracy %.4f, trained in %.1f s", MODEL_NAME, version.version,
+                     evaluation.accuracy, train_seconds)
+    yield dg.MaterializeResult(metadata={
+        **{name: dg.MetadataValue.float(value) for name, value in evaluation.metrics().items()},
+        "train_seconds": dg.MetadataValue.float(train_seconds),
+        "original_final_accuracy": dg.MetadataValue.float(ORIGINAL_FINAL_ACCURACY),
+        "original_best_accuracy": dg.MetadataValue.float(ORIGINAL_BEST_ACCURACY),
+        "model_version": dg.MetadataValue.text(str(version.version)),
+        "mlflow_run_id": dg.MetadataValue.text(run.info.run_id),
+        **image_metadata(matrix_png, uri, "confusion matrix on the 200 test images"),
+    })
+    yield promotion_gate(context, mlflow, x_test, y_test, str(version.version), evaluation)
+
+
+def promotion_gate(context, mlflow: MlflowRegistry, x_test: np.ndarray, y_test: np.ndarray,
+                   candidate_version: str, candidate: Evaluation) -> dg.AssetCheckResult:
+    """Score the current champion on the same test images as the candidate, then move the aliases."""
+    from mlops_assets.common.promotion import apply_promotion
+
+    champion = mlflow.version_by_alias(MODEL_NAME)
+    champion_accuracy = None
+    if champion is not None and str(champion.version) != candidate_version:
+        champion_model = mlflow.load_sklearn(f"models:/{MODEL_NAME}/{champion.version}")
+        champion_accuracy = evaluate(champion_model, x_test, y_test, DEFAULT_THRESHOLD).accuracy
+    else:
+        champion = None
+    decision = apply_promotion(mlflow, MODEL_NAME, "accuracy", candidate_version, candidate.accuracy,
+                               None if champion is None else str(champion.version), champion_accuracy)
+    context.log.info(decision.reason)
+    return dg.AssetCheckResult(check_name="promotion_gate", passed=decision.promoted, metadata=decision.metadata(),
+                               severity=dg.AssetCheckSeverity.ERROR)
