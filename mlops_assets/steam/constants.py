@@ -1,0 +1,34 @@
+"""Names, source files and the real data's known figures for the steam group."""
+
+from resources.data_source import DatasetFile
+
+SYSTEM = "steam"
+KEY_PREFIX = [SYSTEM]
+GROUP = SYSTEM
+
+GAMES_FILE = DatasetFile(
+    "steam/steam_games.json.gz",
+    url="https://raw.githubusercontent.com/soyHenry/PI_ML_OPS/528129652c3272dedf49b9dde1e2ac3460c951dc/steam_games.json.gz",
+)
+REVIEWS_FILE = DatasetFile(
+    "steam/australian_user_reviews.json.gz",
+    url="https://mcauleylab.ucsd.edu/public_datasets/data/steam/australian_user_reviews.json.gz",
+)
+USERS_ITEMS_FILE = DatasetFile(
+    "steam/users_items.json.gz",
+    url="https://mcauleylab.ucsd.edu/public_datasets/data/steam/australian_users_items.json.gz",
+)
+# What the generator is fitted to when the real users_items file is unavailable.
+USERS_FILE = DatasetFile("steam/users_items_users.parquet")
+ITEMS_EXTRACT_FILE = DatasetFile("steam/user_items_4Api.parquet")
+GENERATED_ITEMS_KEY = "steam/generated/users_items.json.gz"
+
+# Figures of the real files (SYSTEMS.md): the checks compare against them when the real file is the source.
+REAL_GAME_LINES = 120_445
+REAL_GAME_ROWS = 32_135
+REAL_REVIEW_LINES = 25_799
+REAL_REVIEW_ROWS = 59_305
+REAL_ITEM_ROWS = 5_153_209
+REAL_PLAYED_ROWS = 3_285_246
+GOLDEN_SENTIMENT_YEAR = 2015
+GOLDEN_SENTIMENT = {"negative": 1229, "neutral": 14360, "positive": 2881}

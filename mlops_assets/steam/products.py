@@ -1,0 +1,142 @@
+"""What the endpoints answer: per-genre/year answer tables, the two recommenders, their evaluation, and the
+serving snapshot that hands all of it to the API."""
+
+
+import dagster as dg
+import numpy as np
+import orjson
+import pandas as pd
+
+from mlops_assets.common.constants import DUCKDB_POOL
+from mlops_assets.common.images import figure_png, image_metadata
+from mlops_assets.steam import answers, recommend
+from mlops_assets.steam.constants import GROUP, KEY_PREFIX, SYSTEM
+from resources.object_store import ObjectStore
+from resources.snapshots import publish_snapshot
+
+COMMON = dict(key_prefix=KEY_PREFIX, group_name=GROUP, pool=DUCKDB_POOL, kinds={"pandas", "duckdb"},
+              code_version="1")
+SNAPSHOT_FORMAT = 1
+
+
+@dg.asset(**COMMON)
+def playtime_genre_answers(user_items: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
+    """PlayTimeGenre: for each genre, the release year whose games were played the most hours."""
+    frame = answers.playtime_genre(user_items, games)
+    return dg.Output(frame, metadata={"genres": len(frame)})
+
+
+@dg.asset(**COMMON)
+def user_for_genre_answers(user_items: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
+    """UserForGenre: for each genre, its most devoted player and their hours per release year."""
+    frame = answers.user_for_genre(user_items, games)
+    return dg.Output(frame, metadata={"genres": int(frame["genre"].nunique()), "rows": len(frame)})
+
+
+@dg.asset(**COMMON)
+def users_recommend_answers(reviews: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
+    """UsersRecommend: for each review year, the 3 games most recommended with a non-negative review."""
+    frame = answers.users_recommend(reviews, games)
+    return dg.Output(frame, metadata={"years": int(frame["year"].nunique())})
+
+
+@dg.asset(**COMMON)
+def users_not_recommend_answers(reviews: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
+    """UsersNotRecommend: for each review year, the 3 games most often not recommended with a negative review."""
+    frame = answers.users_not_recommend(reviews, games)
+    return dg.Output(frame, metadata={"years": int(frame["year"].nunique())})
+
+
+@dg.asset(**COMMON)
+def sentiment_answers(reviews: pd.DataFrame) -> dg.Output:
+    """sentiment_analysis: negative / neutral / positive review counts per review year."""
+    frame = answers.sentiment_by_year(reviews)
+    return dg.Output(frame, metadata={"years": len(frame)})
+
+
+@dg.asset(**COMMON, check_specs=[dg.AssetCheckSpec("neighbours_share_tags", asset=[*KEY_PREFIX, "game_recommendations"],
+                                                     blocking=True)])
+def game_recommendations(games: pd.DataFrame):
+    """game_recommendation: each game's 5 most similar games (cosine over its own tags&genres vector)."""
+    frame = recommend.item_item(games)
+    tags = dict(zip(games["item_id"], (set(v) for v in games["tags_genres"])))
+    first = frame[frame["rank"] == 1]
+    with_tags = first[[bool(tags[i]) for i in first["item_id"]]]
+    shared = np.mean([bool(tags[a] & tags[b]) for a, b in zip(with_tags["item_id"], with_tags["recommended_id"])]) \
+        if len(with_tags) else 1.0
+    # The original's one-hot table was misaligned with its ids: neighbours shared tags only by chance.
+    yield dg.AssetCheckResult(check_name="neighbours_share_tags", passed=bool(shared >= 0.99),
+                              metadata={"share_sharing_a_tag": float(shared)})
+    yield dg.Output(frame, metadata={"games": int(frame["item_id"].nunique()),
+                                     "mean_top1_similarity": float(first["similarity"].mean())})
+
+
+@dg.asset(**COMMON)
+def user_recommendations(user_items: pd.DataFrame, raw_user_items: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
+    """user_recommendation: 5 games for every player, from their playtime-weighted taste, none they own."""
+    frame = recommend.user_item(user_items, games, owned=raw_user_items[["user_id", "item_id"]])
+    return dg.Output(frame, metadata={"users": int(frame["user_id"].nunique()), "rows": len(frame)})
+
+
+@dg.asset(key_prefix=KEY_PREFIX, group_name=GROUP, kinds={"pandas", "matplotlib"}, code_version="1")
+def recommender_evaluation(user_items: pd.DataFrame, games: pd.DataFrame,
+                           object_store: ObjectStore) -> dg.MaterializeResult:
+    """How often the user recommender finds a hidden played game in its top 5, against most-played games."""
+    scores = recommend.evaluate_hit_at_k(user_items, games)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.bar(["content (ours)", "popularity"], [scores["hit_at_5"], scores["popularity_hit_at_5"]],
+           color=["#2680c2", "#9fb3c8"])
+    ax.set_ylabel("hit@5 on a held-out played game")
+    png = figure_png(fig)
+    key = "steam/evaluation/hit_at_5.png"
+    object_store.put_bytes(key, png, "image/png")
+    return dg.MaterializeResult(metadata={**{k: float(v) for k, v in scores.items()},
+                                          **image_metadata(png, object_store.uri(key), "hit@5")})
+
+
+def _lower_unique(keys) -> dict[str, str]:
+    lowered: dict[str, list[str]] = {}
+    for key in keys:
+        lowered.setdefault(key.lower(), []).append(key)
+    return {low: originals[0] for low, originals in lowered.items() if len(originals) == 1}
+
+
+@dg.asset(key_prefix=KEY_PREFIX, group_name=GROUP, kinds={"json", "s3"}, code_version="1")
+def serving_snapshot(context: dg.AssetExecutionContext, playtime_genre_answers: pd.DataFrame, user_for_genre_answers: pd.DataFrame,
+                     users_recommend_answers: pd.DataFrame, users_not_recommend_answers: pd.DataFrame,
+                     sentiment_answers: pd.DataFrame, game_recommendations: pd.DataFrame,
+                     user_recommendations: pd.DataFrame, games: pd.DataFrame,
+                     object_store: ObjectStore) -> dg.MaterializeResult:
+    """Every answer the API gives, published as one immutable snapshot; serving swaps to it within a second."""
+    genre_years = {g: [{"year": int(y), "hours": float(h)} for y, h in zip(part["year"], part["hours"])]
+                   for g, part in user_for_genre_answers.groupby("genre")}
+    ranked = lambda frame: {int(y): [{"rank": int(r), "item_id": i, "name": n} for r, i, n in
+                                     zip(part["rank"], part["item_id"], part["name"])]
+                            for y, part in frame.groupby("year")}
+    def grouped_ids(frame, key, value):
+        ordered = frame.sort_values([key, "rank"])
+        return {k: list(part[value]) for k, part in ordered.groupby(key, sort=False)}
+    user_recs = grouped_ids(user_recommendations, "user_id", "recommended_id")
+    files = {
+        "playtime_genre.json": {g: int(y) for g, y in zip(playtime_genre_answers["genre"], playtime_genre_answers["year"])},
+        "user_for_genre.json": {g: {"user_id": u, "years": genre_years.get(g, [])}
+                                for g, u in user_for_genre_answers.drop_duplicates("genre")[["genre", "user_id"]]
+                                .itertuples(index=False, name=None)},
+        "users_recommend.json": ranked(users_recommend_answers),
+        "users_not_recommend.json": ranked(users_not_recommend_answers),
+        "sentiment.json": {int(r.year): {"Negative": int(r.negative), "Neutral": int(r.neutral),
+                                         "Positive": int(r.positive)} for r in sentiment_answers.itertuples()},
+        "game_recommendations.json": grouped_ids(game_recommendations, "item_id", "recommended_id"),
+        "user_recommendations.json": user_recs,
+        "user_ids_lower.json": _lower_unique(user_recs),
+        "game_names.json": dict(zip(games["item_id"], games["name"])),
+    }
+    encoded = {name: orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS) for name, value in files.items()}
+    pointer = publish_snapshot(object_store, SYSTEM, encoded, manifest={
+        "format": SNAPSHOT_FORMAT, "dagster_run_id": context.run_id})
+    return dg.MaterializeResult(metadata={
+        "snapshot_id": pointer["snapshot_id"], "bytes": sum(len(v) for v in encoded.values()),
+        "genres": len(files["playtime_genre.json"]), "users": len(user_recs),
+        "games": len(files["game_recommendations.json"])})
