@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mlops_assets import deploy, scones, titanic
+from mlops_assets import deploy, scones, steam, titanic
 from resources import build_resources
 from resources.settings import PlatformSettings
 from sensors import deploy as deploy_automation
 from sensors import scones as scones_automation
+from sensors import steam as steam_automation
 from sensors import titanic as titanic_automation
 
 SYSTEMS: list[dg.Definitions] = [
     titanic.defs, titanic_automation.defs,
     deploy.defs, deploy_automation.defs,
     scones.defs, scones_automation.defs,
+    steam.defs, steam_automation.defs,
 ]
 
 

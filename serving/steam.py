@@ -1,0 +1,142 @@
+"""Steam routes: the five query endpoints and the two recommenders, answered by lookup.
+
+Every answer was computed by the `steam` asset group and published as a snapshot; this module loads the snapshot
+into dicts of ready-made JSON bodies, so a request is one dict lookup. A new snapshot is swapped in whole by the
+watcher thread: a request sees the old answers or the new ones, never a mix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, Response
+
+from resources.snapshots import read_snapshot_file
+
+TITLE = "Steam games"
+HOME = "/steam"
+SYSTEM = "steam"
+
+
+@dataclass(frozen=True)
+class SteamAnswers:
+    """Pre-encoded response bodies keyed by lower-cased genre, year, item id or user id."""
+
+    snapshot_id: str
+    playtime_genre: dict[str, bytes]
+    user_for_genre: dict[str, bytes]
+    users_recommend: dict[str, bytes]
+    users_not_recommend: dict[str, bytes]
+    sentiment: dict[str, bytes]
+    game_recommendation: dict[str, bytes]
+    user_recommendation: dict[str, bytes]
+    user_ids_lower: dict[str, str]
+    genres: list[str]
+    years: list[int]
+
+
+def _ranked(rows: list[dict]) -> bytes:
+    return orjson.dumps([{f"Puesto {row['rank']}": row["name"]} for row in rows])
+
+
+def build_answers(store, pointer: dict) -> SteamAnswers:
+    load = lambda name: orjson.loads(read_snapshot_file(store, pointer, name))
+    names = load("game_names.json")
+    playtime, for_genre = load("playtime_genre.json"), load("user_for_genre.json")
+    recommend, not_recommend = load("users_recommend.json"), load("users_not_recommend.json")
+    sentiment = load("sentiment.json")
+    games = lambda ids: orjson.dumps([{"item_id": i, "name": names.get(i, f"item {i}")} for i in ids])
+    return SteamAnswers(
+        snapshot_id=pointer["snapshot_id"],
+        playtime_genre={g.lower(): orjson.dumps({f"Año de lanzamiento con más horas jugadas para Género {g}": y})
+                        for g, y in playtime.items()},
+        user_for_genre={g.lower(): orjson.dumps({
+            f"Usuario con más horas jugadas para Género {g}": v["user_id"],
+            "Horas jugadas": [{"Año": row["year"], "Horas": row["hours"]} for row in v["years"]]})
+            for g, v in for_genre.items()},
+        users_recommend={y: _ranked(rows) for y, rows in recommend.items()},
+        users_not_recommend={y: _ranked(rows) for y, rows in not_recommend.items()},
+        sentiment={y: orjson.dumps(counts) for y, counts in sentiment.items()},
+        game_recommendation={i: games(ids) for i, ids in load("game_recommendations.json").items()},
+        user_recommendation={u: games(ids) for u, ids in load("user_recommendations.json").items()},
+        user_ids_lower=load("user_ids_lower.json"),
+        genres=sorted(playtime), years=sorted(int(y) for y in sentiment),
+    )
+
+
+def _json(body: bytes) -> Response:
+    return Response(content=body, media_type="application/json")
+
+
+def build_router(ctx) -> APIRouter:
+    watcher = ctx.watch_snapshot(SYSTEM, build_answers)
+    router = APIRouter(prefix="/steam", tags=["steam"])
+
+    def answers() -> SteamAnswers:
+        current = watcher.current
+        if current is None:
+            raise HTTPException(503, "the steam answers are not published yet: materialize the `steam` asset group")
+        return current
+
+    def by_genre(table: str, genre: str) -> Response:
+        state = answers()
+        body = getattr(state, table).get(genre.strip().lower())
+        if body is None:
+            raise HTTPException(404, f"genre {genre!r} is unknown; known genres: {', '.join(state.genres)}")
+        return _json(body)
+
+    def by_year(table: str, year: str) -> Response:
+        state = answers()
+        body = getattr(state, table).get(year.strip())
+        if body is None:
+            raise HTTPException(404, f"year {year!r} has no reviews; years with reviews: "
+                                     f"{', '.join(map(str, state.years))}")
+        return _json(body)
+
+    @router.get("/PlayTimeGenre/{genre}", summary="Release year with the most hours played for a genre")
+    def play_time_genre(genre: str):
+        return by_genre("playtime_genre", genre)
+
+    @router.get("/UserForGenre/{genre}", summary="User with the most hours in a genre, with hours per year")
+    def user_for_genre(genre: str):
+        return by_genre("user_for_genre", genre)
+
+    @router.get("/UsersRecommend/{year}", summary="Top 3 most recommended games of a review year")
+    def users_recommend(year: str):
+        return by_year("users_recommend", year)
+
+    @router.get("/UsersNotRecommend/{year}", summary="Top 3 least recommended games of a review year")
+    def users_not_recommend(year: str):
+        return by_year("users_not_recommend", year)
+
+    @router.get("/sentiment_analysis/{year}", summary="Negative / neutral / positive review counts of a year")
+    def sentiment_analysis(year: str):
+        return by_year("sentiment", year)
+
+    @router.get("/game_recommendation/{item_id}", summary="5 games most similar to a game (tags and genres)")
+    def game_recommendation(item_id: str):
+        body = answers().game_recommendation.get(item_id.strip())
+        if body is None:
+            raise HTTPException(404, f"item_id {item_id!r} is not a game of the catalogue")
+        return _json(body)
+
+    @router.get("/user_recommendation/{user_id}", summary="5 games a user has not got and would like")
+    def user_recommendation(user_id: str):
+        state = answers()
+        key = user_id.strip()
+        body = state.user_recommendation.get(key) or state.user_recommendation.get(
+            state.user_ids_lower.get(key.lower(), ""))
+        if body is None:
+            raise HTTPException(404, f"user_id {user_id!r} is unknown or has played no game")
+        return _json(body)
+
+    @router.get("", response_class=HTMLResponse, include_in_schema=False)
+    def home(request: Request):
+        state = watcher.current
+        return ctx.templates.TemplateResponse(request, "steam_home.html", {
+            "ready": state is not None, "snapshot_id": getattr(state, "snapshot_id", None),
+            "genres": getattr(state, "genres", []), "years": getattr(state, "years", [])})
+
+    return router
