@@ -36,15 +36,20 @@ daily_schedule = dg.build_schedule_from_partitioned_job(
     description="Every morning: yesterday's passenger, its prediction and the dashboard pictures.")
 
 
+def latest_materialization(instance: dg.DagsterInstance, asset_key: dg.AssetKey):
+    records = instance.fetch_materializations(asset_key, limit=1).records
+    return records[0] if records else None
+
+
 @dg.sensor(job=training_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Retrain when the feature group has changed since the model was last trained.")
 def feature_group_change_sensor(context: dg.SensorEvaluationContext):
-    features = context.instance.get_latest_materialization_event(FEATURE_GROUP)
+    features = latest_materialization(context.instance, FEATURE_GROUP)
     if features is None:
         return dg.SkipReason("the feature group has not been materialized yet")
     handled = int(context.cursor) if context.cursor else None
     if handled is None:
-        model = context.instance.get_latest_materialization_event(SURVIVAL_MODEL)
+        model = latest_materialization(context.instance, SURVIVAL_MODEL)
         # First evaluation: a model trained after the latest feature-group write is already up to date.
         if model is not None and model.storage_id > features.storage_id:
             context.update_cursor(str(features.storage_id))

@@ -44,9 +44,12 @@ def create_app(settings: PlatformSettings | None = None, poll_seconds: float | N
         links = [(system.TITLE, system.HOME) for system in SYSTEMS]
         return ctx.templates.TemplateResponse(request, "index.html", {"links": links})
 
-    @app.get("/health", tags=["platform"])
+    @app.get("/health", tags=["platform"], summary="Liveness, and which models and snapshots are loaded")
     def health() -> dict:
-        return {"status": "ok", "watchers": {repr(w.__class__.__name__) + ":" + getattr(w, "model_name", getattr(w, "system", "")):
-                                             w.current is not None for w in ctx.poller.watchers}}
+        loaded = {}
+        for watcher in ctx.poller.watchers:
+            name = getattr(watcher, "model_name", None) or getattr(watcher, "system", "?")
+            loaded[f"{type(watcher).__name__}:{name}"] = watcher.current is not None
+        return {"status": "ok", "loaded": loaded}
 
     return app

@@ -88,11 +88,13 @@ class Poller:
                 log.exception("refresh of %r failed; keeping the current state", watcher)
 
     def start(self) -> None:
-        self.refresh_all()
+        # The first load happens in the thread too: the server answers (503 for a model not loaded yet)
+        # instead of hanging its start-up on a slow registry or object store.
         self._thread = threading.Thread(target=self._run, name="serving-poller", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
+        self.refresh_all()
         while not self._stop.wait(self.poll_seconds):
             self.refresh_all()
 

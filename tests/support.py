@@ -61,12 +61,27 @@ def uvicorn_server(env: dict[str, str], app: str = "serving.app:create_app", fac
     process = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{base}/health", timeout=60, process=process)
+        wait_for_http(f"{base}/health", timeout=120, process=process)
         yield base
     finally:
         stop_process(process)
         if log_path:
             log.close()
+
+
+def wait_until_loaded(base: str, what: str, timeout: float = 60.0) -> None:
+    """Wait until the server's /health reports `what` (e.g. 'ChampionWatcher:titanic_modal') as loaded."""
+    import json
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen(f"{base}/health", timeout=5) as response:
+            loaded = json.loads(response.read())["loaded"]
+        if loaded.get(what):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not loaded after {timeout}s: {loaded}")
+        time.sleep(0.2)
 
 
 def shared_data_dir() -> Path | None:
