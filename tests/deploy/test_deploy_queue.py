@@ -1,0 +1,101 @@
+"""The durable queue: atomic claims, leases, dead workers, and an error path that records ERROR."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+
+from serving.deploy_queue import COMPLETE, ERROR, PENDING, DeployQueue, QueueWorker
+
+log = logging.getLogger("test")
+
+
+def test_concurrent_workers_claim_each_row_exactly_once(tmp_path):
+    path = tmp_path / "queue.db"
+    ids = {DeployQueue(path).enqueue("d", {"i": i}) for i in range(120)}
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def drain(worker: str) -> None:
+        queue = DeployQueue(path)  # own connection per worker, as separate processes would have
+        while (job := queue.claim(worker)) is not None:
+            assert queue.complete(job, worker, 1.0, None)
+            with lock:
+                claimed.append(job.prediction_id)
+
+    threads = [threading.Thread(target=drain, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(ids)
+    assert DeployQueue(path).counts() == {COMPLETE: 120}
+
+
+def test_expired_lease_is_reclaimed_and_the_stale_worker_cannot_finish(tmp_path):
+    queue = DeployQueue(tmp_path / "q.db", lease_seconds=0.05)
+    queue.enqueue("d", {})
+    stale = queue.claim("old")
+    assert queue.claim("new") is None  # leased
+    time.sleep(0.1)
+    fresh = queue.claim("new")
+    assert fresh.prediction_id == stale.prediction_id and fresh.attempts == 2
+    assert queue.complete(stale, "old", 1.0, None) is False
+    assert queue.complete(fresh, "new", 2.0, None) is True
+    assert queue.get(fresh.prediction_id).result == 2.0
+
+
+def test_recover_releases_rows_of_dead_workers_only(tmp_path):
+    queue = DeployQueue(tmp_path / "q.db")
+    host = socket.gethostname()
+    dead_id = queue.enqueue("d", {})
+    live_id = queue.enqueue("d", {})
+    assert queue.claim(f"{host}:999999999:dead").prediction_id == dead_id
+    assert queue.claim(f"{host}:{__import__('os').getpid()}:live").prediction_id == live_id
+    assert queue.recover() == 1
+    assert queue.claim("next").prediction_id == dead_id
+
+
+def test_worker_records_error_message_and_keeps_going(tmp_path):
+    queue = DeployQueue(tmp_path / "q.db")
+
+    def resolve(job):
+        if job.request.get("bad"):
+            def explode():
+                raise ValueError("could not convert 'x'")
+            return {"version_id": "v1"}, explode
+        return {"version_id": "v1"}, lambda: 42.0
+
+    worker = QueueWorker(queue, resolve, lambda: ["d"], log, idle_seconds=0.05)
+    bad = queue.enqueue("d", {"bad": True})
+    good = queue.enqueue("d", {})
+    other = queue.enqueue("not-ready", {})
+    worker.start()
+    try:
+        deadline = time.monotonic() + 10
+        while queue.get(good).status == PENDING and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        worker.stop()
+    failed = queue.get(bad)
+    assert (failed.status, failed.error, failed.model) == (ERROR, "ValueError: could not convert 'x'", {"version_id": "v1"})
+    assert (queue.get(good).status, queue.get(good).result) == (COMPLETE, 42.0)
+    assert queue.get(other).status == PENDING  # its model is not loaded: it waits, it is not failed
+
+
+def test_worker_wakes_on_enqueue_without_polling_delay(tmp_path):
+    queue = DeployQueue(tmp_path / "q.db")
+    worker = QueueWorker(queue, lambda job: ({}, lambda: 1.0), lambda: ["d"], log, idle_seconds=30)
+    worker.start()
+    try:
+        time.sleep(0.1)  # the worker is now idle, waiting up to 30 s
+        started = time.monotonic()
+        prediction_id = queue.enqueue("d", {})
+        worker.wake()
+        while queue.get(prediction_id).status == PENDING:
+            assert time.monotonic() - started < 5
+            time.sleep(0.001)
+    finally:
+        worker.stop()
