@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mlops_assets import deploy, scones, steam, titanic
+from mlops_assets import deploy, pistachio, scones, steam, titanic
 from resources import build_resources
 from resources.settings import PlatformSettings
 from sensors import deploy as deploy_automation
+from sensors import pistachio as pistachio_automation
 from sensors import scones as scones_automation
 from sensors import steam as steam_automation
 from sensors import titanic as titanic_automation
@@ -20,6 +21,7 @@ SYSTEMS: list[dg.Definitions] = [
     deploy.defs, deploy_automation.defs,
     scones.defs, scones_automation.defs,
     steam.defs, steam_automation.defs,
+    pistachio.defs, pistachio_automation.defs,
 ]
 
 

@@ -12,11 +12,11 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from resources.settings import PlatformSettings
-from serving import deploy, scones, steam, titanic
+from serving import deploy, pistachio, scones, steam, titanic
 from serving.context import ServingContext
 
 # Each entry: a module exposing `build_router(ctx) -> APIRouter` and `TITLE`, `HOME` (its landing page).
-SYSTEMS = [titanic, deploy, scones, steam]
+SYSTEMS = [titanic, deploy, scones, steam, pistachio]
 
 
 def create_app(settings: PlatformSettings | None = None, poll_seconds: float | None = None) -> FastAPI:
