@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
+from mlops_assets.steam import literal_parser
 from mlops_assets.steam.literal_parser import ParseReport, iter_records, open_text_lines
 
 REVIEW_FIELDS = ["funny", "posted", "last_edited", "item_id", "helpful", "recommend", "review"]
-ITEM_FIELDS = ["item_id", "item_name", "playtime_forever", "playtime_2weeks"]
-_ITEM_CHUNK_USERS = 20_000
+_ITEM_CHUNK_USERS = 2_000
 
 
 def read_games(path: Path) -> pd.DataFrame:
@@ -41,45 +44,88 @@ def read_reviews(path: Path) -> tuple[pd.DataFrame, ParseReport]:
 
 
 def read_user_items(path: Path) -> tuple[pd.DataFrame, ParseReport]:
-    """One row per (user, item): 5,153,209 rows for the full file. Users with no items add no row."""
+    """One row per (user, item): 5,153,209 rows for the full file. Users with no items add no row.
+
+    Lines are rewritten to JSON and decoded a chunk at a time by Arrow's C++ JSON reader, which also unnests the
+    item lists, so no Python code runs per item. A chunk Arrow refuses (a line only `ast` can read, or a broken
+    one) is redone line by line, which finds and reports the culprit without losing its neighbours.
+    """
     report = ParseReport()
     tables: list[pa.Table] = []
-    columns = _empty_item_columns()
-    users_in_chunk = 0
-    for number, record in iter_records(open_text_lines(path), report):
-        items = record.get("items") or []
-        if items:
-            n = len(items)
-            columns["line"].append(np.full(n, number, dtype=np.int32))
-            columns["user_id"].extend([str(record.get("user_id"))] * n)
-            columns["items_count"].append(np.full(n, int(record.get("items_count") or 0), dtype=np.int32))
-            columns["item_id"].extend([item["item_id"] for item in items])
-            columns["item_name"].extend([item["item_name"] for item in items])
-            columns["playtime_forever"].extend([item["playtime_forever"] for item in items])
-            columns["playtime_2weeks"].extend([item["playtime_2weeks"] for item in items])
-        users_in_chunk += 1
-        if users_in_chunk >= _ITEM_CHUNK_USERS:
-            tables.append(_item_table(columns))
-            columns, users_in_chunk = _empty_item_columns(), 0
-    tables.append(_item_table(columns))
-    frame = pa.concat_tables(tables).to_pandas()
-    return frame, report
+    texts: list[str] = []
+    numbers: list[int] = []
+    for number, raw in enumerate(open_text_lines(path), start=1):
+        report.lines += 1
+        line = raw.strip()
+        if not line:
+            report.blank += 1
+            continue
+        try:
+            texts.append(literal_parser.to_json(line))
+        except (ValueError, SyntaxError):
+            texts.append(line)  # not expressible as JSON: Arrow will refuse the chunk, the slow path decides
+        numbers.append(number)
+        if len(texts) >= _ITEM_CHUNK_USERS:
+            tables.append(_item_chunk(texts, numbers, report))
+            texts, numbers = [], []
+    tables.append(_item_chunk(texts, numbers, report))
+    return pa.concat_tables(tables).to_pandas(), report
 
 
-def _empty_item_columns() -> dict[str, list]:
-    return {name: [] for name in ["line", "user_id", "items_count", *ITEM_FIELDS]}
+_USER_SCHEMA = pa.schema([
+    ("user_id", pa.string()), ("items_count", pa.int64()), ("steam_id", pa.string()), ("user_url", pa.string()),
+    ("items", pa.list_(pa.struct([("item_id", pa.string()), ("item_name", pa.string()),
+                                   ("playtime_forever", pa.int64()), ("playtime_2weeks", pa.int64())]))),
+])
 
 
-def _item_table(columns: dict[str, list]) -> pa.Table:
-    def ints(chunks: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate(chunks) if chunks else np.empty(0, dtype=np.int32)
+def _item_chunk(texts: list[str], numbers: list[int], report: ParseReport) -> pa.Table:
+    if not texts:
+        return _unnest(pa.Table.from_pylist([], schema=_USER_SCHEMA), np.empty(0, dtype=np.int32))
+    try:
+        users = pa_json.read_json(io.BytesIO("\n".join(texts).encode("utf-8", "surrogateescape")),
+                                  parse_options=pa_json.ParseOptions(explicit_schema=_USER_SCHEMA,
+                                                                     unexpected_field_behavior="ignore"))
+        if users.num_rows != len(texts):
+            raise pa.ArrowInvalid("row count mismatch")
+        report.parsed += len(texts)
+        return _unnest(users, np.asarray(numbers, dtype=np.int32))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        lines = {n: t for n, t in zip(numbers, texts)}
+        records, good = [], []
+        for number in numbers:
+            try:
+                record = literal_parser.parse_literal(lines[number])
+                if not isinstance(record, dict):
+                    raise TypeError(f"expected a dict, got {type(record).__name__}")
+                records.append(_normalised_user(record))
+                good.append(number)
+            except (ValueError, SyntaxError, TypeError, KeyError, MemoryError, RecursionError) as exc:
+                report.malformed.append((number, f"{type(exc).__name__}: {str(exc)[:80]}"))
+        report.parsed += len(records)
+        return _unnest(pa.Table.from_pylist(records, schema=_USER_SCHEMA), np.asarray(good, dtype=np.int32))
 
+
+def _normalised_user(record: dict) -> dict:
+    items = [{"item_id": str(item["item_id"]), "item_name": None if item.get("item_name") is None else
+              str(item["item_name"]), "playtime_forever": int(item.get("playtime_forever") or 0),
+              "playtime_2weeks": int(item.get("playtime_2weeks") or 0)} for item in record.get("items") or []]
+    return {"user_id": str(record.get("user_id")), "items_count": int(record.get("items_count") or 0),
+            "steam_id": None if record.get("steam_id") is None else str(record["steam_id"]),
+            "user_url": record.get("user_url"), "items": items}
+
+
+def _unnest(users: pa.Table, numbers: np.ndarray) -> pa.Table:
+    items = users.column("items").combine_chunks() if users.num_rows else pa.array([], _USER_SCHEMA.field("items").type)
+    parents = pc.list_parent_indices(items)
+    flat = pc.list_flatten(items)
+    take = lambda name: pc.take(users.column(name), parents)
     return pa.table({
-        "line": ints(columns["line"]),
-        "user_id": pa.array(columns["user_id"], pa.string()),
-        "items_count": ints(columns["items_count"]),
-        "item_id": pa.array([str(v) for v in columns["item_id"]], pa.string()),
-        "item_name": pa.array([None if v is None else str(v) for v in columns["item_name"]], pa.string()),
-        "playtime_forever": pa.array(columns["playtime_forever"], pa.int64()),
-        "playtime_2weeks": pa.array(columns["playtime_2weeks"], pa.int64()),
+        "line": pa.array(numbers[parents.to_numpy(zero_copy_only=False)] if len(numbers) else np.empty(0, np.int32)),
+        "user_id": take("user_id"),
+        "items_count": pc.cast(take("items_count"), pa.int32()),
+        "item_id": flat.field("item_id"),
+        "item_name": flat.field("item_name"),
+        "playtime_forever": flat.field("playtime_forever"),
+        "playtime_2weeks": flat.field("playtime_2weeks"),
     })
