@@ -29,6 +29,15 @@ pistachio_snapshot_files_job = dg.define_asset_job(
 )
 
 
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+             dg.DagsterRunStatus.STARTED]
+
+
+def _pistachio_run_in_flight(instance: dg.DagsterInstance) -> bool:
+    return any(instance.get_run_records(dg.RunsFilter(job_name=job, statuses=IN_FLIGHT), limit=1)
+               for job in (TRAINING_JOB, SNAPSHOT_FILES_JOB))
+
+
 def _materialized_etag(instance: dg.DagsterInstance, partition_key: str) -> str | None:
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=raw_snapshot.key, asset_partitions=[partition_key]), limit=1,
@@ -45,8 +54,11 @@ def pistachio_snapshot_sensor(context: dg.SensorEvaluationContext, object_store:
     """Adds a partition for each new `pistachio/incoming/<name>.csv` and requests its training run.
 
     A file whose content changed since its partition was last materialized (a re-delivery) is trained
-    again; run keys (key@etag) make sure one version of a file is never requested twice.
+    again; run keys (key@etag) make sure one version of a file is never requested twice. While a Pistachio
+    run is in flight (e.g. the bootstrap's) the tick waits, so weeks are trained and promoted one at a time.
     """
+    if _pistachio_run_in_flight(context.instance):
+        return dg.SensorResult(skip_reason="a Pistachio run is in progress; new files are picked up after it")
     known = set(context.instance.get_dynamic_partitions(snapshot_partitions.name))
     new_keys: list[str] = []
     requests: list[dg.RunRequest] = []

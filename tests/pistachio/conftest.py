@@ -1,0 +1,60 @@
+"""One small Pistachio deployment per module: the real data, a 3-configuration grid, a temporary everything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from mlops_assets import pistachio
+from mlops_assets.pistachio.sweep import Config
+from resources import build_resources
+from resources.settings import PlatformSettings
+from sensors import pistachio as pistachio_automation
+from tests.support import shared_data_dir
+
+# Three configurations keep a weekly run to seconds; the 96-run grid is timed by scripts/bench_pistachio.py.
+SMALL_GRID = [Config(1.0, 100, "liblinear"), Config(1.0, 500, "lbfgs"), Config(2.0, 20, "sag")]
+
+
+@dataclass
+class Deployment:
+    env: dict[str, str]
+    settings: PlatformSettings
+    defs: dg.Definitions
+    instance: dg.DagsterInstance
+
+    def resource(self, key: str):
+        return self.defs.resources[key]
+
+
+def deployment_env(home: Path, data: Path) -> dict[str, str]:
+    return {"MLOPS_HOME": str(home), "MLOPS_DATA_DIR": str(data), "MLOPS_OFFLINE": "1",
+            "MLOPS_OBJECT_STORE": "local", "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
+
+
+def make_definitions(settings: PlatformSettings) -> dg.Definitions:
+    platform = dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor)
+    return dg.Definitions.merge(platform, pistachio.defs, pistachio_automation.defs)
+
+
+@pytest.fixture(scope="module")
+def bootstrapped(tmp_path_factory) -> Deployment:
+    """The README's first command for this system (bootstrap), on the real data with SMALL_GRID."""
+    data = shared_data_dir()
+    if data is None:
+        pytest.skip("real datasets not available (set MLOPS_DATA_DIR or place ../shared/data)")
+    env = deployment_env(tmp_path_factory.mktemp("pistachio"), data)
+    with pytest.MonkeyPatch.context() as patch:
+        for key in ("MLFLOW_TRACKING_URI", "MLOPS_DUCKDB_PATH", "MLOPS_MLFLOW_ARTIFACT_ROOT"):
+            patch.delenv(key, raising=False)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        patch.setattr("mlops_assets.pistachio.assets.full_grid", lambda: list(SMALL_GRID))
+        settings = PlatformSettings.from_env()
+        defs = make_definitions(settings)
+        with dg.instance_for_test() as instance:
+            pistachio_automation.bootstrap(defs, instance)
+            yield Deployment(env, settings, defs, instance)
