@@ -51,6 +51,9 @@ def decode_image(data: bytes, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int 
             image.load()
     except ImageRejected:
         raise
+    except Image.UnidentifiedImageError:
+        raise ImageRejected(f"the file is not an image in any known format; use one of {', '.join(ALLOWED_FORMATS)}",
+                            status=415) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected(f"the image is too large to decode safely ({exc})", status=413) from exc
     except Exception as exc:  # Pillow raises many types on corrupt or non-image data

@@ -1,0 +1,58 @@
+"""One real training of the scones group (temporary DuckDB, object store, MLflow, Dagster instance), shared by
+the tests of this package: the champion it registers is what the workflow and serving tests classify with."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from resources.settings import PlatformSettings
+from tests.support import shared_data_dir
+
+
+@dataclass
+class SconesPlatform:
+    env: dict[str, str]
+    settings: PlatformSettings
+    instance: dg.DagsterInstance
+    definitions: dg.Definitions
+    data: Path
+
+    def metadata(self, *key: str) -> dict:
+        event = self.instance.get_latest_materialization_event(dg.AssetKey(["scones", *key]))
+        return {name: value.value for name, value in event.asset_materialization.metadata.items()}
+
+    def check(self, asset: str, name: str):
+        """The latest evaluation (AssetCheckEvaluation) of a check, or None."""
+        records = self.instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(dg.AssetKey(["scones", asset]), name), limit=1)
+        return records[0].event.dagster_event.event_specific_data if records else None
+
+
+def platform_environment(home: Path, data: Path) -> dict[str, str]:
+    return {"MLOPS_HOME": str(home), "MLOPS_DATA_DIR": str(data), "MLOPS_OFFLINE": "1",
+            "MLOPS_OBJECT_STORE": "local", "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
+            "MLOPS_SERVING_POLL_SECONDS": "0.5"}
+
+
+@pytest.fixture(scope="package")
+def scones_platform(tmp_path_factory):
+    data = shared_data_dir()
+    if data is None:
+        pytest.skip("real datasets not available (set MLOPS_DATA_DIR or place ../shared/data)")
+    home = tmp_path_factory.mktemp("scones")
+    env = platform_environment(home / "mlops", data)
+    with pytest.MonkeyPatch.context() as patch:
+        for key in ("MLFLOW_TRACKING_URI", "MLOPS_DUCKDB_PATH", "MLOPS_MLFLOW_ARTIFACT_ROOT", "MLOPS_S3_PREFIX"):
+            patch.delenv(key, raising=False)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        from mlops_assets.definitions import defs
+        from sensors import scones
+
+        definitions = defs()
+        (home / "dagster").mkdir()
+        with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
+            scones.bootstrap(definitions, instance)
+            yield SconesPlatform(env, PlatformSettings.from_env(), instance, definitions, data)

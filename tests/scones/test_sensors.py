@@ -1,0 +1,151 @@
+"""The landing sensor and the per-image workflow on S3 (moto_server): drop images, evaluate, run, read captures."""
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from mlops_assets.scones.constants import CAPTURE_TABLE, INCOMING_PREFIX, THRESHOLD_FAILURE
+from mlops_assets.scones.workflow import INVALID_IMAGE, PASSED
+from resources import build_object_store
+from resources.object_store import ObjectInfo
+from resources.settings import PlatformSettings
+from sensors.scones import LOOKBACK, LandingCursor, scones_incoming_images
+
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def info(key: str, etag: str, seconds: float) -> ObjectInfo:
+    return ObjectInfo(key=key, size=10, last_modified=T0 + timedelta(seconds=seconds), etag=etag)
+
+
+def test_cursor_yields_each_object_version_once():
+    cursor = LandingCursor()
+    fresh, cursor = cursor.advance([info("a", "1", 0), info("b", "1", 0)])
+    assert [i.key for i in fresh] == ["a", "b"]
+    # Listed again (the lookback re-lists recent objects): nothing new.
+    fresh, cursor = LandingCursor.parse(cursor.dump()).advance([info("a", "1", 0), info("b", "1", 0)])
+    assert fresh == []
+    # Landing in the same second as the last tick is still caught; a new version of "a" is a new object.
+    fresh, cursor = cursor.advance([info("a", "1", 0), info("c", "1", 0), info("a", "2", 1)])
+    assert [(i.key, i.etag) for i in fresh] == [("c", "1"), ("a", "2")]
+    assert cursor.list_since == T0 + timedelta(seconds=1) - LOOKBACK
+
+
+def test_cursor_forgets_versions_older_than_the_lookback():
+    _, cursor = LandingCursor().advance([info("a", "1", 0)])
+    _, cursor = cursor.advance([info("b", "1", LOOKBACK.total_seconds() + 5)])
+    assert list(cursor.seen) == ["b@1"]
+
+
+@pytest.fixture
+def s3_platform(s3_env, scones_platform, monkeypatch):
+    """S3 on moto for objects and DuckDB under a fresh home; the package's trained champion in MLflow."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", scones_platform.settings.mlflow_tracking_uri)
+    from mlops_assets.definitions import defs
+
+    settings = PlatformSettings.from_env()
+    with dg.instance_for_test() as instance:
+        yield settings, defs(), instance
+
+
+def evaluate(definitions, instance, store, cursor):
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"object_store": store},
+                                 definitions=definitions) as context:
+        result = scones_incoming_images.evaluate_tick(context)
+    return result.run_requests or [], result.cursor
+
+
+def captures(settings: PlatformSettings) -> list[tuple]:
+    with duckdb.connect(str(settings.duckdb_path), read_only=True) as connection:
+        return connection.execute(f"SELECT s3_key, verdict, p_bicycle, p_motorcycle, model_version, detail, "
+                                  f"s3_bucket FROM {CAPTURE_TABLE} ORDER BY s3_key").fetchall()
+
+
+def step_failures(result) -> dict[str, str]:
+    return {event.step_key: event.step_failure_data.user_failure_data.description
+            for event in result.all_events if event.event_type_value == "STEP_FAILURE"}
+
+
+@pytest.mark.s3
+def test_landed_images_are_classified_once_and_captured(s3_platform, scones_platform):
+    settings, definitions, instance = s3_platform
+    store = build_object_store(settings)
+    images = sorted((scones_platform.data / "scones" / "test").glob("*.png"))[:3]
+    for path in images:
+        store.put_bytes(INCOMING_PREFIX + path.name, path.read_bytes(), "image/png")
+    store.put_bytes(INCOMING_PREFIX + "broken.png", b"\x89PNG\r\n\x1a\n not really", "image/png")
+
+    requests, cursor = evaluate(definitions, instance, store, None)
+    assert sorted(r.tags["scones/key"] for r in requests) == sorted(
+        [INCOMING_PREFIX + p.name for p in images] + [INCOMING_PREFIX + "broken.png"])
+    assert len({r.run_key for r in requests}) == len(requests)
+
+    # The same image dropped again (same key, same bytes) is the same object version: no second run.
+    store.put_bytes(INCOMING_PREFIX + images[0].name, images[0].read_bytes(), "image/png")
+    again, cursor = evaluate(definitions, instance, store, cursor)
+    assert again == []
+
+    job = definitions.resolve_job_def("scones_inference")
+    outcomes = {}
+    for request in requests:
+        result = job.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags,
+                                        raise_on_error=False)
+        outcomes[request.tags["scones/key"]] = (result.success, step_failures(result))
+
+    success, failures = outcomes[INCOMING_PREFIX + "broken.png"]
+    assert not success and list(failures) == ["classify_image"]
+    assert failures["classify_image"].startswith(f"{INVALID_IMAGE}: {INCOMING_PREFIX}broken.png")
+
+    rows = {row[0]: row for row in captures(settings)}
+    assert len(rows) == 4
+    assert rows[INCOMING_PREFIX + "broken.png"][1] == INVALID_IMAGE
+    for path in images:
+        key, verdict, p_bicycle, p_motorcycle, version, _, bucket = rows[INCOMING_PREFIX + path.name]
+        assert bucket == settings.s3_bucket and version == "1"
+        assert p_bicycle + p_motorcycle == pytest.approx(1.0)
+        success, failures = outcomes[key]
+        assert verdict in (PASSED, THRESHOLD_FAILURE)
+        assert success == (verdict == PASSED)
+        if not success:
+            assert failures["filter_confidence"].startswith(THRESHOLD_FAILURE)
+
+
+@pytest.mark.s3
+def test_threshold_is_configurable_and_fails_loudly(s3_platform, scones_platform):
+    settings, definitions, instance = s3_platform
+    store = build_object_store(settings)
+    path = next((scones_platform.data / "scones" / "test").glob("*.png"))
+    store.put_bytes(INCOMING_PREFIX + path.name, path.read_bytes(), "image/png")
+    (request,), _ = evaluate(definitions, instance, store, None)
+    config = {**request.run_config, "ops": {**request.run_config["ops"],
+                                            "filter_confidence": {"config": {"threshold": 1.0}}}}
+    result = definitions.resolve_job_def("scones_inference").execute_in_process(
+        run_config=config, instance=instance, raise_on_error=False)
+    assert not result.success
+    assert step_failures(result)["filter_confidence"].startswith(f"{THRESHOLD_FAILURE}: best confidence")
+    ((key, verdict, *_),) = captures(settings)
+    assert key == INCOMING_PREFIX + path.name and verdict == THRESHOLD_FAILURE
+
+
+def test_local_store_sensor_and_missing_object(scones_platform, tmp_path, monkeypatch):
+    """The folder store works the same way; an object deleted before its run gives a clear failure and a row."""
+    for name, value in {**scones_platform.env, "MLOPS_HOME": str(tmp_path / "home"),
+                        "MLFLOW_TRACKING_URI": scones_platform.settings.mlflow_tracking_uri}.items():
+        monkeypatch.setenv(name, value)
+    from mlops_assets.definitions import defs
+
+    settings, definitions = PlatformSettings.from_env(), defs()
+    store = build_object_store(settings)
+    image = Path(next((scones_platform.data / "scones" / "train").glob("*.png")))
+    store.put_bytes(INCOMING_PREFIX + "gone.png", image.read_bytes())
+    with dg.instance_for_test() as instance:
+        (request,), _ = evaluate(definitions, instance, store, None)
+        store.delete(INCOMING_PREFIX + "gone.png")
+        result = definitions.resolve_job_def("scones_inference").execute_in_process(
+            run_config=request.run_config, instance=instance, raise_on_error=False)
+    assert step_failures(result)["serialize_image"].startswith(f"{INVALID_IMAGE}: {INCOMING_PREFIX}gone.png")
+    ((key, verdict, *_, bucket),) = captures(settings)
+    assert (key, verdict, bucket) == (INCOMING_PREFIX + "gone.png", INVALID_IMAGE, "local")
