@@ -10,6 +10,7 @@ Ctrl-C (or SIGTERM) stops every process `up` started.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import os
 import shutil
@@ -41,14 +42,24 @@ def ensure_environment() -> None:
         subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
     started = time.monotonic()
     say("installing the platform into .venv (uv, about 30 s the first time)")
-    if not (BIN / "uv").exists():
-        subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip", "uv"], check=True)
-    install = [str(BIN / "uv"), "pip", "install", "--quiet", "--python", str(PYTHON), "-e", f"{ROOT}[dev]"]
-    if subprocess.run(install, cwd=ROOT).returncode != 0:
-        say("uv failed; falling back to pip (slower)")
+    uv = BIN / "uv" if (BIN / "uv").exists() else shutil.which("uv")
+    if uv is None:
+        ensure_pip()
+        if subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "uv"]).returncode == 0:
+            uv = BIN / "uv"
+    install = [str(uv), "pip", "install", "--quiet", "--python", str(PYTHON), "-e", f"{ROOT}[dev]"]
+    if uv is None or subprocess.run(install, cwd=ROOT).returncode != 0:
+        say("uv unavailable; installing with pip (a few minutes)")
+        ensure_pip()
         subprocess.run([str(PYTHON), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]"], cwd=ROOT, check=True)
     STAMP.write_text(wanted)
     say(f"installed in {time.monotonic() - started:.0f} s")
+
+
+def ensure_pip() -> None:
+    # Environments made by uv have no pip; the standard library can add it offline.
+    if subprocess.run([str(PYTHON), "-m", "pip", "--version"], capture_output=True).returncode != 0:
+        subprocess.run([str(PYTHON), "-m", "ensurepip", "--upgrade"], check=True, capture_output=True)
 
 
 def platform_env() -> dict[str, str]:
@@ -68,6 +79,37 @@ def _child_signals() -> None:
     # reset both so that our SIGTERM (and a terminal's Ctrl-C) really stops dagster and uvicorn.
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def signal_groups(groups: list[int], sig: int) -> None:
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, sig)
+
+
+def group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not os.path.isdir("/proc"):
+        return True  # cannot tell members from a zombie leader here: let the deadline decide
+    # A zombie leader keeps the group "alive" until reaped; only members that still run count.
+    return any(_runs_in_group(pid, group) for pid in _pids())
+
+
+def _pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()] if os.path.isdir("/proc") else []
+
+
+def _runs_in_group(pid: int, group: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return fields[0] != "Z" and int(fields[2]) == group
 
 
 def wait_for(url: str, timeout: float, processes: list[subprocess.Popen]) -> None:
@@ -101,15 +143,19 @@ def up(args: argparse.Namespace) -> int:
 
     def stop(*_: object) -> None:
         say("stopping")
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+        # Each child leads its own process group; Dagster's code servers and worker processes stay in that
+        # group even after the leader exits, so the group (not the leader) is what must be gone.
+        groups = [process.pid for process in processes]
+        signal_groups(groups, signal.SIGTERM)
         deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(group_alive(g) for g in groups):
+            for process in processes:
+                process.poll()  # reap exited leaders so their group can empty
+            time.sleep(0.2)
+        signal_groups([g for g in groups if group_alive(g)], signal.SIGKILL)
         for process in processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
         raise SystemExit(0)
 
     signal.signal(signal.SIGINT, stop)
