@@ -1,0 +1,58 @@
+"""The three steps' data contract, as the original Lambdas had it."""
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mlops_assets.scones.constants import THRESHOLD_FAILURE
+from mlops_assets.scones.imaging import ImageRejected
+from mlops_assets.scones.workflow import (PASSED, ThresholdConfidenceNotMet, Verdict, classify, filter_inference,
+                                          serialize)
+
+
+class FixedModel:
+    """Answers the same probabilities for every image and records what it was given."""
+
+    def __init__(self, probabilities):
+        self.probabilities = probabilities
+        self.seen = None
+
+    def predict_proba(self, rows):
+        self.seen = rows
+        return np.array([self.probabilities] * len(rows))
+
+
+def png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (5, 6, 7)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_serialize_classify_filter_contract():
+    event = serialize(png(), "bucket", "scones/incoming/a.png")
+    assert set(event) == {"image_data", "s3_bucket", "s3_key", "inferences"}
+    assert base64.b64decode(event["image_data"]) == png() and event["inferences"] == []
+    model = FixedModel([0.1, 0.9])
+    classified = classify(event, model)
+    assert classified["inferences"] == [pytest.approx(0.1), pytest.approx(0.9)]
+    assert model.seen.shape == (1, 3072) and model.seen[0, :3].tolist() == [5, 6, 7]
+    assert filter_inference(classified, 0.85) == classified
+    assert Verdict.from_inferences(classified["inferences"], 0.85).verdict == PASSED
+
+
+def test_weak_inference_fails_loudly():
+    classified = classify(serialize(png(), "b", "k.png"), FixedModel([0.55, 0.45]))
+    with pytest.raises(ThresholdConfidenceNotMet, match=f"^{THRESHOLD_FAILURE}: best confidence 0.5500 < threshold 0.85"):
+        filter_inference(classified, 0.85)
+    verdict = Verdict.from_inferences(classified["inferences"], 0.85)
+    assert (verdict.verdict, verdict.predicted_class) == (THRESHOLD_FAILURE, "bicycle")
+    # The threshold is the caller's: the same inference passes a lower bar.
+    assert filter_inference(classified, 0.5) == classified
+
+
+def test_corrupt_image_is_rejected_at_classify():
+    with pytest.raises(ImageRejected):
+        classify(serialize(b"not an image", "b", "k.png"), FixedModel([0.5, 0.5]))
