@@ -1,0 +1,163 @@
+"""Benchmark of the deploy system's async prediction round trip on 127.0.0.1.
+
+Starts a real uvicorn server on a temporary MLOPS_HOME with the demo Paris Airbnb Pipeline deployed, then
+measures POST /api/paris_airbnb_price/predict → GET /api/predict/{id} until COMPLETE, sequentially over
+keep-alive connections. Prints p50/p99 of that round trip, of the queue time the server recorded (enqueue →
+COMPLETE) and, in the same run, of the bare in-process `predict` of the same Pipeline for comparison.
+
+    .venv/bin/python scripts/bench_deploy.py [--requests 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from mlops_assets.deploy.assets import deployment_files  # noqa: E402
+from mlops_assets.deploy.config import load_deployments, predict_value  # noqa: E402
+from mlops_assets.deploy.constants import snapshot_system  # noqa: E402
+from mlops_assets.deploy.models import write_pin  # noqa: E402
+from mlops_assets.deploy.training import train_paris  # noqa: E402
+from resources import build_object_store  # noqa: E402
+from resources.model_bucket import build_model_bucket, sha256_bytes  # noqa: E402
+from resources.settings import PlatformSettings  # noqa: E402
+from resources.snapshots import publish_snapshot  # noqa: E402
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def deploy_demo(env: dict[str, str]):
+    import skops.io as sio
+    from threadpoolctl import threadpool_limits
+
+    settings = PlatformSettings.from_env(env)
+    store, bucket = build_object_store(settings), build_model_bucket(settings, env)
+    with threadpool_limits(1):
+        trained = train_paris()
+    data = sio.dumps(trained.pipeline)
+    bucket.create_bucket(bucket.default_bucket)
+    version = bucket.upload(bucket.default_bucket, "paris_airbnb_price.skops", data, "bench")
+    deployment = load_deployments()["paris_airbnb_price"]
+    pin = write_pin(store, deployment.name, version, sha256_bytes(data))
+    publish_snapshot(store, snapshot_system(deployment.name), deployment_files(deployment, pin, "bench"))
+    return deployment, trained.pipeline, settings
+
+
+def request(conn: http.client.HTTPConnection, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    payload = json.dumps(body).encode() if body is not None else None
+    conn.request(method, path, body=payload, headers={"Content-Type": "application/json"} if payload else {})
+    response = conn.getresponse()
+    return response.status, json.loads(response.read())
+
+
+def wait_ready(port: int, process: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"uvicorn exited with {process.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            status, deployments = request(conn, "GET", "/api/deployments")
+            if status == 200 and any(d["name"] == "paris_airbnb_price" and d["served"] for d in deployments):
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("the server did not serve the deployment in time")
+
+
+def round_trip(conn: http.client.HTTPConnection, example: dict) -> tuple[float, str]:
+    started = time.perf_counter()
+    status, accepted = request(conn, "POST", "/api/paris_airbnb_price/predict", example)
+    assert status == 202, accepted
+    while True:
+        _, body = request(conn, "GET", f"/api/predict/{accepted['prediction_id']}")
+        if body["status"] == "COMPLETE":
+            return time.perf_counter() - started, accepted["prediction_id"]
+        if body["status"] == "ERROR":
+            raise SystemExit(f"prediction failed: {body['body']}")
+        time.sleep(0.0005)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300)
+    args = parser.parse_args()
+
+    home = tempfile.mkdtemp(prefix="bench-deploy-")
+    env = {"MLOPS_HOME": home, "MLOPS_OFFLINE": "1", "MLOPS_OBJECT_STORE": "local", "MLOPS_MODEL_BUCKET": "",
+           "MLFLOW_TRACKING_URI": "", "MLOPS_DUCKDB_PATH": "", "MLOPS_MLFLOW_ARTIFACT_ROOT": "",
+           "GIT_PYTHON_REFRESH": "quiet", "MLOPS_SERVING_POLL_SECONDS": "1"}
+    deployment, pipeline, settings = deploy_demo(env)
+    example = deployment.raw_example
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        for _ in range(20):
+            predict_value(deployment, pipeline, example)
+        direct = []
+        for _ in range(args.requests):
+            started = time.perf_counter()
+            predict_value(deployment, pipeline, example)
+            direct.append(time.perf_counter() - started)
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port, process)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for _ in range(30):
+            round_trip(conn, example)
+        trips, ids = [], []
+        for _ in range(args.requests):
+            seconds, prediction_id = round_trip(conn, example)
+            trips.append(seconds)
+            ids.append(prediction_id)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+    db = sqlite3.connect(settings.home / "serving" / "deploy_queue.db")
+    marks = ",".join("?" * len(ids))
+    queued = [row[0] for row in db.execute(
+        f"SELECT completed_at - created_at FROM predictions WHERE prediction_id IN ({marks})", ids)]
+    ms = 1000.0
+    print(f"deploy round trip on 127.0.0.1, {args.requests} sequential requests, load average "
+          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(f"POST -> COMPLETE (client, polling GET)   p50 {percentile(trips, 50) * ms:7.2f} ms   "
+          f"p99 {percentile(trips, 99) * ms:7.2f} ms   mean {statistics.mean(trips) * ms:7.2f} ms")
+    print(f"enqueue -> COMPLETE (server-recorded)    p50 {percentile(queued, 50) * ms:7.2f} ms   "
+          f"p99 {percentile(queued, 99) * ms:7.2f} ms")
+    print(f"bare Pipeline predict, in-process        p50 {percentile(direct, 50) * ms:7.2f} ms   "
+          f"p99 {percentile(direct, 99) * ms:7.2f} ms")
+    print(f"goal p50 <= 10 ms: {'met' if percentile(trips, 50) * ms <= 10 else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
