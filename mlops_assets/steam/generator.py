@@ -79,7 +79,8 @@ def fit_catalogue(games: pd.DataFrame, extract: pd.DataFrame, review_item_ids: p
     prefixes = [f"{{'item_id': {item!r}, 'item_name': {name!r}, 'playtime_forever': "
                 for item, name in zip(item_ids, games["name"].astype(str))]
     return _Catalogue(prefixes, _cdf(weight), genre_cdfs, _cdf(np.asarray(genre_weights)), log_mean, log_std,
-                      float((two_weeks > 0).mean()), float(active.mean()), float(active.std()))
+                      float((two_weeks > 0).mean()), float(np.nan_to_num(active.mean())),
+                      float(np.nan_to_num(active.std())))
 
 
 def _draw(cdf: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
