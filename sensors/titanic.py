@@ -24,7 +24,7 @@ feature_backfill_job = dg.define_asset_job(
 
 daily_job = dg.define_asset_job(
     "titanic_daily", partitions_def=daily_partitions,
-    selection=[key("daily_passenger"), FEATURE_GROUP, key("prediction_history"), *IMAGES],
+    selection=[key("daily_passenger"), FEATURE_GROUP, key("batch_prediction"), key("prediction_history"), *IMAGES],
     description="Insert the day's synthetic passenger, predict its fate with the champion, redraw the dashboard.")
 
 training_job = dg.define_asset_job(
@@ -83,5 +83,5 @@ def bootstrap(definitions: dg.Definitions, instance: dg.DagsterInstance, today: 
     run(daily, partition_key=days[-1], asset_selection=[FEATURE_GROUP])
     run(definitions.resolve_job_def(training_job.name))
     for day in days[:-1]:
-        run(daily, partition_key=day, asset_selection=[key("prediction_history")])
-    run(daily, partition_key=days[-1], asset_selection=[key("prediction_history"), *IMAGES])
+        run(daily, partition_key=day, asset_selection=[key("batch_prediction")])
+    run(daily, partition_key=days[-1], asset_selection=[key("batch_prediction"), key("prediction_history"), *IMAGES])

@@ -19,7 +19,7 @@ from resources.mlflow_registry import CHAMPION, MlflowRegistry
 from resources.object_store import ObjectStore
 
 COMMON = dict(key_prefix=[SYSTEM], group_name=SYSTEM)
-ALL_DAYS = dg.AssetIn(key=dg.AssetKey([SYSTEM, "prediction_history"]), partition_mapping=dg.AllPartitionMapping())
+ALL_DAYS = dg.AssetIn(key=dg.AssetKey([SYSTEM, "batch_prediction"]), partition_mapping=dg.AllPartitionMapping())
 FATE_LABELS = ["did not survive", "survived"]
 
 
@@ -30,12 +30,9 @@ class NoChampion(Exception):
 @dg.asset(**COMMON, kinds={"sklearn", "duckdb"}, code_version="1", pool=DUCKDB_POOL,
           partitions_def=daily_partitions, metadata={"partition_expr": "event_date"},
           deps=[dg.AssetKey([SYSTEM, "survival_model"])])
-def prediction_history(context: dg.AssetExecutionContext, daily_passenger: pd.DataFrame,
-                       mlflow: MlflowRegistry) -> dg.Output[pd.DataFrame]:
-    """The daily batch prediction: the day's passenger scored by the current champion, with its true fate.
-
-    One row per day (prediction, label, model version, time); all days together are the prediction history.
-    """
+def batch_prediction(context: dg.AssetExecutionContext, daily_passenger: pd.DataFrame,
+                     mlflow: MlflowRegistry) -> dg.Output[pd.DataFrame]:
+    """The daily batch inference: the day's passenger scored by whichever version is champion now."""
     champion = mlflow.version_by_alias(MODEL_NAME, CHAMPION)
     if champion is None:
         raise NoChampion(f"no '{CHAMPION}' version of {MODEL_NAME} in the registry yet: "
@@ -48,14 +45,30 @@ def prediction_history(context: dg.AssetExecutionContext, daily_passenger: pd.Da
         "predicted_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
         "passenger_id": int(passenger["passenger_id"].iloc[0]),
         "prediction": prediction,
-        "label": int(passenger[LABEL].iloc[0]),
         "model_name": MODEL_NAME,
         "model_version": str(champion.version),
         "mlflow_run_id": champion.run_id,
     }])
     return dg.Output(row, metadata={"prediction": dg.MetadataValue.int(prediction),
-                                    "label": dg.MetadataValue.int(int(row["label"].iloc[0])),
+                                    "passenger_id": dg.MetadataValue.int(int(row["passenger_id"].iloc[0])),
                                     "model_version": dg.MetadataValue.text(str(champion.version))})
+
+
+def join_labels(predictions: pd.DataFrame, group: pd.DataFrame) -> pd.DataFrame:
+    labels = group[["passenger_id", LABEL]].rename(columns={LABEL: "label"})
+    history = predictions.merge(labels, on="passenger_id", how="left")
+    history["label"] = history["label"].astype("Int64")  # a label may arrive after its prediction
+    return history.sort_values(["event_date", "predicted_at"]).reset_index(drop=True)
+
+
+@dg.asset(**COMMON, kinds={"pandas", "duckdb"}, code_version="1", pool=DUCKDB_POOL, ins={"batch_prediction": ALL_DAYS})
+def prediction_history(batch_prediction: pd.DataFrame, feature_group: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Every daily prediction (time, passenger, prediction, model version) with the passenger's true fate."""
+    history = join_labels(batch_prediction, feature_group)
+    labelled = history.dropna(subset=["label"])
+    accuracy = float((labelled["prediction"] == labelled["label"]).mean()) if len(labelled) else float("nan")
+    return dg.Output(history, metadata={"dagster/row_count": len(history), "labelled_rows": len(labelled),
+                                        "history_accuracy": accuracy})
 
 
 def latest(history: pd.DataFrame) -> pd.Series:
@@ -70,7 +83,7 @@ def _store_image(context, store: ObjectStore, name: str, png: bytes, alt: str) -
     return dg.MaterializeResult(metadata=image_metadata(png, uri, alt))
 
 
-@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1", ins={"prediction_history": ALL_DAYS})
+@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1")
 def latest_passenger_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
                            object_store: ObjectStore) -> dg.MaterializeResult:
     """`latest_passenger.png`: the fate the model predicts for the newest passenger."""
@@ -79,13 +92,15 @@ def latest_passenger_image(context: dg.AssetExecutionContext, prediction_history
     return _store_image(context, object_store, "latest_passenger", png, "predicted fate")
 
 
-@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1", ins={"prediction_history": ALL_DAYS})
-def actual_fate_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
-                      object_store: ObjectStore) -> dg.MaterializeResult:
+@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1", output_required=False)
+def actual_fate_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame, object_store: ObjectStore):
     """`actual_fate.png`: the true fate of the newest passenger, to compare with the prediction."""
     row = latest(prediction_history)
-    png = fate_picture(row["label"], f"actual fate of passenger {row['passenger_id']}")
-    return _store_image(context, object_store, "actual_fate", png, "actual fate")
+    if pd.isna(row["label"]):
+        context.log.info("the newest passenger's fate is not known yet")
+        return
+    png = fate_picture(int(row["label"]), f"actual fate of passenger {row['passenger_id']}")
+    yield _store_image(context, object_store, "actual_fate", png, "actual fate")
 
 
 def recent_rows(history: pd.DataFrame) -> pd.DataFrame:
@@ -94,12 +109,12 @@ def recent_rows(history: pd.DataFrame) -> pd.DataFrame:
         "date": recent["event_date"].dt.strftime("%Y-%m-%d"),
         "passenger_id": recent["passenger_id"].astype(int),
         "prediction": recent["prediction"].map(lambda v: FATE_LABELS[int(v)]),
-        "label": recent["label"].map(lambda v: FATE_LABELS[int(v)]),
+        "label": recent["label"].map(lambda v: "unknown yet" if pd.isna(v) else FATE_LABELS[int(v)]),
         "model_version": recent["model_version"].astype(str),
     })
 
 
-@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1", ins={"prediction_history": ALL_DAYS})
+@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1")
 def recent_predictions_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
                              object_store: ObjectStore) -> dg.MaterializeResult:
     """`df_recent.png`: the last five predictions next to the true fates; also published as JSON for serving."""
@@ -111,16 +126,17 @@ def recent_predictions_image(context: dg.AssetExecutionContext, prediction_histo
     return dg.MaterializeResult(metadata={**result.metadata, "rows": dg.MetadataValue.int(len(recent))})
 
 
-@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1", ins={"prediction_history": ALL_DAYS},
+@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1",
           output_required=False)
 def confusion_matrix_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
                            object_store: ObjectStore):
     """`confusion_matrix.png` of all predictions so far: drawn once both fates have been predicted."""
+    labelled = prediction_history.dropna(subset=["label"])
     if prediction_history["prediction"].nunique() < 2:
         context.log.info("only one fate predicted so far: the confusion matrix waits for both classes")
         return
-    matrix = confusion_matrix(prediction_history["label"], prediction_history["prediction"], labels=[0, 1])
-    png = confusion_picture(matrix, FATE_LABELS, f"All {len(prediction_history)} daily predictions")
+    matrix = confusion_matrix(labelled["label"].astype(int), labelled["prediction"], labels=[0, 1])
+    png = confusion_picture(matrix, FATE_LABELS, f"All {len(labelled)} labelled daily predictions")
     result = _store_image(context, object_store, "confusion_matrix", png, "confusion matrix")
     accuracy = float(np.trace(matrix) / matrix.sum())
     yield dg.MaterializeResult(metadata={**result.metadata, "history_accuracy": dg.MetadataValue.float(accuracy),

@@ -5,7 +5,7 @@ import pandas as pd
 
 from mlops_assets.titanic.assets import daily_passenger, feature_group, passenger_features, training_split
 from mlops_assets.titanic.features import synthetic_passenger
-from mlops_assets.titanic.predictions import confusion_matrix_image, recent_rows
+from mlops_assets.titanic.predictions import confusion_matrix_image, join_labels, recent_rows
 from resources.object_store import LocalObjectStore
 from tests.titanic.test_features import raw
 
@@ -42,3 +42,11 @@ def test_recent_rows_are_the_last_five_newest_first():
     recent = recent_rows(history([0, 1, 0, 1, 0, 1, 1], [0, 1, 1, 1, 0, 0, 1]))
     assert recent["date"].tolist() == [f"2026-02-0{d}" for d in (7, 6, 5, 4, 3)]
     assert recent["prediction"].iloc[0] == "survived"
+
+
+def test_history_joins_labels_that_may_arrive_later():
+    predictions = history([1, 0], [0, 0]).drop(columns=["label"])
+    group = pd.DataFrame({"passenger_id": [0], "survived": [1]})  # passenger 1's label is not known yet
+    joined = join_labels(predictions, group)
+    assert joined["label"].tolist()[0] == 1 and pd.isna(joined["label"].tolist()[1])
+    assert recent_rows(joined)["label"].tolist() == ["unknown yet", "survived"]
