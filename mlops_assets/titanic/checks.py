@@ -17,6 +17,13 @@ def _describe_rows(rows: pd.Index, offset: int = 2) -> str:
     return ", ".join(lines) + more
 
 
+def problems_result(problems: list[str], rows: int) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=not problems, metadata={
+        "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+        "rows": dg.MetadataValue.int(rows),
+    })
+
+
 def raw_problems(frame: pd.DataFrame) -> list[str]:
     missing = [c for c in RAW_COLUMNS if c not in frame.columns]
     if missing:
@@ -41,11 +48,7 @@ def raw_problems(frame: pd.DataFrame) -> list[str]:
 @dg.asset_check(asset=dg.AssetKey([SYSTEM, "raw_passengers"]), blocking=True,
                 description="Columns present, ids unique, categorical values known, ages and fares not negative")
 def raw_passengers_valid(raw_passengers: pd.DataFrame) -> dg.AssetCheckResult:
-    problems = raw_problems(raw_passengers)
-    return dg.AssetCheckResult(passed=not problems, metadata={
-        "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
-        "rows": dg.MetadataValue.int(len(raw_passengers)),
-    })
+    return problems_result(raw_problems(raw_passengers), len(raw_passengers))
 
 
 def feature_group_problems(group: pd.DataFrame) -> list[str]:
@@ -70,8 +73,4 @@ def feature_group_problems(group: pd.DataFrame) -> list[str]:
 @dg.asset_check(asset=dg.AssetKey([SYSTEM, "feature_group"]), blocking=True,
                 description="passenger_id is a primary key and every encoded feature is in its range")
 def feature_group_valid(feature_group: pd.DataFrame) -> dg.AssetCheckResult:
-    problems = feature_group_problems(feature_group)
-    return dg.AssetCheckResult(passed=not problems, metadata={
-        "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
-        "rows": dg.MetadataValue.int(len(feature_group)),
-    })
+    return problems_result(feature_group_problems(feature_group), len(feature_group))
