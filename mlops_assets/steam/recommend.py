@@ -46,9 +46,10 @@ def item_item(games: pd.DataFrame, k: int = TOP_K) -> pd.DataFrame:
         out_recs.append(ids[best.ravel()])
         out_scores.append(scores.ravel())
         out_rank.append(np.tile(np.arange(1, best.shape[1] + 1), block.shape[0]))
-    return pd.DataFrame({"item_id": np.concatenate(out_items), "rank": np.concatenate(out_rank),
-                         "recommended_id": np.concatenate(out_recs),
-                         "similarity": np.concatenate(out_scores).astype(float)})
+    frame = pd.DataFrame({"item_id": np.concatenate(out_items), "rank": np.concatenate(out_rank),
+                          "recommended_id": np.concatenate(out_recs),
+                          "similarity": np.concatenate(out_scores).astype(float)})
+    return frame[np.isfinite(frame["similarity"])].reset_index(drop=True)  # tiny catalogues: fewer than k
 
 
 def user_item(items: pd.DataFrame, games: pd.DataFrame, owned: pd.DataFrame | None = None,
@@ -88,9 +89,10 @@ def user_item(items: pd.DataFrame, games: pd.DataFrame, owned: pd.DataFrame | No
         out_rank.append(np.tile(np.arange(1, best.shape[1] + 1), block.shape[0]))
     if not out_users:
         return pd.DataFrame({"user_id": [], "rank": [], "recommended_id": [], "score": []})
-    return pd.DataFrame({"user_id": np.concatenate(out_users), "rank": np.concatenate(out_rank),
-                         "recommended_id": np.concatenate(out_recs),
-                         "score": np.concatenate(out_scores).astype(float)})
+    frame = pd.DataFrame({"user_id": np.concatenate(out_users), "rank": np.concatenate(out_rank),
+                          "recommended_id": np.concatenate(out_recs),
+                          "score": np.concatenate(out_scores).astype(float)})
+    return frame[np.isfinite(frame["score"])].reset_index(drop=True)  # owned games are -inf: never recommended
 
 
 def evaluate_hit_at_k(items: pd.DataFrame, games: pd.DataFrame, sample_users: int = 3_000, seed: int = 7,
