@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 from threadpoolctl import threadpool_limits
@@ -29,6 +29,7 @@ from serving.lineage import Lineage
 TITLE = "Deploy any scikit-learn Pipeline"
 HOME = "/deploy"
 log = logging.getLogger("serving.deploy")
+MAX_WAIT_SECONDS = 10.0  # a long poll holds a server thread: keep it short
 
 
 @dataclass(frozen=True)
@@ -137,8 +138,9 @@ def build_router(ctx) -> APIRouter:
 
     @router.get("/api/predict/{prediction_id}", response_model=PredictionStatus,
                 responses={404: {"description": "prediction not found"}})
-    def prediction(prediction_id: str) -> PredictionStatus:
-        row = queue.get(prediction_id)
+    def prediction(prediction_id: str, wait: float = Query(0.0, ge=0.0, le=MAX_WAIT_SECONDS, description=(
+            "Long poll: answer as soon as the prediction is COMPLETE or ERROR, or after this many seconds"))) -> PredictionStatus:
+        row = worker.wait_finished(prediction_id, wait) if wait > 0 else queue.get(prediction_id)
         if row is None:
             raise HTTPException(404, "prediction not found")
         return status_of(row)

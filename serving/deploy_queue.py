@@ -199,6 +199,7 @@ class QueueWorker:
         self.worker_id = new_worker_id()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        self.finished = threading.Condition()  # notified after every COMPLETE/ERROR write (long polls wait on it)
         self._thread: threading.Thread | None = None
 
     def wake(self) -> None:
@@ -230,12 +231,30 @@ class QueueWorker:
             value = predict()
         except Exception as exc:  # the user's model or input: recorded on the row, the worker goes on
             self._record_error(job, f"{type(exc).__name__}: {exc}", model_record)
+            self._notify()
             return True
         try:
             self.queue.complete(job, self.worker_id, value, model_record)
         except sqlite3.Error:
             self.log.exception("could not record prediction %s; it stays PENDING and will be retried", job.prediction_id)
+        self._notify()
         return True
+
+    def _notify(self) -> None:
+        with self.finished:
+            self.finished.notify_all()
+
+    def wait_finished(self, prediction_id: str, timeout: float) -> Prediction | None:
+        """The row once it is no longer PENDING, or as it is after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.finished:
+                row = self.queue.get(prediction_id)
+                remaining = deadline - time.monotonic()
+                if row is None or row.status != PENDING or remaining <= 0:
+                    return row
+                # Short waits too: rows finished by workers of other processes notify nobody here.
+                self.finished.wait(min(remaining, 0.25))
 
     def _record_error(self, job: Job, message: str, model_record: dict | None) -> None:
         try:

@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Optional
 
+import numpy as np
 import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -157,11 +158,17 @@ def build_schema(deployment: Deployment) -> type[BaseModel]:
 
 def input_frame(deployment: Deployment, row: dict) -> pd.DataFrame:
     """One validated row as the DataFrame the Pipeline was trained on (columns in config order)."""
-    frame = pd.DataFrame([[row.get(name) for name in deployment.field_names]], columns=deployment.field_names)
+    # Typed columns built in one go: this runs for every prediction, on the latency path.
+    columns = {}
     for f in deployment.fields:
-        if f.dtype != "str":
-            frame[f.name] = frame[f.name].astype(float)  # None → NaN, as in the training frame
-    return frame
+        value = row.get(f.name)
+        if f.dtype == "str":
+            columns[f.name] = np.array([value], dtype=object)
+        elif f.dtype == "int" and value is not None:
+            columns[f.name] = np.array([int(value)], dtype=np.int64)
+        else:
+            columns[f.name] = np.array([math.nan if value is None else float(value)])  # None → NaN, as in training
+    return pd.DataFrame(columns, copy=False)
 
 
 def predict_value(deployment: Deployment, model: Any, row: dict) -> float:

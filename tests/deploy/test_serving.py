@@ -109,3 +109,11 @@ def test_pages_are_generated_from_the_config(client):
     form = client.get("/deploy/paris_airbnb_price/form").text
     assert 'name="salle_de_bains"' in form and "Buttes-Montmartre" in form and "€ per night" in form
     assert client.get("/deploy/unknown/form").status_code == 404
+
+
+def test_long_poll_answers_once_the_prediction_is_done(client):
+    accepted = client.post("/api/paris_airbnb_price/predict", json=DEPLOYMENTS["paris_airbnb_price"].raw_example)
+    done = client.get(f"/api/predict/{accepted.json()['prediction_id']}", params={"wait": 5}).json()
+    assert done["status"] == "COMPLETE"
+    assert client.get("/api/predict/nope", params={"wait": 0.2}).status_code == 404
+    assert client.get("/api/predict/nope", params={"wait": 60}).status_code == 422
