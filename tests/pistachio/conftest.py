@@ -1,4 +1,4 @@
-"""One small Pistachio deployment per module: the real data, a 3-configuration grid, a temporary everything."""
+"""One small Pistachio deployment for the whole package: the real data, a 3-configuration grid, a temporary everything."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def make_definitions(settings: PlatformSettings) -> dg.Definitions:
     return dg.Definitions.merge(platform, pistachio.defs, pistachio_automation.defs)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def bootstrapped(tmp_path_factory) -> Deployment:
     """The README's first command for this system (bootstrap), on the real data with SMALL_GRID."""
     data = shared_data_dir()
