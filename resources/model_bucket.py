@@ -216,10 +216,9 @@ class S3ModelBucket(ModelBucket):
             self._client = self.s3.get_client()
         return self._client
 
-    def _error(self, exc, bucket: str, what: str = "") -> ModelBucketError:
-        code = exc.response.get("Error", {}).get("Code", "") if hasattr(exc, "response") else ""
-        if code in {"NoSuchBucket", "404"} and not what:
-            return BucketNotFound(f"bucket {bucket!r} does not exist (create it with `mlops create-bucket {bucket}`)")
+    @staticmethod
+    def _read_error(exc, bucket: str, what: str) -> ModelBucketError:
+        code = exc.response.get("Error", {}).get("Code", "")
         if code == "NoSuchBucket":
             return BucketNotFound(f"bucket {bucket!r} does not exist")
         if code in {"NoSuchVersion", "NoSuchKey", "InvalidArgument", "404"}:
@@ -298,7 +297,7 @@ class S3ModelBucket(ModelBucket):
         try:
             return self.client().get_object(Bucket=bucket, Key=key, VersionId=version_id)["Body"].read()
         except self.client().exceptions.ClientError as exc:
-            raise self._error(exc, bucket, f"version {version_id!r} of {key!r}") from None
+            raise self._read_error(exc, bucket, f"version {version_id!r} of {key!r}") from None
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

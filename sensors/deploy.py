@@ -23,14 +23,25 @@ deploy_release_job = dg.define_asset_job(
 )
 
 
-def pin_requests(store: ObjectStore, cursor: dict[str, str]) -> tuple[list[dg.RunRequest], dict[str, str]]:
-    """One run per deployment whose pin token differs from the last one seen."""
+def deployed_token(instance: dg.DagsterInstance, name: str) -> str | None:
+    """The pin token the latest `<name>_deployment` materialization published."""
+    event = instance.get_latest_materialization_event(deployment_key(name))
+    if event is None or event.asset_materialization is None:
+        return None
+    return getattr(event.asset_materialization.metadata.get("pin_token"), "value", None)
+
+
+def pin_requests(store: ObjectStore, cursor: dict[str, str], deployed=lambda name: None
+                 ) -> tuple[list[dg.RunRequest], dict[str, str]]:
+    """One run per deployment whose pin differs from the last one seen and from the one already deployed."""
     requests, seen = [], dict(cursor)
     for name in DEPLOYMENTS:
         pin = read_pin(store, name)
         if pin is None or cursor.get(name) == pin.token:
             continue
         seen[name] = pin.token
+        if name not in cursor and deployed(name) == pin.token:
+            continue  # e.g. deployed by the bootstrap before the sensor first ran
         requests.append(dg.RunRequest(
             run_key=f"{name}:{pin.token}",
             asset_selection=[pinned_model_key(name), deployment_key(name)],
@@ -43,7 +54,7 @@ def pin_requests(store: ObjectStore, cursor: dict[str, str]) -> tuple[list[dg.Ru
            description="Notices a newly pinned model version and re-materializes that deployment.")
 def deploy_pin_sensor(context: dg.SensorEvaluationContext, object_store: ObjectStore) -> dg.SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {}
-    requests, seen = pin_requests(object_store, cursor)
+    requests, seen = pin_requests(object_store, cursor, lambda name: deployed_token(context.instance, name))
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen, sort_keys=True))
 
 

@@ -74,19 +74,29 @@ def test_evaluate_reports_each_failed_check():
 
 
 def test_pin_sensor_requests_a_release_once_per_new_pin(local_store, local_bucket, paris_skops):
-    with dg.build_sensor_context(resources={"object_store": local_store}) as context:
+    instance = dg.DagsterInstance.ephemeral()
+    with dg.build_sensor_context(instance=instance, resources={"object_store": local_store}) as context:
         assert deploy_pin_sensor(context).run_requests == []
     upload_and_deploy(local_store, local_bucket, "paris_airbnb_price", paris_skops)
-    with dg.build_sensor_context(resources={"object_store": local_store}) as context:
+    with dg.build_sensor_context(instance=instance, resources={"object_store": local_store}) as context:
         first = deploy_pin_sensor(context)
         assert [r.asset_selection for r in first.run_requests] == [
             [pinned_model_key("paris_airbnb_price"), deployment_key("paris_airbnb_price")]]
-    with dg.build_sensor_context(cursor=first.cursor, resources={"object_store": local_store}) as context:
+    with dg.build_sensor_context(cursor=first.cursor, instance=instance, resources={"object_store": local_store}) as context:
         assert deploy_pin_sensor(context).run_requests == []
     upload_and_deploy(local_store, local_bucket, "paris_airbnb_price", paris_skops, tag="2.0")
-    with dg.build_sensor_context(cursor=first.cursor, resources={"object_store": local_store}) as context:
+    with dg.build_sensor_context(cursor=first.cursor, instance=instance, resources={"object_store": local_store}) as context:
         again = deploy_pin_sensor(context).run_requests
         assert len(again) == 1 and again[0].tags["deploy/version_id"] == read_pin(local_store, "paris_airbnb_price").version_id
+
+
+def test_pin_sensor_skips_a_pin_that_is_already_deployed(local_store, local_bucket, paris_skops):
+    upload_and_deploy(local_store, local_bucket, "paris_airbnb_price", paris_skops)
+    instance = dg.DagsterInstance.ephemeral()
+    assert release(local_store, local_bucket, "paris_airbnb_price", instance).success
+    with dg.build_sensor_context(instance=instance, resources={"object_store": local_store}) as context:
+        result = deploy_pin_sensor(context)
+    assert result.run_requests == [] and "paris_airbnb_price" in json.loads(result.cursor)
 
 
 @pytest.mark.realdata
