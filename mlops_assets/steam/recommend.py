@@ -9,7 +9,10 @@ from sklearn.preprocessing import MultiLabelBinarizer, normalize
 
 TOP_K = 5
 CHUNK_ROWS = 1_000
-CANDIDATE_GAMES = 3_000  # user recommendations come from the most-played games, not the obscure tail
+CANDIDATE_GAMES = 3_000  # user recommendations come from the most-owned games, not the obscure tail
+# Taste alone found the held-out game for 1.5 % of users against 13.6 % for plain popularity (full-scale
+# evaluation); scaling the cosine by relative popularity brings it to 14.1 % vs 14.5 %.
+POPULARITY_EXPONENT = 1.0
 
 
 def tag_matrix(games: pd.DataFrame) -> sparse.csr_matrix:
@@ -54,7 +57,8 @@ def item_item(games: pd.DataFrame, k: int = TOP_K) -> pd.DataFrame:
 
 def user_item(items: pd.DataFrame, games: pd.DataFrame, owned: pd.DataFrame | None = None,
               k: int = TOP_K) -> pd.DataFrame:
-    """For every user with played games: k unowned games closest to their log-playtime-weighted taste profile.
+    """For every user with played games: k unowned games closest to their log-playtime-weighted taste profile,
+    the cosine scaled by the game's relative popularity among owners.
 
     items: played rows (user_id, item_id, playtime_forever); owned: every owned (user_id, item_id), defaults to items.
     """
@@ -77,10 +81,12 @@ def user_item(items: pd.DataFrame, games: pd.DataFrame, owned: pd.DataFrame | No
         (np.ones(len(owned_known), np.float32),
          (users.get_indexer(owned_known["user_id"]), index.get_indexer(owned_known["item_id"]))),
         shape=(len(users), len(index)))[:, candidates]
+    prior = ((popularity[candidates] + 1.0) / (popularity[candidates].max() + 1.0)) ** POPULARITY_EXPONENT
     ids = games["item_id"].to_numpy()
     out_users, out_recs, out_scores, out_rank = [], [], [], []
     for start in range(0, len(users), CHUNK_ROWS):
         block = np.asarray(profiles[start:start + CHUNK_ROWS] @ candidate_vectors)
+        block *= prior
         block[owned_matrix[start:start + CHUNK_ROWS].toarray() > 0] = -np.inf
         best, scores = _top_k(block, k)
         out_users.append(np.repeat(users[start:start + block.shape[0]].to_numpy(), best.shape[1]))
