@@ -94,13 +94,14 @@ def build_router(ctx) -> APIRouter:
         served: ServedModel = watchers[job.deployment].current  # read once: a swap mid-job cannot mix versions
         return served.record(), partial(predict_value, served.deployment, served.model, job.request)
 
-    worker = QueueWorker(queue, resolve, ready, log)
+    # OpenMP's thread count is per thread, so the limit is set inside the worker thread: single-row predictions
+    # gain nothing from a thread team, which only spins against the request threads for the two cores.
+    worker = QueueWorker(queue, resolve, ready, log, thread_setup=lambda: threadpool_limits(1))
     # An API-only process (MLOPS_DEPLOY_WORKER=0) leaves predictions to workers of other processes.
     run_worker = os.environ.get("MLOPS_DEPLOY_WORKER", "1") != "0"
 
     async def lifespan(_app):
         if run_worker:
-            threadpool_limits(1)  # single-row predictions: OpenMP threads would only contend with requests
             worker.start()
         try:
             yield

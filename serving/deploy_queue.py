@@ -190,8 +190,10 @@ class QueueWorker:
     only writes the message, and if even that write fails the row stays PENDING under a lease, to be retried.
     """
 
-    def __init__(self, queue: DeployQueue, resolve, ready_deployments, log, idle_seconds: float = 1.0):
+    def __init__(self, queue: DeployQueue, resolve, ready_deployments, log, idle_seconds: float = 1.0,
+                 thread_setup=None):
         self.queue = queue
+        self.thread_setup = thread_setup  # runs first inside the worker thread (per-thread settings)
         self.resolve = resolve
         self.ready_deployments = ready_deployments  # () -> names whose model is loaded
         self.log = log
@@ -263,6 +265,8 @@ class QueueWorker:
             self.log.exception("could not record the error of %s; it stays PENDING and will be retried", job.prediction_id)
 
     def _run(self) -> None:
+        if self.thread_setup is not None:
+            self.thread_setup()
         while not self._stop.is_set():
             # Clear before claiming: an enqueue racing with the claim sets the event again, so nothing waits.
             self._wake.clear()
