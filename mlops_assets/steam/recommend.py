@@ -11,7 +11,7 @@ TOP_K = 5
 CHUNK_ROWS = 1_000
 CANDIDATE_GAMES = 3_000  # user recommendations come from the most-owned games, not the obscure tail
 # Taste alone found the held-out game for 1.5 % of users against 13.6 % for plain popularity (full-scale
-# evaluation); scaling the cosine by relative popularity brings it to 14.1 % vs 14.5 %.
+# evaluation, 3,000 users); scaling the cosine by relative popularity brings it to 12.5 % vs 13.6 %.
 POPULARITY_EXPONENT = 1.0
 
 
