@@ -11,7 +11,8 @@ from PIL import Image
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTION_POOL
 from mlops_assets.common.images import image_metadata
-from mlops_assets.scones.cifar import SPLITS, check_label_names, fine_label_names, manifest_text, png_bytes, select_split
+from mlops_assets.scones.cifar import (SPLITS, CifarSplit, check_label_names, fine_label_names, manifest_text,
+                                       png_bytes, select_split)
 from mlops_assets.scones.constants import (CHARTS_PREFIX, CLASS_NAMES, DATASET_PREFIX, DEFAULT_THRESHOLD,
                                            EXPERIMENT, MODEL_NAME, ORIGINAL_BEST_ACCURACY, ORIGINAL_FINAL_ACCURACY,
                                            SYSTEM, FINE_LABEL_TO_CLASS)
@@ -75,8 +76,6 @@ def labelled_images(context: dg.AssetExecutionContext, cifar100_archive: pd.Data
     The layout of the original project's bucket: CIFAR file names, and `train.lst` / `test.lst` manifests
     (`row<TAB>label<TAB>filename`). The table indexes them: split, row, label, class name, file name, key.
     """
-    from mlops_assets.scones.cifar import CifarSplit
-
     records = []
     for split_name in SPLITS:
         part = cifar100_archive[cifar100_archive["split"] == split_name]
