@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from mlops_assets.scones.constants import INCOMING_PREFIX, SYSTEM
+from mlops_assets.scones.constants import DATASET_PREFIX, INCOMING_PREFIX, SYSTEM
 from mlops_assets.scones.inference import event_io_resources, image_workflow
 from resources.object_store import ObjectInfo, ObjectStore
 
@@ -110,3 +110,18 @@ def bootstrap(definitions: dg.Definitions, instance: dg.DagsterInstance) -> None
     for job_name in (training_job.name, monitoring_job.name):
         result = definitions.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=True)
         assert result.success
+    land_sample_images(definitions.resources["object_store"])
+
+
+SAMPLE_LANDINGS = 3
+
+
+def land_sample_images(store: ObjectStore) -> list[str]:
+    """Copy a few test images into the incoming prefix: the running sensor classifies them, as a first demo."""
+    samples = [info.key for info in store.list_objects(f"{DATASET_PREFIX}/test/")][:SAMPLE_LANDINGS]
+    landed = []
+    for key in samples:
+        target = f"{INCOMING_PREFIX}sample-{key.rsplit('/', 1)[-1]}"
+        store.put_bytes(target, store.get_bytes(key), "image/png")
+        landed.append(target)
+    return landed
