@@ -17,7 +17,6 @@ import os
 import re
 import secrets
 import shutil
-import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import dagster as dg
 from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
+from resources.object_store import atomic_write
 from resources.settings import PlatformSettings
 
 VERSION_TAG = "Version"
@@ -159,7 +159,7 @@ class LocalModelBucket(ModelBucket):
             return False
         (path / "objects").mkdir(parents=True, exist_ok=True)
         meta = {"name": name, "versioning": "Enabled", "created": datetime.now(timezone.utc).isoformat()}
-        _atomic_write(path / ".bucket.json", json.dumps(meta).encode())
+        atomic_write(path / ".bucket.json", json.dumps(meta).encode())
         return True
 
     def delete_bucket(self, name: str, force: bool = False) -> int:
@@ -179,8 +179,8 @@ class LocalModelBucket(ModelBucket):
             "tags": {VERSION_TAG: check_tag(tag), SHA256_TAG: sha256_bytes(data)},
         }
         # Data first, sidecar last: a version becomes visible only once its bytes are complete.
-        _atomic_write(key_dir / version_id, data)
-        _atomic_write(key_dir / f"{version_id}.json", json.dumps(meta).encode())
+        atomic_write(key_dir / version_id, data)
+        atomic_write(key_dir / f"{version_id}.json", json.dumps(meta).encode())
         return next(v for v in self.list_versions(bucket, key) if v.version_id == version_id)
 
     def list_versions(self, bucket: str, key: str | None = None) -> list[ObjectVersion]:
@@ -298,17 +298,6 @@ class S3ModelBucket(ModelBucket):
             return self.client().get_object(Bucket=bucket, Key=key, VersionId=version_id)["Body"].read()
         except self.client().exceptions.ClientError as exc:
             raise self._read_error(exc, bucket, f"version {version_id!r} of {key!r}") from None
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def configured_bucket_name(env: Mapping[str, str] | None = None) -> str:

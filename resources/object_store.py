@@ -39,6 +39,18 @@ class ObjectInfo:
         return f"{self.key}@{self.etag}"
 
 
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temp file in the same folder and a rename, so readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def _check_key(key: str) -> str:
     key = key.strip("/")
     if not key or ".." in key.split("/"):
@@ -83,14 +95,7 @@ class LocalObjectStore(ObjectStore):
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> str:
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, data)
         return self.uri(key)
 
     def get_bytes(self, key: str) -> bytes:

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from resources.settings import PlatformSettings
-from tests.support import free_port, shared_data_dir, stop_process, wait_for_http
+from tests.support import (STATE_VARIABLES, free_port, platform_environment, shared_data_dir, stop_process,
+                           wait_for_http)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -28,17 +29,8 @@ def data_dir() -> Path:
 @pytest.fixture
 def platform_env(tmp_path, monkeypatch) -> dict[str, str]:
     """Every piece of platform state in a temporary folder; the real data wired in when present."""
-    env = {
-        "MLOPS_HOME": str(tmp_path / "mlops"),
-        "MLOPS_OFFLINE": "1",
-        "MLOPS_OBJECT_STORE": "local",
-        "GIT_PYTHON_REFRESH": "quiet",
-        "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
-    }
-    data = shared_data_dir()
-    if data is not None:
-        env["MLOPS_DATA_DIR"] = str(data)
-    for key in ("MLFLOW_TRACKING_URI", "MLOPS_DUCKDB_PATH", "MLOPS_MLFLOW_ARTIFACT_ROOT"):
+    env = platform_environment(tmp_path / "mlops", shared_data_dir())
+    for key in STATE_VARIABLES:
         monkeypatch.delenv(key, raising=False)
     for key, value in env.items():
         monkeypatch.setenv(key, value)

@@ -84,6 +84,32 @@ def wait_until_loaded(base: str, what: str, timeout: float = 60.0) -> None:
         time.sleep(0.2)
 
 
+STATE_VARIABLES = ("MLFLOW_TRACKING_URI", "MLOPS_DUCKDB_PATH", "MLOPS_MLFLOW_ARTIFACT_ROOT", "MLOPS_S3_PREFIX")
+
+
+def platform_environment(home: Path, data: Path | None) -> dict[str, str]:
+    """Settings that put every piece of platform state under `home`, offline, with the real data if given."""
+    env = {"MLOPS_HOME": str(home), "MLOPS_OFFLINE": "1", "MLOPS_OBJECT_STORE": "local",
+           "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
+           "MLOPS_SERVING_POLL_SECONDS": "0.5"}
+    if data is not None:
+        env["MLOPS_DATA_DIR"] = str(data)
+    return env
+
+
+@contextlib.contextmanager
+def isolated_environment(env: dict[str, str]) -> Iterator[None]:
+    """`env` set and the other state variables unset for the block (for fixtures wider than one test)."""
+    import pytest
+
+    with pytest.MonkeyPatch.context() as patch:
+        for key in STATE_VARIABLES:
+            patch.delenv(key, raising=False)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        yield
+
+
 def shared_data_dir() -> Path | None:
     """The real datasets: MLOPS_DATA_DIR if set, else ../shared/data beside the repository."""
     configured = os.environ.get("MLOPS_DATA_DIR")

@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from resources.settings import PlatformSettings
-from tests.support import shared_data_dir
+from tests.support import isolated_environment, platform_environment, shared_data_dir
 
 
 @dataclass
@@ -30,12 +30,6 @@ class SconesPlatform:
         return records[0].event.dagster_event.event_specific_data if records else None
 
 
-def platform_environment(home: Path, data: Path) -> dict[str, str]:
-    return {"MLOPS_HOME": str(home), "MLOPS_DATA_DIR": str(data), "MLOPS_OFFLINE": "1",
-            "MLOPS_OBJECT_STORE": "local", "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
-            "MLOPS_SERVING_POLL_SECONDS": "0.5"}
-
-
 @pytest.fixture(scope="package")
 def scones_platform(tmp_path_factory):
     data = shared_data_dir()
@@ -43,11 +37,7 @@ def scones_platform(tmp_path_factory):
         pytest.skip("real datasets not available (set MLOPS_DATA_DIR or place ../shared/data)")
     home = tmp_path_factory.mktemp("scones")
     env = platform_environment(home / "mlops", data)
-    with pytest.MonkeyPatch.context() as patch:
-        for key in ("MLFLOW_TRACKING_URI", "MLOPS_DUCKDB_PATH", "MLOPS_MLFLOW_ARTIFACT_ROOT", "MLOPS_S3_PREFIX"):
-            patch.delenv(key, raising=False)
-        for key, value in env.items():
-            patch.setenv(key, value)
+    with isolated_environment(env):
         from mlops_assets.definitions import defs
         from sensors import scones
 

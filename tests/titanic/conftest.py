@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from resources.settings import PlatformSettings
-from tests.support import shared_data_dir
+from tests.support import isolated_environment, platform_environment, shared_data_dir
 
 TODAY = dt.date(2026, 3, 10)
 BOOTSTRAP_DAYS = ["2026-03-07", "2026-03-08", "2026-03-09"]
@@ -24,11 +24,6 @@ class TitanicPlatform:
 
     def job(self, name: str) -> dg.JobDefinition:
         return self.definitions.resolve_job_def(name)
-
-
-def platform_environment(home: Path, data: Path) -> dict[str, str]:
-    return {"MLOPS_HOME": str(home), "MLOPS_DATA_DIR": str(data), "MLOPS_OFFLINE": "1",
-            "MLOPS_OBJECT_STORE": "local", "GIT_PYTHON_REFRESH": "quiet", "MLOPS_SERVING_POLL_SECONDS": "0.5"}
 
 
 def bootstrapped(env: dict[str, str], instance_dir: Path, days: int = 3):
@@ -55,11 +50,7 @@ def titanic_platform(tmp_path_factory):
         pytest.skip("real datasets not available (set MLOPS_DATA_DIR or place ../shared/data)")
     home = tmp_path_factory.mktemp("titanic")
     env = platform_environment(home / "mlops", data)
-    with pytest.MonkeyPatch.context() as patch:
-        for key in ("MLFLOW_TRACKING_URI", "MLOPS_DUCKDB_PATH", "MLOPS_MLFLOW_ARTIFACT_ROOT", "MLOPS_S3_PREFIX"):
-            patch.delenv(key, raising=False)
-        for key, value in env.items():
-            patch.setenv(key, value)
+    with isolated_environment(env):
         platform, instance_cm = bootstrapped(env, home / "dagster")
         try:
             yield platform

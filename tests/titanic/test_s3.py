@@ -5,7 +5,8 @@ import pytest
 
 from mlops_assets.titanic.constants import IMAGE_KEYS, RECENT_PREDICTIONS_KEY
 from resources.settings import PlatformSettings
-from tests.titanic.conftest import bootstrapped, platform_environment
+from tests.support import platform_environment
+from tests.titanic.conftest import bootstrapped
 
 
 @pytest.mark.s3
