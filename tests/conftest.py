@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from resources.settings import PlatformSettings
-from tests.support import (STATE_VARIABLES, free_port, platform_environment, shared_data_dir, stop_process,
-                           wait_for_http)
+from tests.support import (STATE_VARIABLES, free_port, platform_environment, require_shared_data, shared_data_dir,
+                           stop_process, wait_for_http)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -20,10 +20,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 @pytest.fixture
 def data_dir() -> Path:
-    path = shared_data_dir()
-    if path is None:
-        pytest.skip("real datasets not available (set MLOPS_DATA_DIR or place ../shared/data)")
-    return path
+    return require_shared_data()
 
 
 @pytest.fixture

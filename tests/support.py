@@ -110,6 +110,16 @@ def isolated_environment(env: dict[str, str]) -> Iterator[None]:
         yield
 
 
+def require_shared_data() -> Path:
+    """The real datasets, or a clean skip of the calling test or fixture when they are absent."""
+    import pytest
+
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("real datasets not available (set MLOPS_DATA_DIR or place ../shared/data)")
+    return path
+
+
 def shared_data_dir() -> Path | None:
     """The real datasets: MLOPS_DATA_DIR if set, else ../shared/data beside the repository."""
     configured = os.environ.get("MLOPS_DATA_DIR")

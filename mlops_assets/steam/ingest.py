@@ -54,12 +54,7 @@ def read_user_items(path: Path) -> tuple[pd.DataFrame, ParseReport]:
     tables: list[pa.Table] = []
     texts: list[str] = []
     numbers: list[int] = []
-    for number, raw in enumerate(open_text_lines(path), start=1):
-        report.lines += 1
-        line = raw.strip()
-        if not line:
-            report.blank += 1
-            continue
+    for number, line in literal_parser.numbered_lines(open_text_lines(path), report):
         try:
             texts.append(literal_parser.to_json(line))
         except (ValueError, SyntaxError):

@@ -86,14 +86,20 @@ class ParseReport:
         return shown + (f" (and {more} more)" if more > 0 else "")
 
 
-def iter_records(lines: Iterable[str], report: ParseReport) -> Iterator[tuple[int, Any]]:
-    """Yield (line number, parsed dict) for each good line; record bad lines in `report` and go on."""
+def numbered_lines(lines: Iterable[str], report: ParseReport) -> Iterator[tuple[int, str]]:
+    """(1-based line number, stripped line) for every non-blank line, counting lines and blanks in `report`."""
     for number, raw in enumerate(lines, start=1):
         report.lines += 1
         line = raw.strip()
         if not line:
             report.blank += 1
             continue
+        yield number, line
+
+
+def iter_records(lines: Iterable[str], report: ParseReport) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed dict) for each good line; record bad lines in `report` and go on."""
+    for number, line in numbered_lines(lines, report):
         try:
             value = parse_literal(line)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:

@@ -9,6 +9,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import accuracy_score
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTION_POOL
+from mlops_assets.common.promotion import apply_promotion
 from mlops_assets.titanic.constants import (EXPERIMENT, FEATURES, LABEL, MODEL_NAME, MODEL_PARAMS, SYSTEM,
                                             TRAIN_CSV)
 from mlops_assets.titanic.features import in_holdout, prepare_passengers, synthetic_passenger, upsert
@@ -124,8 +125,6 @@ def survival_model(context: dg.AssetExecutionContext, training_split: pd.DataFra
 def promotion_gate(context, mlflow: MlflowRegistry, split: pd.DataFrame, candidate_version: str,
                    candidate_accuracy: float) -> dg.AssetCheckResult:
     """Score the current champion on the same holdout as the candidate, then move the aliases."""
-    from mlops_assets.common.promotion import apply_promotion
-
     champion = mlflow.version_by_alias(MODEL_NAME)
     champion_accuracy = None
     if champion is not None and str(champion.version) != candidate_version:

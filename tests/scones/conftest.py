@@ -8,7 +8,7 @@ import dagster as dg
 import pytest
 
 from resources.settings import PlatformSettings
-from tests.support import isolated_environment, platform_environment, shared_data_dir
+from tests.support import isolated_environment, platform_environment, require_shared_data
 
 
 @dataclass
@@ -32,9 +32,7 @@ class SconesPlatform:
 
 @pytest.fixture(scope="package")
 def scones_platform(tmp_path_factory):
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("real datasets not available (set MLOPS_DATA_DIR or place ../shared/data)")
+    data = require_shared_data()
     home = tmp_path_factory.mktemp("scones")
     env = platform_environment(home / "mlops", data)
     with isolated_environment(env):

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from resources.settings import PlatformSettings
-from tests.support import isolated_environment, platform_environment, shared_data_dir
+from tests.support import isolated_environment, platform_environment, require_shared_data
 
 TODAY = dt.date(2026, 3, 10)
 BOOTSTRAP_DAYS = ["2026-03-07", "2026-03-08", "2026-03-09"]
@@ -45,9 +45,7 @@ def bootstrapped(env: dict[str, str], instance_dir: Path, days: int = 3):
 
 @pytest.fixture(scope="package")
 def titanic_platform(tmp_path_factory):
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("real datasets not available (set MLOPS_DATA_DIR or place ../shared/data)")
+    data = require_shared_data()
     home = tmp_path_factory.mktemp("titanic")
     env = platform_environment(home / "mlops", data)
     with isolated_environment(env):
