@@ -204,9 +204,12 @@ def main() -> int:
     up_parser.add_argument("--force", action="store_true", help="materialize again even if done before")
     up_parser.set_defaults(run=up)
     test_parser = commands.add_parser("test", help="install and run the tests (extra arguments go to pytest)")
-    test_parser.add_argument("pytest_args", nargs=argparse.REMAINDER)
     test_parser.set_defaults(run=test)
-    args = parser.parse_args()
+    # Unknown arguments (e.g. -x, -k name, tests/titanic) belong to pytest; `up` accepts none.
+    args, extra = parser.parse_known_args()
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pytest_args = extra
     return args.run(args)
 
 

@@ -60,3 +60,13 @@ def test_up_serves_and_ctrl_c_stops_everything(tmp_path):
             process.kill()
         for pid in processes_with(marker):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_test_command_passes_pytest_options_through():
+    result = subprocess.run([sys.executable, "dev.py", "test", "-q", "-x", "tests/resources/test_settings.py"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+    rejected = subprocess.run([sys.executable, "dev.py", "up", "--bogus"], cwd=REPO_ROOT, capture_output=True,
+                              text=True, timeout=60)
+    assert rejected.returncode == 2 and "--bogus" in rejected.stderr
