@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from resources.settings import PlatformSettings
-from serving import deploy, pistachio, scones, steam, titanic
+from serving import deploy, hot_path, pistachio, scones, steam, titanic
 from serving.context import ServingContext
 
 # Each entry: a module exposing `build_router(ctx) -> APIRouter` and `TITLE`, `HOME` (its landing page).
@@ -38,6 +38,7 @@ def create_app(settings: PlatformSettings | None = None, poll_seconds: float | N
     app.state.ctx = ctx
     for system in SYSTEMS:
         app.include_router(system.build_router(ctx))
+    hot_path.install(app, ctx.hot_paths)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request):

@@ -23,6 +23,8 @@ class ServingContext:
     registry: MlflowRegistry
     poller: Poller
     templates: Jinja2Templates = field(default=TEMPLATES)
+    # path -> handler(raw body) -> answer bytes or None; answered by `serving.hot_path.HotPaths` before routing
+    hot_paths: dict = field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: PlatformSettings, poll_seconds: float = 1.0) -> "ServingContext":

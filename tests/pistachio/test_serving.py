@@ -10,16 +10,19 @@ from fastapi.testclient import TestClient
 from mlops_assets.pistachio.constants import CLASS_LABELS, FEATURES, MODEL_NAME
 from mlops_assets.pistachio.model_file import load_pipeline
 from resources import CHAMPION
-from serving import pistachio
+from serving import hot_path, pistachio
 from serving.context import ServingContext
 
 SAMPLE = dict(pistachio.EXAMPLE)
 
 
-def make_client(settings) -> tuple[TestClient, ServingContext]:
+def make_client(settings, hot: bool = True) -> tuple[TestClient, ServingContext]:
+    """As `serving.app` composes it: with the hot-path layer in front of the route (hot=False: the route only)."""
     ctx = ServingContext.from_settings(settings, poll_seconds=0.2)
     app = FastAPI()
     app.include_router(pistachio.build_router(ctx))
+    if hot:
+        hot_path.install(app, ctx.hot_paths)
     ctx.poller.start()
     return TestClient(app), ctx
 
@@ -62,6 +65,19 @@ def test_fast_path_agrees_with_the_pipeline_on_real_rows(client, bootstrapped, d
     expected = [CLASS_LABELS[label] for label in pipeline.predict(records)]
     answered = [client.post("/classify", json=record).json()["Type"] for record in records]
     assert answered == expected and len(set(expected)) == 2
+
+
+def test_hot_path_and_route_answer_byte_for_byte_alike(client, bootstrapped, data_dir):
+    route_only, ctx = make_client(bootstrapped.settings, hot=False)
+    try:
+        wait_for_champion(ctx)
+        rows = pd.read_csv(data_dir / "pistachio" / "pistachio.csv").rename(columns=str.lower).iloc[::97]
+        for record in rows[list(FEATURES)].to_dict(orient="records"):
+            hot, routed = client.post("/classify", json=record), route_only.post("/classify", json=record)
+            assert (hot.status_code, hot.content) == (routed.status_code, routed.content) == (200, routed.content)
+            assert hot.headers["content-type"] == routed.headers["content-type"] == "application/json"
+    finally:
+        ctx.poller.stop()
 
 
 @pytest.mark.parametrize("change, fields", [
