@@ -8,6 +8,7 @@ worker that died (same host, process gone) or whose lease ran out are claimed ag
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -191,17 +192,19 @@ class QueueWorker:
     """
 
     def __init__(self, queue: DeployQueue, resolve, ready_deployments, log, idle_seconds: float = 1.0,
-                 thread_setup=None):
+                 thread_setup=None, recheck_seconds: float = 0.25):
         self.queue = queue
         self.thread_setup = thread_setup  # runs first inside the worker thread (per-thread settings)
         self.resolve = resolve
         self.ready_deployments = ready_deployments  # () -> names whose model is loaded
         self.log = log
         self.idle_seconds = idle_seconds
+        self.recheck_seconds = recheck_seconds  # long polls re-read the row this often (other processes' outcomes)
         self.worker_id = new_worker_id()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self.finished = threading.Condition()  # notified after every COMPLETE/ERROR write (long polls wait on it)
+        self._lock = threading.Lock()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = set()  # long polls, woken per outcome
         self._thread: threading.Thread | None = None
 
     def wake(self) -> None:
@@ -243,20 +246,32 @@ class QueueWorker:
         return True
 
     def _notify(self) -> None:
-        with self.finished:
-            self.finished.notify_all()
+        with self._lock:
+            waiters, self._waiters = self._waiters, set()
+        for loop, future in waiters:
+            loop.call_soon_threadsafe(_resolve, future)
 
-    def wait_finished(self, prediction_id: str, timeout: float) -> Prediction | None:
-        """The row once it is no longer PENDING, or as it is after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
+    async def wait_finished(self, prediction_id: str, timeout: float) -> Prediction | None:
+        """The row once it is no longer PENDING, or as it is after `timeout` seconds.
+
+        Waits on the event loop itself (no thread held): the worker resolves the waiters' futures after every
+        outcome it writes, so a long poll answers within a loop iteration of the COMPLETE write."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         while True:
-            with self.finished:
+            future = loop.create_future()
+            with self._lock:  # registered before the read: an outcome written in between still wakes us
+                self._waiters.add((loop, future))
+            try:
                 row = self.queue.get(prediction_id)
-                remaining = deadline - time.monotonic()
+                remaining = deadline - loop.time()
                 if row is None or row.status != PENDING or remaining <= 0:
                     return row
                 # Short waits too: rows finished by workers of other processes notify nobody here.
-                self.finished.wait(min(remaining, 0.25))
+                await asyncio.wait([future], timeout=min(remaining, self.recheck_seconds))
+            finally:
+                with self._lock:
+                    self._waiters.discard((loop, future))
 
     def _record_error(self, job: Job, message: str, model_record: dict | None) -> None:
         try:
@@ -278,3 +293,8 @@ class QueueWorker:
             if not busy:
                 # The timeout also picks up rows enqueued by other processes and models loaded later.
                 self._wake.wait(self.idle_seconds)
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)

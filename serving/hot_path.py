@@ -2,8 +2,8 @@
 
 FastAPI's routing, exception and dependency layers cost about 0.3 ms a request here, several times what
 `/classify` itself costs, so under 16 concurrent clients the queue behind them set the tail latency. A router
-registers a handler for its path: the handler gets the raw body and returns the finished JSON answer, or None
-for anything that is not the plain successful case (invalid body, no model loaded yet). None hands the request,
+registers a handler for its path: the handler gets the raw body and returns the finished JSON answer (with
+its status when that is not 200), or None for anything that is not the plain successful case (invalid body, no model loaded yet). None hands the request,
 body replayed, to the regular FastAPI route, which stays the single source of the error answers (422 naming
 the field, 503) and of the OpenAPI schema. The layer sits inside Starlette's server-error and body-limit
 middleware, so an exception in a handler is still a 500 and oversized bodies are still refused.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-Handler = Callable[[bytes], "bytes | None"]
+Handler = Callable[[bytes], "bytes | tuple[int, bytes] | None"]
 JSON_HEADERS = (b"content-type", b"application/json")
 
 
@@ -32,7 +32,8 @@ class HotPaths:
         if answer is None:
             await self.app(scope, _replay(body, receive), send)
             return
-        await send({"type": "http.response.start", "status": 200,
+        status, answer = answer if isinstance(answer, tuple) else (200, answer)
+        await send({"type": "http.response.start", "status": status,
                     "headers": [JSON_HEADERS, (b"content-length", str(len(answer)).encode())]})
         await send({"type": "http.response.body", "body": answer})
 

@@ -125,3 +125,12 @@ def shared_data_dir() -> Path | None:
     configured = os.environ.get("MLOPS_DATA_DIR")
     candidate = Path(configured) if configured else REPO_ROOT.parent / "shared" / "data"
     return candidate.resolve() if candidate.is_dir() else None
+
+
+def run_coroutine(coroutine):
+    """`asyncio.run` in a thread of its own: Playwright's sync API keeps a loop running in the main thread."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

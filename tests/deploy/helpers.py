@@ -26,7 +26,7 @@ DEPLOYMENTS = load_deployments()
 def small_paris_pipeline():
     data = generate_paris_listings(rows=300, seed=1)
     pipeline = paris_pipeline()
-    pipeline.set_params(model__max_iter=10)
+    pipeline.set_params(model__regressor__max_iter=10)
     return pipeline.fit(data[PARIS_COLUMNS], data["price"])
 
 

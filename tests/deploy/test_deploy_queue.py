@@ -8,6 +8,7 @@ import threading
 import time
 
 from serving.deploy_queue import COMPLETE, ERROR, PENDING, DeployQueue, QueueWorker
+from tests.support import run_coroutine
 
 log = logging.getLogger("test")
 
@@ -99,3 +100,32 @@ def test_worker_wakes_on_enqueue_without_polling_delay(tmp_path):
             time.sleep(0.001)
     finally:
         worker.stop()
+
+
+def test_long_poll_wakes_on_the_outcome_and_times_out_on_a_pending_row(tmp_path):
+    queue = DeployQueue(tmp_path / "q.db")
+    release = threading.Event()
+    # No periodic re-read within the test's waits: only the worker's notification can end the second one early.
+    worker = QueueWorker(queue, lambda job: ({}, lambda: 2.0 if release.wait(10) else 0.0), lambda: ["d"], log,
+                         idle_seconds=30, recheck_seconds=30)
+    worker.start()
+
+    async def scenario():
+        prediction_id = queue.enqueue("d", {})
+        worker.wake()
+        started = time.monotonic()
+        still_pending = await worker.wait_finished(prediction_id, 0.3)  # the model is held back: times out
+        timed_out_after = time.monotonic() - started
+        threading.Timer(0.2, release.set).start()
+        started = time.monotonic()
+        done = await worker.wait_finished(prediction_id, 8)
+        return still_pending, timed_out_after, done, time.monotonic() - started, await worker.wait_finished("x", 1)
+
+    try:
+        still_pending, timed_out_after, done, waited, missing = run_coroutine(scenario())
+    finally:
+        release.set()
+        worker.stop()
+    assert still_pending.status == PENDING and 0.3 <= timed_out_after < 2
+    assert done.status == COMPLETE and done.result == 2.0 and 0.15 < waited < 2
+    assert missing is None

@@ -1,12 +1,12 @@
 """The hot-path layer: answers the plain case itself, hands everything else to the FastAPI route intact."""
 
-import asyncio
 import json
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.testclient import TestClient
 
 from serving.hot_path import HotPaths, install
+from tests.support import run_coroutine
 
 
 def make_app(handler):
@@ -84,6 +84,6 @@ def test_a_body_in_several_chunks_is_joined_for_the_handler_and_replayed_once_fo
         sent.append(message)
 
     layer = HotPaths(app, {"/score": lambda body: seen_by_handler.append(body)})
-    asyncio.run(layer({"type": "http", "method": "POST", "path": "/score"}, receive, send))
+    run_coroutine(layer({"type": "http", "method": "POST", "path": "/score"}, receive, send))
     assert seen_by_handler == [b'{"a":1}'] and seen_by_app == [(b'{"a":1}', False)]
     assert sent[0]["status"] == 422
