@@ -2,11 +2,12 @@
 
 FastAPI's routing, exception and dependency layers cost about 0.3 ms a request here, several times what
 `/classify` itself costs, so under 16 concurrent clients the queue behind them set the tail latency. A router
-registers a handler for its path: the handler gets the raw body and returns the finished JSON answer (with
-its status when that is not 200), or None for anything that is not the plain successful case (invalid body, no model loaded yet). None hands the request,
-body replayed, to the regular FastAPI route, which stays the single source of the error answers (422 naming
-the field, 503) and of the OpenAPI schema. The layer sits inside Starlette's server-error and body-limit
-middleware, so an exception in a handler is still a 500 and oversized bodies are still refused.
+registers a handler for its path: the handler gets the raw body and returns the finished JSON answer (with its
+status when that is not 200), or None for anything that is not the plain successful case (invalid body, no
+model loaded yet). None hands the request, body replayed, to the regular FastAPI route, which stays the single
+source of the error answers (422 naming the field, 503) and of the OpenAPI schema. The layer sits inside
+Starlette's server-error and body-limit middleware, so an exception in a handler is still a 500 and oversized
+bodies are still refused.
 """
 
 from __future__ import annotations
