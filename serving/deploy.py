@@ -17,10 +17,11 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, ValidationError
 from threadpoolctl import threadpool_limits
 
+from mlops_assets.deploy.compiled import CompiledModel, compiled_supports
 from mlops_assets.deploy.config import Deployment, default_deployment, load_deployments, predict_value
 from mlops_assets.deploy.constants import snapshot_system
 from mlops_assets.deploy.models import Pin, load_pinned
-from resources.model_bucket import ModelBucket, build_model_bucket
+from resources.model_bucket import ModelBucket, build_model_bucket, sha256_bytes
 from resources.object_store import ObjectStore
 from resources.snapshots import read_snapshot_file
 from serving.deploy_queue import DeployQueue, Prediction, QueueWorker
@@ -39,11 +40,21 @@ class ServedModel:
     pin: Pin
     snapshot_id: str
     dagster_run_id: str | None
+    compiled: CompiledModel | None = None  # the ONNX copy that passed its probes, if any
 
     def record(self) -> dict:
         return {"bucket": self.pin.bucket, "key": self.pin.key, "version_id": self.pin.version_id,
                 "tag": self.pin.tag, "sha256": self.pin.sha256, "snapshot_id": self.snapshot_id,
                 "dagster_run_id": self.dagster_run_id}
+
+    def predict(self, row: dict) -> tuple[float, str]:
+        """The shown value and the runtime that computed it: the compiled copy where it was vouched for."""
+        if self.compiled is not None and compiled_supports(self.deployment, row):
+            try:
+                return self.compiled.predict_value(row), "onnxruntime"
+            except Exception:  # the Pipeline is the reference: it answers, or gives the error the user should see
+                log.warning("compiled %s failed on a row; the Pipeline answers it", self.deployment.name, exc_info=True)
+        return predict_value(self.deployment, self.model, row), "scikit-learn"
 
 
 class PredictionAccepted(BaseModel):
@@ -65,8 +76,24 @@ def load_served(deployment: Deployment, bucket: ModelBucket, store: ObjectStore,
     record = json.loads(read_snapshot_file(store, pointer, "deployment.json"))
     pin = Pin(**record["pin"])
     model = load_pinned(bucket, pin)  # refused files raise: the poller keeps serving the previous model
-    log.info("deploy %s serves %s version %s", deployment.name, pin.key, pin.version_id)
-    return ServedModel(deployment, model, pin, pointer["snapshot_id"], record.get("dagster_run_id"))
+    compiled = load_compiled(deployment, store, pointer, record.get("compiled"))
+    log.info("deploy %s serves %s version %s (%s)", deployment.name, pin.key, pin.version_id,
+             "compiled: onnxruntime" if compiled else "scikit-learn")
+    return ServedModel(deployment, model, pin, pointer["snapshot_id"], record.get("dagster_run_id"), compiled)
+
+
+def load_compiled(deployment: Deployment, store: ObjectStore, pointer: dict, compiled: dict | None) -> CompiledModel | None:
+    """The snapshot's ONNX copy, if it has one whose digest matches; any problem leaves the Pipeline serving."""
+    if not compiled:
+        return None
+    try:
+        data = read_snapshot_file(store, pointer, compiled["file"])
+        if sha256_bytes(data) != compiled["sha256"]:
+            raise ValueError(f"its SHA-256 is not the published {compiled['sha256']}")
+        return CompiledModel(deployment, data)
+    except Exception as exc:
+        log.warning("deploy %s: compiled copy not used (%s); the Pipeline serves", deployment.name, exc)
+        return None
 
 
 def status_of(row: Prediction) -> PredictionStatus:
@@ -92,7 +119,13 @@ def build_router(ctx) -> APIRouter:
 
     def resolve(job):
         served: ServedModel = watchers[job.deployment].current  # read once: a swap mid-job cannot mix versions
-        return served.record(), partial(predict_value, served.deployment, served.model, job.request)
+        record = served.record()
+
+        def predict() -> float:
+            value, record["runtime"] = served.predict(job.request)  # stored with the outcome, after this call
+            return value
+
+        return record, predict
 
     # OpenMP's thread count is per thread, so the limit is set inside the worker thread: single-row predictions
     # gain nothing from a thread team, which only spins against the request threads for the two cores.

@@ -13,6 +13,7 @@ import pandas as pd
 import skops.io as sio
 from threadpoolctl import threadpool_limits
 
+from mlops_assets.deploy.compiled import Compilation, compile_pipeline
 from mlops_assets.deploy.config import Deployment, load_deployments
 from mlops_assets.deploy.constants import (DEPLOYMENT_CODE_VERSION, GROUP, KEY_PREFIX, MODEL_FILE_CODE_VERSION,
                                            PINNED_MODEL_CODE_VERSION, snapshot_system)
@@ -148,15 +149,30 @@ def build_pinned_model(deployment: Deployment) -> dg.AssetsDefinition:
     return pinned_model
 
 
-def deployment_files(deployment: Deployment, pin: Pin, run_id: str) -> dict[str, bytes]:
-    """What serving loads: the pin to serve, how to turn predict() into the shown number, the form and schema."""
+def deployment_files(deployment: Deployment, pin: Pin, run_id: str,
+                     compilation: Compilation | None = None) -> dict[str, bytes]:
+    """What serving loads: the pin to serve, how to turn predict() into the shown number, the form and schema,
+    and the compiled copy of the Pipeline when it passed its probes."""
+    compiled = compilation.record() if compilation is not None else None
     record = {"name": deployment.name, "pin": pin.to_json(), "prediction": asdict(deployment.prediction),
-              "dagster_run_id": run_id}
-    return {
+              "dagster_run_id": run_id, "compiled": compiled}
+    files = {
         "deployment.json": json.dumps(record).encode(),
         "form.json": json.dumps(deployment.form_config, ensure_ascii=False).encode(),
         "schema.json": json.dumps(deployment.schema.model_json_schema(), ensure_ascii=False).encode(),
     }
+    if compiled is not None:
+        files[compiled["file"]] = compilation.onnx
+    return files
+
+
+def compilation_metadata(compilation: Compilation) -> dict[str, dg.MetadataValue]:
+    metadata = {"serving_runtime": dg.MetadataValue.text("onnxruntime" if compilation.onnx else "scikit-learn"),
+                "compilation": dg.MetadataValue.text(compilation.note),
+                "compiled_probe_rows": dg.MetadataValue.int(compilation.probe_rows)}
+    if compilation.max_relative_error is not None:
+        metadata["compiled_max_relative_error"] = dg.MetadataValue.float(compilation.max_relative_error)
+    return metadata
 
 
 def build_deployment(deployment: Deployment) -> dg.AssetsDefinition:
@@ -166,7 +182,8 @@ def build_deployment(deployment: Deployment) -> dg.AssetsDefinition:
               code_version=DEPLOYMENT_CODE_VERSION,
               description=f"The live '{name}' deployment: the checked pin, validation schema and web form "
                           f"published for the serving API (/api/{name}/predict, /deploy/{name}).")
-    def deployment_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore) -> dg.MaterializeResult:
+    def deployment_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore,
+                            model_bucket: dg.ResourceParam[ModelBucket]) -> dg.MaterializeResult:
         pin = require_pin(object_store, name)
         checked = context.instance.get_latest_materialization_event(pinned_model_key(name))
         checked_token = None
@@ -177,12 +194,17 @@ def build_deployment(deployment: Deployment) -> dg.AssetsDefinition:
             # The pin moved after the model was checked: never publish an unchecked version.
             raise dg.Failure(f"the pin of {name!r} ({pin.token}) is not the checked one ({checked_token}); "
                              "materialize the pinned model first (the pin sensor does it)")
-        pointer = publish_snapshot(object_store, snapshot_system(name), deployment_files(deployment, pin, context.run_id),
+        with threadpool_limits(1):
+            compilation = compile_pipeline(deployment, load_or_fail(model_bucket, pin))
+        context.log.info("compiled copy for serving: %s", compilation.note)
+        files = deployment_files(deployment, pin, context.run_id, compilation)
+        pointer = publish_snapshot(object_store, snapshot_system(name), files,
                                    manifest={"version_id": pin.version_id, "tag": pin.tag})
         table = "\n".join(f"| {f.name} | {f.type} | {f.dtype} | {f.label} | {'yes' if f.required else 'no'} |"
                           for f in deployment.fields)
         return dg.MaterializeResult(metadata={
             **pin_metadata(pin),
+            **compilation_metadata(compilation),
             "snapshot_id": dg.MetadataValue.text(pointer["snapshot_id"]),
             "schema_fields": dg.MetadataValue.md("| field | input | type | label | required |\n|---|---|---|---|---|\n" + table),
             "form_page": dg.MetadataValue.text(f"/deploy/{name}/form"),

@@ -162,8 +162,8 @@ def input_frame(deployment: Deployment, row: dict) -> pd.DataFrame:
     columns = {}
     for f in deployment.fields:
         value = row.get(f.name)
-        if f.dtype == "str":
-            columns[f.name] = np.array([value], dtype=object)
+        if f.dtype == "str":  # a missing text is NaN, as read_csv gives it to training (imputers look for NaN)
+            columns[f.name] = np.array([math.nan if value is None else value], dtype=object)
         elif f.dtype == "int" and value is not None:
             columns[f.name] = np.array([int(value)], dtype=np.int64)
         else:
@@ -179,6 +179,11 @@ def predict_value(deployment: Deployment, model: Any, row: dict) -> float:
         raw = model.predict_proba(frame)[0][spec.class_index]
     else:
         raw = model.predict(frame)[0]
+    return scaled_value(deployment, raw)
+
+
+def scaled_value(deployment: Deployment, raw: Any) -> float:
+    spec = deployment.prediction
     value = float(raw) * spec.scale
     if not math.isfinite(value):
         raise ValueError(f"the model returned a non-finite value ({value})")

@@ -5,9 +5,9 @@ KEY_PREFIX = ["deploy"]
 # Serving snapshots of one deployment live under serving/deploy/<name>/ in the object store.
 SNAPSHOT_SYSTEM = "deploy/{name}"
 
-MODEL_FILE_CODE_VERSION = "1"
+MODEL_FILE_CODE_VERSION = "2"
 PINNED_MODEL_CODE_VERSION = "1"
-DEPLOYMENT_CODE_VERSION = "1"
+DEPLOYMENT_CODE_VERSION = "2"
 
 
 def snapshot_system(deployment: str) -> str:

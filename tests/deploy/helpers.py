@@ -14,7 +14,8 @@ from sklearn.pipeline import Pipeline
 from mlops_assets.deploy.assets import deployment_files
 from mlops_assets.deploy.config import load_deployments
 from mlops_assets.deploy.constants import snapshot_system
-from mlops_assets.deploy.models import write_pin
+from mlops_assets.deploy.compiled import compile_pipeline
+from mlops_assets.deploy.models import ModelRefused, load_pinned, write_pin
 from mlops_assets.deploy.training import paris_pipeline, generate_paris_listings, PARIS_COLUMNS
 from resources.model_bucket import ModelBucket, sha256_bytes
 from resources.object_store import ObjectStore
@@ -26,7 +27,7 @@ DEPLOYMENTS = load_deployments()
 def small_paris_pipeline():
     data = generate_paris_listings(rows=300, seed=1)
     pipeline = paris_pipeline()
-    pipeline.set_params(model__regressor__max_iter=10)
+    pipeline.set_params(model__max_iter=10)
     return pipeline.fit(data[PARIS_COLUMNS], data["price"])
 
 
@@ -56,13 +57,19 @@ def broken_pipeline():
 
 
 def upload_and_deploy(store: ObjectStore, bucket: ModelBucket, name: str, data: bytes, key: str | None = None,
-                      tag: str = "1.0") -> dict:
-    """Upload, pin and publish as the Dagster assets would, without running Dagster."""
+                      tag: str = "1.0", compile_model: bool = True) -> dict:
+    """Upload, pin and publish as the Dagster assets would (compiled copy included), without running Dagster."""
     deployment = DEPLOYMENTS[name]
     bucket.create_bucket(bucket.default_bucket)
     version = bucket.upload(bucket.default_bucket, key or deployment.model_key, data, tag)
     pin = write_pin(store, name, version, sha256_bytes(data))
-    return publish_snapshot(store, snapshot_system(name), deployment_files(deployment, pin, "test-run"))
+    compilation = None
+    if compile_model:
+        try:
+            compilation = compile_pipeline(deployment, load_pinned(bucket, pin))
+        except ModelRefused:  # published anyway: serving must refuse it too
+            pass
+    return publish_snapshot(store, snapshot_system(name), deployment_files(deployment, pin, "test-run", compilation))
 
 
 def skops_bytes(model) -> bytes:

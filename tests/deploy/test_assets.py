@@ -14,6 +14,7 @@ from mlops_assets.deploy.checks import CHECKS, PIPELINE_CHECK, PREDICTION_CHECK,
 from mlops_assets.deploy.config import load_deployments
 from mlops_assets.deploy.models import read_pin
 from resources.data_source import DataSource
+from resources.model_bucket import sha256_bytes
 from resources.snapshots import current_snapshot, read_snapshot_file
 from sensors.deploy import deploy_pin_sensor
 from tests.deploy.helpers import Explodes, pickle_bytes, upload_and_deploy
@@ -42,6 +43,12 @@ def test_pinned_model_passes_the_original_suite_and_is_published(local_store, lo
     assert record["pin"] == read_pin(local_store, "paris_airbnb_price").to_json()
     schema = json.loads(read_snapshot_file(local_store, pointer, "schema.json"))
     assert list(schema["properties"]) == DEPLOYMENTS["paris_airbnb_price"].field_names
+    onnx = read_snapshot_file(local_store, pointer, "model.onnx")
+    assert record["compiled"]["sha256"] == sha256_bytes(onnx)
+    published = result.asset_materializations_for_node(deployment_key("paris_airbnb_price").to_python_identifier())
+    metadata = published[0].metadata
+    assert metadata["serving_runtime"].value == "onnxruntime" and metadata["compiled_probe_rows"].value >= 300
+    assert metadata["compiled_max_relative_error"].value <= 1e-4
 
 
 def test_failing_blocking_check_keeps_the_previous_deployment(local_store, local_bucket, paris_skops):
@@ -111,5 +118,9 @@ def test_titanic_model_trained_on_real_data_is_uploaded_pinned_and_checked(data_
     upload = result.asset_materializations_for_node("deploy__titanic_survival_model_file")[0].metadata
     assert upload["cv_accuracy"].value > 0.75 and upload["pinned_now"].value is True
     assert upload["training_rows"].value == 891
+    # Its imputer of text columns has no ONNX converter: served by scikit-learn, and the metadata says why.
+    published = result.asset_materializations_for_node("deploy__titanic_survival_deployment")[0].metadata
+    assert published["serving_runtime"].value == "scikit-learn"
+    assert published["compilation"].value.startswith("not convertible:")
     versions = local_bucket.list_versions("models")
     assert [v.key for v in versions] == ["titanic_survival.skops"] and versions[0].tag.startswith("platform-")

@@ -63,6 +63,7 @@ def test_post_enqueues_and_worker_completes_with_the_model_version(client, deplo
     assert done["status"] == "COMPLETE" and isinstance(done["body"], float) and done["body"] > 0
     assert done["model_version"] == version.version_id and done["model"]["sha256"] == version.sha256
     assert done["lineage"]["model_version"] == version.version_id
+    assert done["model"]["runtime"] == "onnxruntime"  # the compiled copy published with the deployment
 
 
 def test_default_route_serves_the_default_deployment(client):
