@@ -72,7 +72,7 @@ def deploy_demo(env: dict[str, str], compile_model: bool):
     print(f"compiled copy: {compilation.note}{'' if compile_model else ' (not published: --no-compile)'}")
     files = deployment_files(deployment, pin, "bench", compilation if compile_model else None)
     publish_snapshot(store, snapshot_system(deployment.name), files)
-    compiled = CompiledModel(deployment, compilation.onnx) if compilation.onnx else None
+    compiled = CompiledModel(deployment, compilation.onnx) if compilation.onnx and compile_model else None
     return deployment, trained.pipeline, compiled, settings
 
 
@@ -187,7 +187,7 @@ def main() -> None:
           f"p99 {percentile(after_idle, 99) * ms:7.2f} ms")
     if compiled_idle:
         print(f"bare compiled predict, after 3 ms idle   p50 {percentile(compiled_idle, 50) * ms:7.2f} ms   "
-              f"p99 {percentile(compiled_idle, 99) * ms:7.2f} ms   (onnxruntime: what the server runs)")
+              f"p99 {percentile(compiled_idle, 99) * ms:7.2f} ms   (onnxruntime)")
     runtimes = Counter(json.loads(model).get("runtime") for (model,) in db.execute(
         f"SELECT model FROM predictions WHERE prediction_id IN ({marks})", ids))
     print(f"runtime that answered: {dict(runtimes)}")

@@ -192,11 +192,16 @@ def build_router(ctx) -> APIRouter:
             raise HTTPException(404, "prediction not found")
         return status_of(row)
 
+    def served_record(name: str) -> dict | None:
+        served: ServedModel | None = watchers[name].current
+        if served is None:
+            return None
+        return {**served.record(), "runtime": "onnxruntime" if served.compiled else "scikit-learn"}
+
     @router.get("/api/deployments")
     def list_deployments() -> list[dict]:
         return [{"name": name, "title": d.title, "units": d.units, "default": default is d,
-                 "fields": d.field_names, "served": watchers[name].current.record() if watchers[name].current else None}
-                for name, d in deployments.items()]
+                 "fields": d.field_names, "served": served_record(name)} for name, d in deployments.items()]
 
     def page(request: Request, template: str, name: str | None = None, **extra):
         if name is not None and name not in deployments:

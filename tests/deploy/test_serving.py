@@ -64,6 +64,7 @@ def test_post_enqueues_and_worker_completes_with_the_model_version(client, deplo
     assert done["model_version"] == version.version_id and done["model"]["sha256"] == version.sha256
     assert done["lineage"]["model_version"] == version.version_id
     assert done["model"]["runtime"] == "onnxruntime"  # the compiled copy published with the deployment
+    assert wait_served(client, "paris_airbnb_price")["runtime"] == "onnxruntime"
 
 
 def test_default_route_serves_the_default_deployment(client):
@@ -106,7 +107,7 @@ def test_pages_are_generated_from_the_config(client):
     index = client.get("/deploy").text
     assert "Paris Airbnb price estimator" in index and "Titanic survival estimator" in index
     home = client.get("/deploy/paris_airbnb_price").text
-    assert "Trained on generated data" in home
+    assert "Trained on generated data" in home and "predicted by its compiled ONNX copy" in home
     form = client.get("/deploy/paris_airbnb_price/form").text
     assert 'name="salle_de_bains"' in form and "Buttes-Montmartre" in form and "€ per night" in form
     assert client.get("/deploy/unknown/form").status_code == 404
