@@ -97,8 +97,11 @@ def scones_incoming_images(context: dg.SensorEvaluationContext, object_store: Ob
     if not fresh:
         return dg.SkipReason(f"no new object under {INCOMING_PREFIX}")
     bucket = bucket_of(object_store)
+    # A failed inference run is a verdict on the image (weak confidence, invalid file), the same on every try: the
+    # instance's run retries stay for crashes only.
+    tags = {"dagster/retry_on_asset_or_op_failure": "false"}
     return [dg.RunRequest(run_key=info.version_token, run_config=landing_config(info, bucket),
-                          tags={"scones/key": info.key, "scones/etag": info.etag}) for info in fresh]
+                          tags={**tags, "scones/key": info.key, "scones/etag": info.etag}) for info in fresh]
 
 
 defs = dg.Definitions(jobs=[training_job, monitoring_job, inference_job], schedules=[monitoring_schedule],

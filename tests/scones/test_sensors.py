@@ -47,7 +47,8 @@ def s3_platform(s3_env, scones_platform, monkeypatch):
     from mlops_assets.definitions import defs
 
     settings = PlatformSettings.from_env()
-    with dg.instance_for_test() as instance:
+    # Run retries on, as in dagster.yaml: a failed inference run must still not be retried.
+    with dg.instance_for_test(overrides={"run_retries": {"enabled": True, "max_retries": 1}}) as instance:
         yield settings, defs(), instance
 
 
@@ -94,6 +95,8 @@ def test_landed_images_are_classified_once_and_captured(s3_platform, scones_plat
         result = job.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags,
                                         raise_on_error=False)
         outcomes[request.tags["scones/key"]] = (result.success, step_failures(result))
+        if not result.success:  # a verdict on the image, not a crash: the retry daemon leaves it alone
+            assert instance.get_run_by_id(result.run_id).tags.get("dagster/will_retry") == "false"
 
     success, failures = outcomes[INCOMING_PREFIX + "broken.png"]
     assert not success and list(failures) == ["classify_image"]
