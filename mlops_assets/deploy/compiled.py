@@ -123,7 +123,7 @@ def compile_pipeline(deployment: Deployment, model: Any) -> Compilation:
     if not np.all(np.isfinite(actual) == np.isfinite(expected)) or not worst <= RELATIVE_TOLERANCE:
         bad = int(np.argmax(np.where(np.isfinite(relative), relative, np.inf)))
         return Compilation(None, f"disagrees with the Pipeline on probe row {bad} ({rows[bad]}): "
-                                 f"{actual[bad]!r} vs {expected[bad]!r}", len(rows), worst)
+                                 f"{float(actual[bad]):.6g} vs {float(expected[bad]):.6g}", len(rows), worst)
     return Compilation(onnx, f"agrees with the Pipeline on {len(rows)} probe rows "
                              f"(max relative error {worst:.2e})", len(rows), worst)
 
