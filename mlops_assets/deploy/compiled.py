@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mlops_assets.deploy.config import Deployment, input_frame, scaled_value
+from mlops_assets.deploy.config import Deployment, input_frame, raw_outputs, scaled_value
 from resources.model_bucket import sha256_bytes
 
 RELATIVE_TOLERANCE = 1e-4  # raw outputs (before scale and rounding) may differ this much: float32 trees
@@ -91,10 +91,7 @@ def compiled_supports(deployment: Deployment, row: dict) -> bool:
 
 def _pipeline_outputs(deployment: Deployment, model: Any, rows: list[dict]) -> np.ndarray:
     frame = pd.concat([input_frame(deployment, row) for row in rows], ignore_index=True)
-    spec = deployment.prediction
-    if spec.method == "predict_proba":
-        return np.asarray(model.predict_proba(frame))[:, spec.class_index].astype(float)
-    return np.asarray(model.predict(frame), dtype=float).ravel()
+    return raw_outputs(deployment, model, frame).astype(float)
 
 
 def compile_pipeline(deployment: Deployment, model: Any) -> Compilation:

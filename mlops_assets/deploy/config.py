@@ -173,13 +173,15 @@ def input_frame(deployment: Deployment, row: dict) -> pd.DataFrame:
 
 def predict_value(deployment: Deployment, model: Any, row: dict) -> float:
     """The number the form shows: predict, or a class probability, scaled and rounded per the config."""
-    frame = input_frame(deployment, row)
+    return scaled_value(deployment, raw_outputs(deployment, model, input_frame(deployment, row))[0])
+
+
+def raw_outputs(deployment: Deployment, model: Any, frame: pd.DataFrame) -> np.ndarray:
+    """One number per row before scaling: the prediction, or the configured class's probability."""
     spec = deployment.prediction
     if spec.method == "predict_proba":
-        raw = model.predict_proba(frame)[0][spec.class_index]
-    else:
-        raw = model.predict(frame)[0]
-    return scaled_value(deployment, raw)
+        return np.asarray(model.predict_proba(frame))[:, spec.class_index]
+    return np.asarray(model.predict(frame)).ravel()
 
 
 def scaled_value(deployment: Deployment, raw: Any) -> float:
