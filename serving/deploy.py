@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, ValidationError
 from threadpoolctl import threadpool_limits
 
-from mlops_assets.deploy.compiled import CompiledModel, compiled_supports
+from mlops_assets.deploy.compiled import COMPILED_RUNTIME, PIPELINE_RUNTIME, CompiledModel, compiled_supports
 from mlops_assets.deploy.config import Deployment, default_deployment, load_deployments, predict_value
 from mlops_assets.deploy.constants import snapshot_system
 from mlops_assets.deploy.models import Pin, load_pinned
@@ -47,14 +47,18 @@ class ServedModel:
                 "tag": self.pin.tag, "sha256": self.pin.sha256, "snapshot_id": self.snapshot_id,
                 "dagster_run_id": self.dagster_run_id}
 
+    @property
+    def runtime(self) -> str:
+        return COMPILED_RUNTIME if self.compiled is not None else PIPELINE_RUNTIME
+
     def predict(self, row: dict) -> tuple[float, str]:
         """The shown value and the runtime that computed it: the compiled copy where it was vouched for."""
         if self.compiled is not None and compiled_supports(self.deployment, row):
             try:
-                return self.compiled.predict_value(row), "onnxruntime"
+                return self.compiled.predict_value(row), COMPILED_RUNTIME
             except Exception:  # the Pipeline is the reference: it answers, or gives the error the user should see
                 log.warning("compiled %s failed on a row; the Pipeline answers it", self.deployment.name, exc_info=True)
-        return predict_value(self.deployment, self.model, row), "scikit-learn"
+        return predict_value(self.deployment, self.model, row), PIPELINE_RUNTIME
 
 
 class PredictionAccepted(BaseModel):
@@ -76,10 +80,10 @@ def load_served(deployment: Deployment, bucket: ModelBucket, store: ObjectStore,
     record = json.loads(read_snapshot_file(store, pointer, "deployment.json"))
     pin = Pin(**record["pin"])
     model = load_pinned(bucket, pin)  # refused files raise: the poller keeps serving the previous model
-    compiled = load_compiled(deployment, store, pointer, record.get("compiled"))
-    log.info("deploy %s serves %s version %s (%s)", deployment.name, pin.key, pin.version_id,
-             "compiled: onnxruntime" if compiled else "scikit-learn")
-    return ServedModel(deployment, model, pin, pointer["snapshot_id"], record.get("dagster_run_id"), compiled)
+    served = ServedModel(deployment, model, pin, pointer["snapshot_id"], record.get("dagster_run_id"),
+                         load_compiled(deployment, store, pointer, record.get("compiled")))
+    log.info("deploy %s serves %s version %s (%s)", deployment.name, pin.key, pin.version_id, served.runtime)
+    return served
 
 
 def load_compiled(deployment: Deployment, store: ObjectStore, pointer: dict, compiled: dict | None) -> CompiledModel | None:
@@ -196,7 +200,7 @@ def build_router(ctx) -> APIRouter:
         served: ServedModel | None = watchers[name].current
         if served is None:
             return None
-        return {**served.record(), "runtime": "onnxruntime" if served.compiled else "scikit-learn"}
+        return {**served.record(), "runtime": served.runtime}
 
     @router.get("/api/deployments")
     def list_deployments() -> list[dict]:

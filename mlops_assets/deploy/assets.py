@@ -167,7 +167,7 @@ def deployment_files(deployment: Deployment, pin: Pin, run_id: str,
 
 
 def compilation_metadata(compilation: Compilation) -> dict[str, dg.MetadataValue]:
-    metadata = {"serving_runtime": dg.MetadataValue.text("onnxruntime" if compilation.onnx else "scikit-learn"),
+    metadata = {"serving_runtime": dg.MetadataValue.text(compilation.runtime),
                 "compilation": dg.MetadataValue.text(compilation.note),
                 "compiled_probe_rows": dg.MetadataValue.int(compilation.probe_rows)}
     if compilation.max_relative_error is not None:

@@ -26,6 +26,8 @@ from resources.model_bucket import sha256_bytes
 RELATIVE_TOLERANCE = 1e-4  # raw outputs (before scale and rounding) may differ this much: float32 trees
 PROBE_ROWS = 400
 ONNX_FILE = "model.onnx"
+# Which runtime answers a deployment: recorded in asset metadata, on each prediction and in /api/deployments.
+COMPILED_RUNTIME, PIPELINE_RUNTIME = "onnxruntime", "scikit-learn"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,10 @@ class Compilation:
     note: str
     probe_rows: int = 0
     max_relative_error: float | None = None
+
+    @property
+    def runtime(self) -> str:
+        return COMPILED_RUNTIME if self.onnx is not None else PIPELINE_RUNTIME
 
     @property
     def sha256(self) -> str | None:
