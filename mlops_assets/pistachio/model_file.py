@@ -6,7 +6,6 @@ deserialization is globally allowed); here the allow-list lives in this code, so
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import skops.io
 
 from mlops_assets.pistachio.features import TRUSTED_MODEL_TYPES
 from resources.mlflow_registry import MlflowRegistry
+from resources.model_bucket import sha256_bytes
 
 SKOPS_FILE = "model.skops"
 
@@ -28,7 +28,7 @@ class ModelFile:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+        return sha256_bytes(self.data)
 
     def load(self):
         untrusted = skops.io.get_untrusted_types(data=self.data)
