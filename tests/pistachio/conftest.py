@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -13,7 +12,7 @@ from mlops_assets.pistachio.sweep import Config
 from resources import build_resources
 from resources.settings import PlatformSettings
 from sensors import pistachio as pistachio_automation
-from tests.support import shared_data_dir
+from tests.support import isolated_environment, platform_environment, require_shared_data
 
 # Three configurations keep a weekly run to seconds; the 96-run grid is timed by scripts/bench_pistachio.py.
 SMALL_GRID = [Config(1.0, 100, "liblinear"), Config(1.0, 500, "lbfgs"), Config(2.0, 20, "sag")]
@@ -30,11 +29,6 @@ class Deployment:
         return self.defs.resources[key]
 
 
-def deployment_env(home: Path, data: Path) -> dict[str, str]:
-    return {"MLOPS_HOME": str(home), "MLOPS_DATA_DIR": str(data), "MLOPS_OFFLINE": "1",
-            "MLOPS_OBJECT_STORE": "local", "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
-
-
 def make_definitions(settings: PlatformSettings) -> dg.Definitions:
     platform = dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor)
     return dg.Definitions.merge(platform, pistachio.defs, pistachio_automation.defs)
@@ -43,15 +37,8 @@ def make_definitions(settings: PlatformSettings) -> dg.Definitions:
 @pytest.fixture(scope="package")
 def bootstrapped(tmp_path_factory) -> Deployment:
     """The README's first command for this system (bootstrap), on the real data with SMALL_GRID."""
-    data = shared_data_dir()
-    if data is None:
-        pytest.skip("real datasets not available (set MLOPS_DATA_DIR or place ../shared/data)")
-    env = deployment_env(tmp_path_factory.mktemp("pistachio"), data)
-    with pytest.MonkeyPatch.context() as patch:
-        for key in ("MLFLOW_TRACKING_URI", "MLOPS_DUCKDB_PATH", "MLOPS_MLFLOW_ARTIFACT_ROOT"):
-            patch.delenv(key, raising=False)
-        for key, value in env.items():
-            patch.setenv(key, value)
+    env = platform_environment(tmp_path_factory.mktemp("pistachio"), require_shared_data())
+    with isolated_environment(env), pytest.MonkeyPatch.context() as patch:
         patch.setattr("mlops_assets.pistachio.assets.full_grid", lambda: list(SMALL_GRID))
         settings = PlatformSettings.from_env()
         defs = make_definitions(settings)

@@ -1,27 +1,20 @@
 """The same Titanic code with the object store switched to S3 (a real moto_server on 127.0.0.1)."""
 
 import boto3
+import dagster as dg
 import pytest
 
 from mlops_assets.titanic.constants import IMAGE_KEYS, RECENT_PREDICTIONS_KEY
 from resources.settings import PlatformSettings
-from tests.support import platform_environment
 from tests.titanic.conftest import bootstrapped
 
 
 @pytest.mark.s3
-def test_group_materializes_into_s3_and_serving_reads_it(tmp_path, moto_endpoint, data_dir, monkeypatch):
-    bucket = "titanic-s3-materialization"
-    env = {**platform_environment(tmp_path / "mlops", data_dir), "MLOPS_OBJECT_STORE": "s3",
-           "MLOPS_S3_BUCKET": bucket, "MLOPS_S3_ENDPOINT_URL": moto_endpoint, "MLOPS_S3_PREFIX": "platform",
-           "MLOPS_MLFLOW_ARTIFACT_ROOT": (tmp_path / "mlartifacts").as_uri(),
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    for key in ("MLFLOW_TRACKING_URI", "MLOPS_DUCKDB_PATH"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1")
-    s3.create_bucket(Bucket=bucket)
+def test_group_materializes_into_s3_and_serving_reads_it(tmp_path, s3_env, data_dir, monkeypatch):
+    monkeypatch.setenv("MLOPS_S3_PREFIX", "platform")
+    env = {**s3_env, "MLOPS_S3_PREFIX": "platform"}
+    bucket = env["MLOPS_S3_BUCKET"]
+    s3 = boto3.client("s3", endpoint_url=env["MLOPS_S3_ENDPOINT_URL"], region_name="us-east-1")
 
     platform, instance_cm = bootstrapped(env, tmp_path / "dagster", days=2)
     try:
@@ -33,7 +26,7 @@ def test_group_materializes_into_s3_and_serving_reads_it(tmp_path, moto_endpoint
         assert f"platform/{RECENT_PREDICTIONS_KEY}" in keys
         assert not (tmp_path / "mlops" / "objects").exists()  # nothing went to the local folder
         event = platform.instance.get_latest_materialization_event(
-            __import__("dagster").AssetKey(["titanic", "latest_passenger_image"]))
+            dg.AssetKey(["titanic", "latest_passenger_image"]))
         assert event.asset_materialization.metadata["uri"].value.startswith(f"s3://{bucket}/platform/")
 
         from fastapi.testclient import TestClient
