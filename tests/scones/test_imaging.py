@@ -1,18 +1,11 @@
 """Untrusted bytes → model input: every rejection is an ImageRejected with a status and a reason."""
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from mlops_assets.scones.imaging import ImageRejected, decode_image, image_row
-
-
-def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return buffer.getvalue()
+from tests.scones.helpers import encoded
 
 
 def test_resizes_any_accepted_image_to_the_model_input():

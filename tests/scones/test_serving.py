@@ -1,13 +1,11 @@
 """POST /scones/classify and the upload page, against a real uvicorn process serving the trained champion."""
 
-import io
-import time
-
 import httpx
 import pytest
 from PIL import Image
 
-from tests.support import uvicorn_server
+from tests.scones.helpers import encoded
+from tests.support import uvicorn_server, wait_until_loaded
 
 pytestmark = pytest.mark.realdata
 
@@ -16,19 +14,8 @@ pytestmark = pytest.mark.realdata
 def server(scones_platform):
     with uvicorn_server(scones_platform.env) as base:
         # The champion loads in the background after start-up: wait until the server reports it loaded.
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            loaded = httpx.get(f"{base}/health", timeout=5).json().get("loaded", {})
-            if loaded.get("ChampionWatcher:scones_classifier"):
-                break
-            time.sleep(0.2)
+        wait_until_loaded(base, "ChampionWatcher:scones_classifier")
         yield base
-
-
-def png(size=(32, 32), mode="RGB") -> bytes:
-    buffer = io.BytesIO()
-    Image.new(mode, size).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def test_classifies_a_test_image_with_lineage(server, scones_platform):
@@ -48,18 +35,14 @@ def test_classifies_a_test_image_with_lineage(server, scones_platform):
 @pytest.mark.parametrize("files, params, status, message", [
     ({"file": ("a.png", b"not an image", "image/png")}, {}, 415, "not an image in any known format"),
     ({"file": ("a.png", b"", "image/png")}, {}, 422, "empty"),
-    ({"file": ("a.tif", None, "image/tiff")}, {}, 415, "format TIFF is not accepted"),
-    ({"file": ("big.png", png((6000, 6000), "1"), "image/png")}, {}, 413, "too large|pixels"),
-    ({"file": ("a.png", png(), "image/png")}, {"threshold": 1.5}, 422, "less than or equal to 1"),
+    ({"file": ("a.tif", encoded(Image.new("RGB", (8, 8)), "TIFF"), "image/tiff")}, {}, 415, "format TIFF is not accepted"),
+    ({"file": ("big.png", encoded(Image.new("1", (6000, 6000))), "image/png")}, {}, 413, "too large|pixels"),
+    ({"file": ("a.png", encoded(Image.new("RGB", (32, 32))), "image/png")}, {"threshold": 1.5}, 422, "less than or equal to 1"),
     ({}, {}, 422, "Field required"),
 ])
 def test_bad_uploads_get_clear_4xx(server, files, params, status, message):
     import re
 
-    if "file" in files and files["file"][1] is None:
-        buffer = io.BytesIO()
-        Image.new("RGB", (8, 8)).save(buffer, format="TIFF")
-        files = {"file": (files["file"][0], buffer.getvalue(), files["file"][2])}
     response = httpx.post(f"{server}/scones/classify", files=files or None, data=None if files else {"x": "1"},
                           params=params, timeout=30)
     assert response.status_code == status, response.text

@@ -1,7 +1,6 @@
 """The three steps' data contract, as the original Lambdas had it."""
 
 import base64
-import io
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from mlops_assets.scones.constants import THRESHOLD_FAILURE
 from mlops_assets.scones.imaging import ImageRejected
 from mlops_assets.scones.workflow import (PASSED, ThresholdConfidenceNotMet, Verdict, classify, filter_inference,
                                           serialize)
+from tests.scones.helpers import encoded
 
 
 class FixedModel:
@@ -26,9 +26,7 @@ class FixedModel:
 
 
 def png() -> bytes:
-    buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), (5, 6, 7)).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return encoded(Image.new("RGB", (32, 32), (5, 6, 7)))
 
 
 def test_serialize_classify_filter_contract():
