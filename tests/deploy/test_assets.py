@@ -20,11 +20,14 @@ from sensors.deploy import deploy_pin_sensor
 from tests.deploy.helpers import Explodes, pickle_bytes, upload_and_deploy
 
 DEPLOYMENTS = load_deployments()
-PARIS_CHECKS = [c for c in CHECKS if c.node_def.name == "paris_airbnb_price_model_tests"]
+
+
+def model_checks(name: str) -> list:
+    return [c for c in CHECKS if c.node_def.name == f"{name}_model_tests"]
 
 
 def release(store, bucket, name: str, instance=None) -> dg.ExecuteInProcessResult:
-    return dg.materialize([PINNED_MODELS[name], DEPLOYMENT_ASSETS[name], *[c for c in CHECKS if c.node_def.name == f"{name}_model_tests"]],
+    return dg.materialize([PINNED_MODELS[name], DEPLOYMENT_ASSETS[name], *model_checks(name)],
                           resources={"object_store": store, "model_bucket": bucket},
                           instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False)
 
@@ -111,7 +114,7 @@ def test_titanic_model_trained_on_real_data_is_uploaded_pinned_and_checked(data_
     source = DataSource(local_dir=str(data_dir), cache_dir=str(tmp_path / "cache"), offline=True)
     result = dg.materialize(
         [titanic_survival_model_file, PINNED_MODELS["titanic_survival"], DEPLOYMENT_ASSETS["titanic_survival"],
-         *[c for c in CHECKS if c.node_def.name == "titanic_survival_model_tests"]],
+         *model_checks("titanic_survival")],
         resources={"object_store": local_store, "model_bucket": local_bucket, "data_source": source},
     )
     assert result.success and all(check_outcomes(result).values())
