@@ -14,19 +14,18 @@ answered, and, in the same run, the bare in-process predict for comparison: the 
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import gc
 import http.client
 import json
 import os
-import socket
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
+from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -41,17 +40,7 @@ from resources import build_object_store  # noqa: E402
 from resources.model_bucket import build_model_bucket, sha256_bytes  # noqa: E402
 from resources.settings import PlatformSettings  # noqa: E402
 from resources.snapshots import publish_snapshot  # noqa: E402
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.support import percentile, standalone_environment, uvicorn_server, wait_until_loaded  # noqa: E402
 
 
 def deploy_demo(env: dict[str, str], compile_model: bool):
@@ -83,22 +72,6 @@ def request(conn: http.client.HTTPConnection, method: str, path: str, body: dict
     return response.status, json.loads(response.read())
 
 
-def wait_ready(port: int, process: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"uvicorn exited with {process.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            status, deployments = request(conn, "GET", "/api/deployments")
-            if status == 200 and any(d["name"] == "paris_airbnb_price" and d["served"] for d in deployments):
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("the server did not serve the deployment in time")
-
-
 def round_trip(conn: http.client.HTTPConnection, example: dict, long_poll: bool) -> tuple[float, str]:
     started = time.perf_counter()
     status, accepted = request(conn, "POST", "/api/paris_airbnb_price/predict", example)
@@ -119,10 +92,8 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true", help="serve the Pipeline without its ONNX copy")
     args = parser.parse_args()
 
-    home = tempfile.mkdtemp(prefix="bench-deploy-")
-    env = {"MLOPS_HOME": home, "MLOPS_OFFLINE": "1", "MLOPS_OBJECT_STORE": "local", "MLOPS_MODEL_BUCKET": "",
-           "MLFLOW_TRACKING_URI": "", "MLOPS_DUCKDB_PATH": "", "MLOPS_MLFLOW_ARTIFACT_ROOT": "",
-           "GIT_PYTHON_REFRESH": "quiet", "MLOPS_SERVING_POLL_SECONDS": "1"}
+    home = Path(tempfile.mkdtemp(prefix="bench-deploy-"))
+    env = {**standalone_environment(home, None), "MLOPS_MODEL_BUCKET": "", "MLOPS_SERVING_POLL_SECONDS": "1"}
     deployment, pipeline, compiled, settings = deploy_demo(env, compile_model=not args.no_compile)
     example = deployment.raw_example
 
@@ -149,14 +120,9 @@ def main() -> None:
                 compiled_idle.append(time.perf_counter() - started)
     gc.unfreeze()  # let the interpreter's exit collect everything (native extensions check for leaks then)
 
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
-        cwd=REPO, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_ready(port, process)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    with uvicorn_server(env) as base:
+        wait_until_loaded(base, f"SnapshotWatcher:{snapshot_system(deployment.name)}", timeout=300)
+        conn = http.client.HTTPConnection("127.0.0.1", urlsplit(base).port, timeout=30)
         for _ in range(30):
             round_trip(conn, example, long_poll=False)
         trips, long_trips, ids = [], [], []
@@ -164,9 +130,6 @@ def main() -> None:
             seconds, prediction_id = round_trip(conn, example, long_poll=bool(index % 2))
             (long_trips if index % 2 else trips).append(seconds)
             ids.append(prediction_id)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
     db = sqlite3.connect(settings.home / "serving" / "deploy_queue.db")
     marks = ",".join("?" * len(ids))

@@ -15,7 +15,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,18 +27,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.support import free_port, percentile, standalone_environment  # noqa: E402
+
 SAMPLE = {
     "area": 73107, "perimeter": 1161.807, "major_axis": 442.4074, "minor_axis": 217.7261, "eccentricity": 0.8705,
     "eqdiasq": 305.0946, "solidity": 0.9424, "convex_area": 77579, "extent": 0.771, "aspect_ratio": 2.0319,
     "roundness": 0.6806, "compactness": 0.6896, "shapefactor_1": 0.0061, "shapefactor_2": 0.003,
     "shapefactor_3": 0.4756, "shapefactor_4": 0.9664,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def post(url: str, body: dict) -> tuple[int, bytes]:
@@ -136,7 +131,7 @@ def measure(name: str, process: subprocess.Popen, port: int, path: str, body: di
     cpu_ms = (cpu_seconds(process.pid) - cpu_before) * 1000 / len(latencies)
     ordered = sorted(latencies)
     return {"server": name, "requests": len(latencies), "seconds": seconds, "rps": len(latencies) / seconds,
-            "p50_ms": statistics.median(ordered) * 1000, "p99_ms": ordered[int(0.99 * (len(ordered) - 1))] * 1000,
+            "p50_ms": statistics.median(ordered) * 1000, "p99_ms": percentile(ordered, 99) * 1000,
             "cpu_ms": cpu_ms}
 
 
@@ -179,8 +174,7 @@ def main() -> int:
     args = parser.parse_args()
 
     home = Path(tempfile.mkdtemp(prefix="bench-pistachio-"))
-    env = {"MLOPS_HOME": str(home), "MLOPS_DATA_DIR": str(Path(args.data_dir).resolve()), "MLOPS_OFFLINE": "1",
-           "MLOPS_OBJECT_STORE": "local", "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_ENABLE_ASYNC_LOGGING": "false"}
+    env = standalone_environment(home, Path(args.data_dir).resolve())
     print(f"state in {home}; {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}", flush=True)
     sweep_seconds, model_uri = train_champion(env)
 

@@ -25,23 +25,19 @@ import typer
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from tests.support import percentile, standalone_environment  # noqa: E402
+
 
 def percentiles(values: list[float]) -> str:
-    ordered = sorted(values)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]  # noqa: E731
-    return (f"mean {statistics.mean(ordered):8.1f}  p50 {pick(0.5):8.1f}  p95 {pick(0.95):8.1f}  "
-            f"max {ordered[-1]:8.1f}  (n={len(ordered)})")
+    return (f"mean {statistics.mean(values):8.1f}  p50 {percentile(values, 50):8.1f}  "
+            f"p95 {percentile(values, 95):8.1f}  max {max(values):8.1f}  (n={len(values)})")
 
 
 def main(images: int = typer.Option(50, help="Images dropped for the landing → capture measurement"),
          gap: float = typer.Option(3.0, help="Seconds between two drops; a run takes ~1-2 s here, faster drops queue up"),
          data_dir: Path = typer.Option(REPO.parent / "shared" / "data", help="Folder with cifar100-subset/")):
     home = Path(tempfile.mkdtemp(prefix="bench-scones-"))
-    os.environ.update({"MLOPS_HOME": str(home / "mlops"), "MLOPS_DATA_DIR": str(data_dir.resolve()),
-                       "MLOPS_OFFLINE": "1", "MLOPS_OBJECT_STORE": "local", "GIT_PYTHON_REFRESH": "quiet",
-                       "MLFLOW_ENABLE_ASYNC_LOGGING": "false"})
-    for key in ("MLFLOW_TRACKING_URI", "MLOPS_DUCKDB_PATH", "MLOPS_MLFLOW_ARTIFACT_ROOT"):
-        os.environ.pop(key, None)
+    os.environ.update(standalone_environment(home / "mlops", data_dir.resolve()))
     import logging
 
     import dagster as dg

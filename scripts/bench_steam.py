@@ -19,15 +19,15 @@ import statistics
 import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import typer
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from tests.support import percentile, standalone_environment, uvicorn_server, wait_until_loaded  # noqa: E402
 
 app = typer.Typer(add_completion=False)
 
@@ -191,7 +191,7 @@ def _percentiles(base: str, paths: list[str], requests: int, warmup: int = 0) ->
     finally:
         connection.close()
     timings.sort()
-    return statistics.median(timings), timings[min(len(timings) - 1, int(round(0.99 * (len(timings) - 1))))]
+    return statistics.median(timings), percentile(timings, 99)
 
 
 def _materialize(defs, automation, scale: float) -> None:
@@ -216,8 +216,8 @@ def main(data_dir: Path = typer.Option(REPO.parent / "shared" / "data"), scale: 
     import pandas as pd
 
     home = home or Path(tempfile.mkdtemp(prefix="steam-bench-"))
-    os.environ.update({"MLOPS_HOME": str(home), "MLOPS_DATA_DIR": str(data_dir.resolve()), "MLOPS_OFFLINE": "1",
-                       "MLOPS_OBJECT_STORE": "local"})
+    env = standalone_environment(home, data_dir.resolve())
+    os.environ.update(env)
     from mlops_assets import steam
     from resources import build_resources
     from resources.settings import PlatformSettings
@@ -258,19 +258,10 @@ def main(data_dir: Path = typer.Option(REPO.parent / "shared" / "data"), scale: 
         "game_recommendation": [f"/game_recommendation/{quote(i)}" for i in items],
         "user_recommendation": [f"/user_recommendation/{quote(u)}" for u in users],
     }
-    from tests.support import uvicorn_server
-
-    env = {k: os.environ[k] for k in ("MLOPS_HOME", "MLOPS_DATA_DIR", "MLOPS_OFFLINE", "MLOPS_OBJECT_STORE")}
     with uvicorn_server(env) as ours_base, uvicorn_server(
             {"STEAM_ORIGINAL_PARQUET": str(parquet), "PYTHONPATH": str(REPO / "scripts")},
             app="bench_steam:create_original_app") as original_base:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # the snapshot loads in the background after startup
-            try:
-                urllib.request.urlopen(ours_base + "/steam/sentiment_analysis/2015", timeout=5).read()
-                break
-            except urllib.error.HTTPError:
-                time.sleep(0.5)
+        wait_until_loaded(ours_base, "SnapshotWatcher:steam", timeout=120)  # loads in the background
         print(f"{'endpoint':<22}{'ours p50':>10}{'ours p99':>10}{'orig p50':>11}{'orig p99':>11}{'p50 ratio':>11}")
         for name, paths in endpoints.items():
             ours = _percentiles(ours_base + "/steam", paths, requests, warmup=20)

@@ -21,14 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import dagster as dg  # noqa: E402
 import httpx  # noqa: E402
 
-from tests.support import shared_data_dir, uvicorn_server, wait_until_loaded  # noqa: E402
+from tests.support import (percentile, shared_data_dir, standalone_environment, uvicorn_server,  # noqa: E402
+                           wait_until_loaded)
 
 PASSENGER = {"age_band": "25-30", "port": "Cherbourg", "sex": "female", "fare_band": "50-75", "pclass": 1}
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def main() -> None:
@@ -39,8 +35,7 @@ def main() -> None:
     if data is None:
         sys.exit("no real data: set MLOPS_DATA_DIR")
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"MLOPS_HOME": f"{tmp}/mlops", "MLOPS_DATA_DIR": str(data), "MLOPS_OFFLINE": "1",
-               "GIT_PYTHON_REFRESH": "quiet"}
+        env = standalone_environment(Path(tmp) / "mlops", data)
         os.environ.update(env)
         from mlops_assets.definitions import defs
         from sensors import titanic

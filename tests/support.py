@@ -1,4 +1,5 @@
-"""Test helpers: free ports, waiting for servers, starting and stopping real processes on 127.0.0.1."""
+"""Test and benchmark helpers: free ports, waiting for servers, starting and stopping real processes on 127.0.0.1,
+platform environments in a temporary folder, percentiles."""
 
 from __future__ import annotations
 
@@ -95,6 +96,18 @@ def platform_environment(home: Path, data: Path | None) -> dict[str, str]:
     if data is not None:
         env["MLOPS_DATA_DIR"] = str(data)
     return env
+
+
+def standalone_environment(home: Path, data: Path | None) -> dict[str, str]:
+    """`platform_environment` plus every other state variable set empty (its default under `home`): for
+    `os.environ` and subprocesses, so nothing the calling shell exports (a real MLflow server) is written to."""
+    return {**dict.fromkeys(STATE_VARIABLES, ""), **platform_environment(home, data)}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100), as every benchmark prints it."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 @contextlib.contextmanager

@@ -9,12 +9,13 @@ import urllib.request
 
 import pytest
 
+from mlops_assets.deploy.constants import snapshot_system
 from resources import build_object_store
 from resources.model_bucket import build_model_bucket
 from resources.settings import PlatformSettings
 from serving.deploy_queue import DeployQueue
 from tests.deploy.helpers import DEPLOYMENTS, broken_pipeline, pickle_bytes, upload_and_deploy
-from tests.support import uvicorn_server
+from tests.support import standalone_environment, uvicorn_server, wait_until_loaded
 
 EXAMPLE = DEPLOYMENTS["paris_airbnb_price"].raw_example
 
@@ -29,23 +30,15 @@ def call(url: str, body: dict | None = None) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
-def wait_served(base: str, name: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any(d["name"] == name and d["served"] for d in call(f"{base}/api/deployments")[1]):
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{name} not served within {timeout}s")
+def wait_served(base: str, name: str) -> None:
+    wait_until_loaded(base, f"SnapshotWatcher:{snapshot_system(name)}")
 
 
 @pytest.fixture(scope="module")
 def live_env(tmp_path_factory, paris_skops) -> dict[str, str]:
     """Platform state in a temporary folder (module scope: every uvicorn start costs seconds)."""
     home = tmp_path_factory.mktemp("live")
-    env = {"MLOPS_HOME": str(home), "MLOPS_OFFLINE": "1", "MLOPS_OBJECT_STORE": "local", "GIT_PYTHON_REFRESH": "quiet",
-           "MLFLOW_ENABLE_ASYNC_LOGGING": "false", "MLOPS_SERVING_POLL_SECONDS": "0.2",
-           # Empty values fall back to the defaults under MLOPS_HOME, whatever the calling shell exports.
-           "MLFLOW_TRACKING_URI": "", "MLOPS_DUCKDB_PATH": "", "MLOPS_MLFLOW_ARTIFACT_ROOT": "", "MLOPS_MODEL_BUCKET": ""}
+    env = {**standalone_environment(home, None), "MLOPS_SERVING_POLL_SECONDS": "0.2", "MLOPS_MODEL_BUCKET": ""}
     settings = PlatformSettings.from_env(env)
     store, bucket = build_object_store(settings), build_model_bucket(settings, env)
     upload_and_deploy(store, bucket, "paris_airbnb_price", paris_skops)
