@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster_aws.s3 import S3Resource
 from dagster_duckdb import DuckDBResource
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
@@ -22,6 +21,9 @@ __all__ = [
 
 def build_object_store(settings: PlatformSettings) -> ObjectStore:
     if settings.object_store == "s3":
+        from dagster_aws.s3 import S3Resource  # boto3 and dagster-aws load in S3 mode only
+
+        S3ObjectStore.model_rebuild()  # resolves the `s3: S3Resource` field with the name imported just above
         s3 = S3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region)
         return S3ObjectStore(s3=s3, bucket=settings.s3_bucket, prefix=settings.s3_prefix)
     return LocalObjectStore(root=str(settings.objects_dir))

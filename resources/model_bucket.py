@@ -22,14 +22,16 @@ import urllib.parse
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
 from pydantic import PrivateAttr
 
 from resources.object_store import atomic_write
 from resources.settings import PlatformSettings
+
+if TYPE_CHECKING:  # dagster-aws loads boto3 and Dagster's storage layer: seconds, paid in S3 mode only
+    from dagster_aws.s3 import S3Resource
 
 VERSION_TAG = "Version"
 SHA256_TAG = "sha256"
@@ -309,6 +311,9 @@ def configured_bucket_name(env: Mapping[str, str] | None = None) -> str:
 def build_model_bucket(settings: PlatformSettings, env: Mapping[str, str] | None = None) -> ModelBucket:
     default_bucket = configured_bucket_name(env)
     if settings.object_store == "s3":
+        from dagster_aws.s3 import S3Resource
+
+        S3ModelBucket.model_rebuild()  # resolves the `s3: S3Resource` field with the name imported just above
         s3 = S3Resource(endpoint_url=settings.s3_endpoint_url, region_name=settings.s3_region)
         return S3ModelBucket(s3=s3, default_bucket=default_bucket)
     return LocalModelBucket(root=str(settings.home / "buckets"), default_bucket=default_bucket)

@@ -12,11 +12,13 @@ import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-from dagster_aws.s3 import S3Resource
-from dagster_aws.s3.sensor import get_objects
 from pydantic import PrivateAttr
+
+if TYPE_CHECKING:  # dagster-aws loads boto3 and Dagster's storage layer: seconds, paid in S3 mode only
+    from dagster_aws.s3 import S3Resource
 
 
 class ObjectNotFound(KeyError):
@@ -190,6 +192,8 @@ class S3ObjectStore(ObjectStore):
         self.client().delete_object(Bucket=self.bucket, Key=self._key(key))
 
     def list_objects(self, prefix: str = "", since_last_modified: datetime | None = None) -> list[ObjectInfo]:
+        from dagster_aws.s3.sensor import get_objects
+
         full_prefix = self._key(prefix) if prefix.strip("/") else (self.prefix.strip("/") + "/" if self.prefix else "")
         objects = get_objects(
             self.bucket, prefix=full_prefix, since_last_modified=since_last_modified, client=self.client()
