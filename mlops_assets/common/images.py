@@ -6,16 +6,22 @@ import base64
 import io
 
 import dagster as dg
-import matplotlib
-
-matplotlib.use("Agg")  # no display on servers; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-from PIL import Image  # noqa: E402
 
 PREVIEW_MAX_PX = 320
 
 
+def pyplot():
+    """matplotlib.pyplot, imported by the first picture drawn rather than by every load of the code location."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on servers; must precede pyplot
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def figure_png(fig) -> bytes:
+    plt = pyplot()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -24,6 +30,8 @@ def figure_png(fig) -> bytes:
 
 def preview_markdown(png: bytes, alt: str) -> dg.MetadataValue:
     """A small inline copy of the picture, so the asset page shows it without leaving the UI."""
+    from PIL import Image
+
     image = Image.open(io.BytesIO(png))
     image.thumbnail((PREVIEW_MAX_PX, PREVIEW_MAX_PX))
     buffer = io.BytesIO()

@@ -2,11 +2,10 @@
 
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import pandas as pd
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import accuracy_score
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTION_POOL
 from mlops_assets.common.promotion import apply_promotion
@@ -16,6 +15,9 @@ from mlops_assets.titanic.features import in_holdout, prepare_passengers, synthe
 from mlops_assets.titanic.partitions import daily_partitions
 from resources.data_source import DataSource
 from resources.mlflow_registry import MlflowRegistry
+
+if TYPE_CHECKING:
+    from sklearn.ensemble import RandomForestClassifier
 
 COMMON = dict(key_prefix=[SYSTEM], group_name=SYSTEM)
 # skops loads only reviewed types; forests need their tree storage, which we produce ourselves.
@@ -73,12 +75,16 @@ def training_split(feature_group: pd.DataFrame) -> dg.Output[pd.DataFrame]:
                                       "holdout_rows": dg.MetadataValue.int(int(counts.get("holdout", 0)))})
 
 
-def train_survival_model(split: pd.DataFrame) -> RandomForestClassifier:
+def train_survival_model(split: pd.DataFrame) -> "RandomForestClassifier":
+    from sklearn.ensemble import RandomForestClassifier
+
     train = split[split["split"] == "train"]
     return RandomForestClassifier(**MODEL_PARAMS).fit(train[FEATURES], train[LABEL])
 
 
 def holdout_accuracy(model, split: pd.DataFrame, source: str | None = None) -> float:
+    from sklearn.metrics import accuracy_score
+
     holdout = split[split["split"] == "holdout"]
     if source is not None:
         holdout = holdout[holdout["source"] == source]

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import pandas as pd
-from matplotlib.patches import Circle, FancyBboxPatch
 
-from mlops_assets.common.images import figure_png
+from mlops_assets.common.images import figure_png, pyplot
 
 FATE_STYLE = {1: ("Survived", "#2f9e44"), 0: ("Did not survive", "#c92a2a")}
 
 
 def fate_picture(survived: int, caption: str) -> bytes:
     """A passenger silhouette coloured by fate, with the fate and a caption written under it."""
+    from matplotlib.patches import Circle, FancyBboxPatch
+
     text, colour = FATE_STYLE[int(survived)]
-    fig, ax = plt.subplots(figsize=(3.2, 3.6))
+    fig, ax = pyplot().subplots(figsize=(3.2, 3.6))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.15)
     ax.axis("off")
@@ -26,7 +26,7 @@ def fate_picture(survived: int, caption: str) -> bytes:
 
 
 def table_picture(frame: pd.DataFrame, title: str) -> bytes:
-    fig, ax = plt.subplots(figsize=(7.5, 0.5 + 0.38 * (len(frame) + 1)))
+    fig, ax = pyplot().subplots(figsize=(7.5, 0.5 + 0.38 * (len(frame) + 1)))
     ax.axis("off")
     ax.set_title(title, fontsize=11, loc="left")
     if frame.empty:
@@ -42,7 +42,7 @@ def table_picture(frame: pd.DataFrame, title: str) -> bytes:
 
 def confusion_picture(matrix, labels: list[str], title: str) -> bytes:
     """Rows are the actual fate, columns the predicted fate (the original had them swapped)."""
-    fig, ax = plt.subplots(figsize=(4.2, 3.8))
+    fig, ax = pyplot().subplots(figsize=(4.2, 3.8))
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(len(labels)), labels=[f"predicted\n{label}" for label in labels])
     ax.set_yticks(range(len(labels)), labels=[f"actual\n{label}" for label in labels])

@@ -7,7 +7,6 @@ import json
 import dagster as dg
 import numpy as np
 import pandas as pd
-from sklearn.metrics import confusion_matrix
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import image_metadata
@@ -131,6 +130,8 @@ def recent_predictions_image(context: dg.AssetExecutionContext, prediction_histo
 def confusion_matrix_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
                            object_store: ObjectStore):
     """`confusion_matrix.png` of all predictions so far: drawn once both fates have been predicted."""
+    from sklearn.metrics import confusion_matrix
+
     labelled = prediction_history.dropna(subset=["label"])
     if prediction_history["prediction"].nunique() < 2:
         context.log.info("only one fate predicted so far: the confusion matrix waits for both classes")
