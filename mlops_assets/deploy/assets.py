@@ -10,7 +10,6 @@ from dataclasses import asdict
 
 import dagster as dg
 import pandas as pd
-import skops.io as sio
 from threadpoolctl import threadpool_limits
 
 from mlops_assets.deploy.compiled import Compilation, compile_pipeline
@@ -67,6 +66,8 @@ def pin_metadata(pin: Pin) -> dict[str, dg.MetadataValue]:
 def upload_demo_model(context: dg.AssetExecutionContext, deployment: Deployment, trained: TrainedModel,
                       bucket: ModelBucket, store: ObjectStore) -> dg.MaterializeResult:
     """Upload as a new object version; pin it only when the deployment has no pin yet (users own the pin)."""
+    import skops.io as sio
+
     data = sio.dumps(trained.pipeline)
     bucket.create_bucket(bucket.default_bucket)
     version = bucket.upload(bucket.default_bucket, deployment.model_key, data,

@@ -12,7 +12,6 @@ from typing import Iterator
 
 import dagster as dg
 from pydantic import ValidationError
-from sklearn.pipeline import Pipeline
 
 from mlops_assets.deploy.assets import DEPLOYMENTS, load_or_fail, pinned_model_key, require_pin
 from mlops_assets.deploy.config import Deployment, input_frame, predict_value
@@ -26,6 +25,8 @@ PREDICTION_CHECK = "predicts_raw_example_to_number"
 
 def evaluate(deployment: Deployment, model) -> list[dg.AssetCheckResult]:
     """The three checks on an already-loaded model; pure so tests can call it with any object."""
+    from sklearn.pipeline import Pipeline
+
     key = pinned_model_key(deployment.name)
     results = []
     try:

@@ -18,9 +18,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import joblib
-import skops.io as sio
-
 from resources.model_bucket import ModelBucket, ObjectVersion, sha256_bytes
 from resources.object_store import ObjectNotFound, ObjectStore
 
@@ -88,6 +85,8 @@ def pin_version(store: ObjectStore, bucket: ModelBucket, deployment: str, bucket
 
 def deserialize(data: bytes, key: str, from_trusted_bucket: bool) -> Any:
     """Bytes → estimator, by file type; raises ModelRefused instead of running untrusted code."""
+    import skops.io as sio  # its trusted-type scan costs seconds: paid by the first load, not by every import
+
     name = key.lower()
     if name.endswith(SKOPS_SUFFIX):
         untrusted = sio.get_untrusted_types(data=data)
@@ -99,6 +98,8 @@ def deserialize(data: bytes, key: str, from_trusted_bucket: bool) -> Any:
         if not from_trusted_bucket:
             raise ModelRefused(f"{key}: pickle files are loaded only from the configured model bucket "
                                "(MLOPS_MODEL_BUCKET); upload a .skops file to use another bucket")
+        import joblib
+
         return joblib.load(io.BytesIO(data)) if name.endswith(".joblib") else pickle.loads(data)
     raise ModelRefused(f"{key}: unsupported model file type; use .skops (safe) or .pkl/.joblib")
 

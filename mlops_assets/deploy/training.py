@@ -8,19 +8,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import mean_absolute_error, r2_score
-from sklearn.model_selection import cross_val_score, train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from resources.data_source import DatasetFile
+
+if TYPE_CHECKING:  # scikit-learn is imported by the functions that train (not when the code location loads)
+    from sklearn.pipeline import Pipeline
 
 TITANIC_TRAIN = DatasetFile(
     relative_path="titanic/train.csv",
@@ -51,11 +47,21 @@ class TrainedModel:
 
 
 def _one_hot() -> Pipeline:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
     return Pipeline([("impute", SimpleImputer(strategy="most_frequent")),
                      ("encode", OneHotEncoder(handle_unknown="ignore"))])
 
 
 def titanic_pipeline() -> Pipeline:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     features = ColumnTransformer([
         ("categorical", _one_hot(), TITANIC_CATEGORICAL),
         ("numeric", Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]),
@@ -66,6 +72,8 @@ def titanic_pipeline() -> Pipeline:
 
 def train_titanic(raw: pd.DataFrame) -> TrainedModel:
     """Fit on the raw Kaggle columns the form collects; accuracy by 5-fold cross-validation."""
+    from sklearn.model_selection import cross_val_score
+
     columns = ["Pclass", "Sex", "Age", "SibSp", "Parch", "Fare", "Embarked"]
     X = raw[columns].copy()
     X[["Pclass", "Age", "SibSp", "Parch", "Fare"]] = X[["Pclass", "Age", "SibSp", "Parch", "Fare"]].astype(float)
@@ -103,6 +111,11 @@ def generate_paris_listings(rows: int = 3000, seed: int = 7) -> pd.DataFrame:
 
 
 def paris_pipeline() -> Pipeline:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
     features = ColumnTransformer([
         ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), ["neighbourhood", "room_type"]),
     ], remainder="passthrough")
@@ -111,6 +124,9 @@ def paris_pipeline() -> Pipeline:
 
 
 def train_paris(rows: int = 3000, seed: int = 7) -> TrainedModel:
+    from sklearn.metrics import mean_absolute_error, r2_score
+    from sklearn.model_selection import train_test_split
+
     data = generate_paris_listings(rows, seed)
     X, y = data[PARIS_COLUMNS], data["price"]
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=seed)
