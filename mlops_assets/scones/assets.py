@@ -7,7 +7,6 @@ import time
 import dagster as dg
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTION_POOL
 from mlops_assets.common.images import image_metadata
@@ -17,7 +16,6 @@ from mlops_assets.scones.constants import (CHARTS_PREFIX, CLASS_NAMES, DATASET_P
                                            EXPERIMENT, MODEL_NAME, ORIGINAL_BEST_ACCURACY, ORIGINAL_FINAL_ACCURACY,
                                            SYSTEM, FINE_LABEL_TO_CLASS)
 from mlops_assets.scones.evaluation import Evaluation, confusion_matrix_png, evaluate
-from mlops_assets.scones.features import build_classifier
 from mlops_assets.scones.sources import read_cifar_members
 from resources.data_source import DataSource
 from resources.mlflow_registry import MlflowRegistry
@@ -99,6 +97,8 @@ def labelled_images(context: dg.AssetExecutionContext, cifar100_archive: pd.Data
 
 def load_split(index: pd.DataFrame, split: str, store: ObjectStore) -> tuple[np.ndarray, np.ndarray]:
     """The split's pixels as N x 3072 rows (height, width, channel), decoded from the stored PNGs."""
+    from PIL import Image
+
     part = index[index["split"] == split]
     images = [np.asarray(Image.open(io.BytesIO(store.get_bytes(key))).convert("RGB"), dtype=np.uint8).reshape(-1)
               for key in part["key"]]
@@ -116,6 +116,11 @@ def image_classifier(context: dg.AssetExecutionContext, labelled_images: pd.Data
     features (k-means on whitened 6x6 patches, mirror-invariant) and a logistic regression, so that
     `predict_proba` gives the original endpoint's `[p_bicycle, p_motorcycle]`. Scored on the 200 test PNGs.
     """
+    from PIL import Image
+
+    # The features subclass scikit-learn's estimators: importing the module imports scikit-learn.
+    from mlops_assets.scones.features import build_classifier
+
     x_train, y_train = load_split(labelled_images, "train", object_store)
     x_test, y_test = load_split(labelled_images, "test", object_store)
     started = time.perf_counter()

@@ -5,7 +5,6 @@ import io
 
 import dagster as dg
 import pandas as pd
-from PIL import Image
 
 from mlops_assets.scones.constants import CLASS_NAMES, EXPECTED_COUNTS, SYSTEM
 from resources.object_store import ObjectStore
@@ -36,6 +35,8 @@ def count_problems(index: pd.DataFrame) -> list[str]:
 
 
 def decode_problems(index: pd.DataFrame, store: ObjectStore) -> list[str]:
+    from PIL import Image
+
     problems = []
     for key in index["key"]:
         try:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from mlops_assets.scones.constants import CLASS_NAMES, FINE_LABEL_TO_CLASS
 
@@ -114,6 +113,8 @@ def select_split(split_bytes: bytes, name: str) -> CifarSplit:
 
 
 def png_bytes(image: np.ndarray) -> bytes:
+    from PIL import Image
+
     buffer = io.BytesIO()
     Image.fromarray(image, mode="RGB").save(buffer, format="PNG")
     return buffer.getvalue()

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import confusion_matrix
 
-from mlops_assets.common.images import figure_png
+from mlops_assets.common.images import figure_png, pyplot
 from mlops_assets.scones.constants import CLASS_NAMES
 
 
@@ -34,6 +33,8 @@ class Evaluation:
         return self.probabilities.max(axis=1) >= self.threshold
 
     def matrix(self) -> np.ndarray:
+        from sklearn.metrics import confusion_matrix
+
         return confusion_matrix(self.labels, self.predicted, labels=list(range(len(CLASS_NAMES))))
 
     def metrics(self) -> dict[str, float]:
@@ -53,7 +54,7 @@ def evaluate(model, images: np.ndarray, labels: np.ndarray, threshold: float) ->
 
 
 def confusion_matrix_png(evaluation: Evaluation) -> bytes:
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     matrix = evaluation.matrix()
     fig, ax = plt.subplots(figsize=(4.2, 3.6))

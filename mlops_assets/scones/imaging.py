@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import io
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 # Far above any photo worth classifying at 32x32, far below what a decompression bomb needs to hurt.
 MAX_IMAGE_PIXELS = 4096 * 4096
 ALLOWED_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP")
 MODEL_SIDE = 32
-
-# Pillow's own guard: refuse (not just warn) above twice this many pixels; our explicit check below is stricter.
-Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 
 class ImageRejected(ValueError):
@@ -32,6 +32,10 @@ class ImageRejected(ValueError):
 
 def decode_image(data: bytes, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """Open, check and fully decode an image; every failure is an ImageRejected naming the reason."""
+    from PIL import Image
+
+    # Pillow's own guard: refuse (not just warn) above twice this many pixels; our explicit check below is stricter.
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     if not data:
         raise ImageRejected("the file is empty")
     if len(data) > max_bytes:
@@ -63,6 +67,8 @@ def decode_image(data: bytes, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int 
 
 def model_input(image: Image.Image) -> np.ndarray:
     """1 x 3072 uint8 row (height, width, channel), the layout the classifier was trained on."""
+    from PIL import Image
+
     if image.mode in ("RGBA", "LA", "P"):
         # Transparent pixels go on white, the way a browser shows them, instead of on arbitrary colour values.
         rgba = image.convert("RGBA")

@@ -6,7 +6,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from mlops_assets.common.constants import DUCKDB_POOL
-from mlops_assets.common.images import figure_png, image_metadata
+from mlops_assets.common.images import figure_png, image_metadata, pyplot
 from mlops_assets.scones.capture import ensure_capture_table
 from mlops_assets.scones.constants import CAPTURE_TABLE, CHARTS_PREFIX, DEFAULT_THRESHOLD, SYSTEM, THRESHOLD_FAILURE
 from mlops_assets.scones.inference import CAPTURES_KEY
@@ -25,7 +25,7 @@ def recent_captures(connection, limit: int = CHART_WINDOW) -> pd.DataFrame:
 
 
 def confidence_chart_png(captures: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> bytes:
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(8, 3.6))
     ax.axhline(threshold, color="#b42318", linestyle="--", linewidth=1, label=f"threshold {threshold:.2f}")
