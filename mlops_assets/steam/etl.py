@@ -7,7 +7,6 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from sklearn.impute import KNNImputer
 
 # The original's constants.
 KNN_NEIGHBOURS = 3
@@ -129,6 +128,8 @@ def clean_games(raw: pd.DataFrame, reviews: pd.DataFrame) -> pd.DataFrame:
     days = (release - DATE_ORIGIN).dt.days.astype(float).to_numpy()
     knn_filled = np.isnan(days)
     if knn_filled.any() and (~knn_filled).sum() >= KNN_NEIGHBOURS:
+        from sklearn.impute import KNNImputer
+
         imputed = KNNImputer(n_neighbors=KNN_NEIGHBOURS).fit_transform(np.column_stack([days, price]))
         days = imputed[:, 0]
     release = DATE_ORIGIN + pd.to_timedelta(np.round(days), unit="D")

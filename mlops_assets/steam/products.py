@@ -8,7 +8,7 @@ import orjson
 import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
-from mlops_assets.common.images import figure_png, image_metadata
+from mlops_assets.common.images import figure_png, image_metadata, pyplot
 from mlops_assets.steam import answers, recommend
 from mlops_assets.steam.constants import GROUP, KEY_PREFIX, SYSTEM
 from resources.object_store import ObjectStore
@@ -84,7 +84,7 @@ def recommender_evaluation(user_items: pd.DataFrame, games: pd.DataFrame,
                            object_store: ObjectStore) -> dg.MaterializeResult:
     """How often the user recommender finds a hidden played game in its top 5, against most-played games."""
     scores = recommend.evaluate_hit_at_k(user_items, games)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(4, 3))
     ax.bar(["content (ours)", "popularity"], [scores["hit_at_5"], scores["popularity_hit_at_5"]],

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-from scipy import sparse
-from sklearn.preprocessing import MultiLabelBinarizer, normalize
+
+if TYPE_CHECKING:
+    from scipy import sparse
 
 TOP_K = 5
 CHUNK_ROWS = 1_000
@@ -17,6 +20,9 @@ POPULARITY_EXPONENT = 1.0
 
 def tag_matrix(games: pd.DataFrame) -> sparse.csr_matrix:
     """Row i is game i's own L2-normalised tags&genres vector (row order = `games` order, by construction)."""
+    from scipy import sparse
+    from sklearn.preprocessing import MultiLabelBinarizer, normalize
+
     binarizer = MultiLabelBinarizer(sparse_output=True)
     matrix = binarizer.fit_transform([list(v) for v in games["tags_genres"]]).astype(np.float32)
     return normalize(sparse.csr_matrix(matrix))
@@ -62,6 +68,9 @@ def user_item(items: pd.DataFrame, games: pd.DataFrame, owned: pd.DataFrame | No
 
     items: played rows (user_id, item_id, playtime_forever); owned: every owned (user_id, item_id), defaults to items.
     """
+    from scipy import sparse
+    from sklearn.preprocessing import normalize
+
     owned = items if owned is None else owned
     index = pd.Index(games["item_id"])
     vectors = tag_matrix(games)
