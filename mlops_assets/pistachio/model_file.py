@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import skops.io
-
 from mlops_assets.pistachio.features import TRUSTED_MODEL_TYPES
 from resources.mlflow_registry import MlflowRegistry
 from resources.model_bucket import sha256_bytes
@@ -31,6 +29,8 @@ class ModelFile:
         return sha256_bytes(self.data)
 
     def load(self):
+        import skops.io
+
         untrusted = skops.io.get_untrusted_types(data=self.data)
         unexpected = sorted(set(untrusted) - set(TRUSTED_MODEL_TYPES))
         if unexpected:

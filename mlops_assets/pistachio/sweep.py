@@ -9,22 +9,18 @@ import itertools
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction import DictVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer
 from threadpoolctl import threadpool_limits
 
 from mlops_assets.pistachio.constants import (
     FEATURES, GRID_C, GRID_MAX_ITER, GRID_SOLVER, RANDOM_STATE, TARGET,
 )
 from mlops_assets.pistachio.features import as_records
+
+if TYPE_CHECKING:  # scikit-learn is imported by the functions that split and fit, not by the code location
+    from sklearn.pipeline import Pipeline
 
 SPLITS = ("train", "val", "test")
 
@@ -34,6 +30,8 @@ def split_snapshot(frame: pd.DataFrame, random_state: int = RANDOM_STATE) -> pd.
 
     Returns the rows with `split` and `position` (order inside the split, which seeded solvers depend on).
     """
+    from sklearn.model_selection import train_test_split
+
     full_train, test = train_test_split(frame, test_size=0.2, random_state=random_state)
     train, val = train_test_split(full_train, test_size=0.25, random_state=random_state)
     parts = []
@@ -82,6 +80,11 @@ def build_pipeline(config: Config) -> Pipeline:
 
     Dense output: scikit-learn 1.9's DictVectorizer emits int64 sparse indices that LogisticRegression rejects.
     """
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
     return Pipeline([
         ("records", FunctionTransformer(as_records)),
         ("vectorizer", DictVectorizer(sparse=False)),
@@ -106,6 +109,9 @@ class FitResult:
 
 def fit_config(config: Config, data: SplitData) -> FitResult:
     """Fit one configuration; a ConvergenceWarning is captured and returned, never hidden nor printed."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import roc_auc_score
+
     started = time.perf_counter()
     pipeline = build_pipeline(config)
     # One BLAS thread per fit: with parallel fits (and other jobs) on two cores, more threads only thrash.

@@ -10,8 +10,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from mlflow.entities import Metric, Param, RunTag
-
 from mlops_assets.common.constants import DAGSTER_RUN_TAG
 from mlops_assets.pistachio.constants import EXPERIMENT_NAME
 from mlops_assets.pistachio.features import TRUSTED_MODEL_TYPES
@@ -39,6 +37,8 @@ class SweepOutcome:
 
 
 def _child_record(result: FitResult, now_ms: int):
+    from mlflow.entities import Metric, Param, RunTag
+
     params = [Param("C", f"{result.config.C:g}"), Param("max_iter", str(result.config.max_iter)),
               Param("solver", result.config.solver)]
     metrics = [Metric(key, float(value), now_ms, 0) for key, value in (
@@ -59,6 +59,8 @@ def run_sweep(registry: MlflowRegistry, configs: list[Config], data: SplitData, 
     A single logger thread writes each finished fit to MLflow while the next one is being fitted: SQLite
     commits wait on the disk, so the two overlap instead of adding up.
     """
+    from mlflow.entities import Metric, RunTag
+
     started = time.perf_counter()
     client = registry.client()
     experiment_id = registry.experiment_id(EXPERIMENT_NAME)
