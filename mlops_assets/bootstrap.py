@@ -18,6 +18,7 @@ from pathlib import Path
 import dagster as dg
 
 import sensors
+from resources.buckets import BucketUnavailable
 from resources.settings import PlatformSettings
 
 FIRST = ["titanic"]
@@ -42,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from mlops_assets.definitions import defs
 
-    definitions = defs()
+    try:
+        definitions = defs()
+    except BucketUnavailable as exc:
+        print(f"[bootstrap] {exc}", flush=True)
+        return 2
     markers = PlatformSettings.from_env().home / "bootstrapped"
     markers.mkdir(parents=True, exist_ok=True)
     failures = 0

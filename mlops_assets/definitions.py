@@ -9,6 +9,7 @@ import dagster as dg
 
 from mlops_assets import deploy, pistachio, scones, steam, titanic
 from resources import build_resources
+from resources.buckets import ensure_buckets
 from resources.settings import PlatformSettings
 from sensors import deploy as deploy_automation
 from sensors import pistachio as pistachio_automation
@@ -28,6 +29,8 @@ SYSTEMS: list[dg.Definitions] = [
 @dg.definitions
 def defs() -> dg.Definitions:
     settings = PlatformSettings.from_env()
+    # A missing bucket stops the location from loading, in one line, instead of every S3 step failing later.
+    ensure_buckets(settings)
     platform = dg.Definitions(
         resources=build_resources(settings),
         # Steps share one process: ~4 s cheaper per step here, and one process per run keeps DuckDB single-writer.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from typing import Any, Iterator
 
@@ -19,10 +20,14 @@ _setup_lock = threading.Lock()
 
 
 class MlflowRegistry(dg.ConfigurableResource):
-    """Experiments, runs and the model registry of one MLflow tracking server (a SQLite file by default)."""
+    """Experiments, runs and the model registry of one MLflow tracking server (a SQLite file by default).
+
+    `s3_endpoint_url` is the endpoint of `s3://` artifact locations (MinIO, moto, ...); None means AWS.
+    """
 
     tracking_uri: str
     artifact_root: str
+    s3_endpoint_url: str | None = None
     _client = PrivateAttr(default=None)
 
     def activate(self):
@@ -30,6 +35,10 @@ class MlflowRegistry(dg.ConfigurableResource):
         import mlflow
 
         with _setup_lock:
+            if self.s3_endpoint_url:
+                # MLflow's S3 artifact repository takes its endpoint from this variable alone, read whenever it
+                # makes a client: every process that logs or loads a model goes through here first.
+                os.environ["MLFLOW_S3_ENDPOINT_URL"] = self.s3_endpoint_url
             mlflow.set_tracking_uri(self.tracking_uri)
             mlflow.set_registry_uri(self.tracking_uri)
         return mlflow

@@ -33,6 +33,8 @@ class PlatformSettings:
     s3_region: str
     mlflow_tracking_uri: str
     mlflow_artifact_root: str
+    # MLflow's own S3 client reads its endpoint from MLFLOW_S3_ENDPOINT_URL only; derived from the platform's.
+    mlflow_s3_endpoint_url: str | None
     duckdb_path: Path
     offline: bool
 
@@ -45,6 +47,7 @@ class PlatformSettings:
         if object_store not in {"local", "s3"}:
             raise ValueError(f"MLOPS_OBJECT_STORE must be 'local' or 's3', got {object_store!r}")
         s3_bucket = env.get("MLOPS_S3_BUCKET") or "mlops-platform"
+        s3_endpoint_url = env.get("MLOPS_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL") or None
         tracking_uri = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
         default_artifacts = (
             f"s3://{s3_bucket}/mlflow-artifacts" if object_store == "s3" else (home / "mlartifacts").as_uri()
@@ -55,10 +58,11 @@ class PlatformSettings:
             object_store=object_store,
             s3_bucket=s3_bucket,
             s3_prefix=(env.get("MLOPS_S3_PREFIX") or "").strip("/"),
-            s3_endpoint_url=env.get("MLOPS_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL") or None,
+            s3_endpoint_url=s3_endpoint_url,
             s3_region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
             mlflow_tracking_uri=tracking_uri,
             mlflow_artifact_root=env.get("MLOPS_MLFLOW_ARTIFACT_ROOT") or default_artifacts,
+            mlflow_s3_endpoint_url=env.get("MLFLOW_S3_ENDPOINT_URL") or s3_endpoint_url,
             duckdb_path=Path(env.get("MLOPS_DUCKDB_PATH") or home / "warehouse.duckdb").resolve(),
             offline=_flag(env.get("MLOPS_OFFLINE")),
         )

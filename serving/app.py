@@ -11,6 +11,7 @@ import os
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
+from resources.buckets import ensure_buckets
 from resources.settings import PlatformSettings
 from serving import deploy, hot_path, pistachio, scones, steam, titanic
 from serving.context import ServingContext
@@ -23,6 +24,7 @@ def create_app(settings: PlatformSettings | None = None, poll_seconds: float | N
     settings = settings or PlatformSettings.from_env()
     if poll_seconds is None:
         poll_seconds = float(os.environ.get("MLOPS_SERVING_POLL_SECONDS", "1.0"))
+    ensure_buckets(settings)
     ctx = ServingContext.from_settings(settings, poll_seconds)
 
     @contextlib.asynccontextmanager
