@@ -50,7 +50,9 @@ def pin_requests(store: ObjectStore, cursor: dict[str, str], deployed=lambda nam
     return requests, seen
 
 
-@dg.sensor(job=deploy_release_job, minimum_interval_seconds=15, default_status=dg.DefaultSensorStatus.RUNNING,
+# Below the daemon's own loop (a sensor is evaluated at most every ~5 s): a pin should be served within 30 s, and
+# a tick reads one small pin object per deployment.
+@dg.sensor(job=deploy_release_job, minimum_interval_seconds=3, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Notices a newly pinned model version and re-materializes that deployment.")
 def deploy_pin_sensor(context: dg.SensorEvaluationContext, object_store: ObjectStore) -> dg.SensorResult:
     cursor = json.loads(context.cursor) if context.cursor else {}

@@ -48,7 +48,9 @@ def _materialized_etag(instance: dg.DagsterInstance, partition_key: str) -> str 
     return None if value is None else str(value.value)
 
 
-@dg.sensor(job=pistachio_training_job, name=SENSOR, minimum_interval_seconds=30,
+# Below the daemon's own loop (a sensor is evaluated at most every ~5 s), so that every loop evaluates it: a new
+# weekly file should reach a served champion within 30 s, and a tick is a listing and a few instance queries.
+@dg.sensor(job=pistachio_training_job, name=SENSOR, minimum_interval_seconds=3,
            default_status=dg.DefaultSensorStatus.RUNNING)
 def pistachio_snapshot_sensor(context: dg.SensorEvaluationContext, object_store: ObjectStore) -> dg.SensorResult:
     """Adds a partition for each new `pistachio/incoming/<name>.csv` and requests its training run.

@@ -1,6 +1,7 @@
-"""Scones automation: training, the per-image inference workflow triggered by landings, the monitoring chart."""
+"""Scones automation: training, the inference workflow triggered by landings, the monitoring chart."""
 
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,8 +27,9 @@ monitoring_job = dg.define_asset_job(
 
 inference_job = image_workflow.to_job(
     name="scones_inference",
-    description="The original Step Functions workflow for one image: serialize → classify → filter (threshold "
-                "0.85, op config of filter_confidence). Launched by scones_incoming_images per landed object.",
+    description="The original Step Functions workflow per image: serialize → classify → filter (threshold 0.85, "
+                "op config of filter_confidences), over the object versions one tick of scones_incoming_images "
+                "found.",
     # One process for the three short steps: starting a process per step would cost seconds per image.
     executor_def=dg.in_process_executor,
     tags={"system": SYSTEM},
@@ -75,10 +77,28 @@ class LandingCursor:
         return fresh, LandingCursor(newest, seen)
 
 
-def landing_config(info: ObjectInfo, bucket: str) -> dict:
-    return {"ops": {"serialize_image": {"config": {
-        "s3_bucket": bucket, "s3_key": info.key, "etag": info.etag, "size": info.size,
-        "landed_at": info.last_modified.isoformat()}}}}
+# A run worker costs seconds to start and an image milliseconds to classify: one run per tick, however many
+# images landed, up to this many (a bigger burst becomes several runs, so that one run stays short).
+MAX_BATCH = 100
+
+
+def landing(info: ObjectInfo, bucket: str) -> dict:
+    return {"s3_bucket": bucket, "s3_key": info.key, "etag": info.etag, "size": info.size,
+            "landed_at": info.last_modified.isoformat()}
+
+
+def batch_request(batch: list[ObjectInfo], bucket: str) -> dg.RunRequest:
+    # The run key names the exact set of object versions: a tick evaluated twice cannot launch the batch twice.
+    tokens = sorted(info.version_token for info in batch)
+    digest = hashlib.sha256("\n".join(tokens).encode()).hexdigest()[:32]
+    tags = {"scones/images": str(len(batch)),
+            # A failed inference run is a verdict on an image (weak confidence, invalid file), the same on every
+            # try: the instance's run retries stay for crashes only.
+            "dagster/retry_on_asset_or_op_failure": "false"}
+    if len(batch) == 1:
+        tags.update({"scones/key": batch[0].key, "scones/etag": batch[0].etag})
+    return dg.RunRequest(run_key=tokens[0] if len(batch) == 1 else f"batch-{digest}", tags=tags, run_config={
+        "ops": {"serialize_images": {"config": {"landings": [landing(info, bucket) for info in batch]}}}})
 
 
 def bucket_of(store: ObjectStore) -> str:
@@ -87,7 +107,8 @@ def bucket_of(store: ObjectStore) -> str:
 
 
 @dg.sensor(job=inference_job, minimum_interval_seconds=1, default_status=dg.DefaultSensorStatus.RUNNING,
-           description=f"One inference run per new object version under {INCOMING_PREFIX} (run key = key@etag).")
+           description=f"One inference run per tick for the new object versions under {INCOMING_PREFIX}; each "
+                       "version (key@etag) is requested once.")
 def scones_incoming_images(context: dg.SensorEvaluationContext, object_store: ObjectStore):
     cursor = LandingCursor.parse(context.cursor)
     listed = object_store.list_objects(INCOMING_PREFIX, since_last_modified=cursor.list_since)
@@ -97,11 +118,7 @@ def scones_incoming_images(context: dg.SensorEvaluationContext, object_store: Ob
     if not fresh:
         return dg.SkipReason(f"no new object under {INCOMING_PREFIX}")
     bucket = bucket_of(object_store)
-    # A failed inference run is a verdict on the image (weak confidence, invalid file), the same on every try: the
-    # instance's run retries stay for crashes only.
-    tags = {"dagster/retry_on_asset_or_op_failure": "false"}
-    return [dg.RunRequest(run_key=info.version_token, run_config=landing_config(info, bucket),
-                          tags={**tags, "scones/key": info.key, "scones/etag": info.etag}) for info in fresh]
+    return [batch_request(fresh[start:start + MAX_BATCH], bucket) for start in range(0, len(fresh), MAX_BATCH)]
 
 
 defs = dg.Definitions(jobs=[training_job, monitoring_job, inference_job], schedules=[monitoring_schedule],

@@ -87,3 +87,14 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory):
+    """`python3 dev.py up --no-bootstrap` (webserver, daemon, default run launcher, API) on a temporary home,
+    shared by the tests that need the platform as it really runs; stopped, every process, after the session."""
+    data = require_shared_data()
+    from tests.live import live_platform
+
+    with live_platform(tmp_path_factory.mktemp("live") / "mlops", data) as platform:
+        yield platform

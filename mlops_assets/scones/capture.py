@@ -63,3 +63,29 @@ def record(connection, capture: Capture) -> None:
     placeholders = ", ".join("?" for _ in CAPTURE_COLUMNS)
     connection.execute(f"INSERT INTO {CAPTURE_TABLE} ({', '.join(CAPTURE_COLUMNS)}) VALUES ({placeholders})",
                        capture.values())
+
+
+def record_many(connection, captures: list[Capture]) -> None:
+    """All rows in one transaction: a batch is captured whole or not at all."""
+    if not captures:
+        return
+    ensure_capture_table(connection)
+    placeholders = ", ".join("?" for _ in CAPTURE_COLUMNS)
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.executemany(f"INSERT INTO {CAPTURE_TABLE} ({', '.join(CAPTURE_COLUMNS)}) VALUES ({placeholders})",
+                               [capture.values() for capture in captures])
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def captured_versions(connection, keys: list[str]) -> dict[tuple[str, str], str]:
+    """(s3_key, etag) → run id, for the versions of these keys that already have a capture row."""
+    if not keys:
+        return {}
+    ensure_capture_table(connection)
+    rows = connection.execute(f"SELECT s3_key, etag, dagster_run_id FROM {CAPTURE_TABLE} "
+                              "WHERE etag IS NOT NULL AND list_contains(?, s3_key)", [list(keys)]).fetchall()
+    return {(key, etag): run_id for key, etag, run_id in rows}

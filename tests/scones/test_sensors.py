@@ -1,4 +1,4 @@
-"""The landing sensor and the per-image workflow on S3 (moto_server): drop images, evaluate, run, read captures."""
+"""The landing sensor and the batched image workflow on S3 (moto_server): drop images, evaluate, run, read captures."""
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -10,7 +10,7 @@ import pytest
 from mlops_assets.scones.constants import CAPTURE_TABLE, INCOMING_PREFIX, THRESHOLD_FAILURE
 from mlops_assets.scones.workflow import INVALID_IMAGE, PASSED
 from resources import build_object_store
-from resources.object_store import ObjectInfo
+from resources.object_store import LocalObjectStore, ObjectInfo
 from resources.settings import PlatformSettings
 from sensors.scones import LOOKBACK, LandingCursor, scones_incoming_images
 
@@ -38,6 +38,23 @@ def test_cursor_forgets_versions_older_than_the_lookback():
     _, cursor = LandingCursor().advance([info("a", "1", 0)])
     _, cursor = cursor.advance([info("b", "1", LOOKBACK.total_seconds() + 5)])
     assert list(cursor.seen) == ["b@1"]
+
+
+def test_a_tick_requests_one_run_per_batch_with_a_key_naming_its_versions(tmp_path, monkeypatch):
+    from sensors import scones
+
+    monkeypatch.setattr(scones, "MAX_BATCH", 2)
+    store = LocalObjectStore(root=str(tmp_path))
+    for name in ("a", "b", "c"):
+        store.put_bytes(f"{INCOMING_PREFIX}{name}.png", name.encode())
+    with dg.build_sensor_context(resources={"object_store": store}) as context:
+        requests = scones.scones_incoming_images(context)
+    assert [landed_keys(r) for r in requests] == [[f"{INCOMING_PREFIX}a.png", f"{INCOMING_PREFIX}b.png"],
+                                                   [f"{INCOMING_PREFIX}c.png"]]
+    listed = store.list_objects(INCOMING_PREFIX)
+    # The key depends on the set of versions only: the same tick evaluated again asks for the same runs.
+    assert scones.batch_request(listed[:2], "local").run_key == scones.batch_request(listed[1::-1], "local").run_key
+    assert requests[1].run_key == listed[2].version_token
 
 
 @pytest.fixture
@@ -70,6 +87,10 @@ def step_failures(result) -> dict[str, str]:
             for event in result.all_events if event.event_type_value == "STEP_FAILURE"}
 
 
+def landed_keys(request: dg.RunRequest) -> list[str]:
+    return [landing["s3_key"] for landing in request.run_config["ops"]["serialize_images"]["config"]["landings"]]
+
+
 @pytest.mark.s3
 def test_landed_images_are_classified_once_and_captured(s3_platform, scones_platform):
     settings, definitions, instance = s3_platform
@@ -79,10 +100,11 @@ def test_landed_images_are_classified_once_and_captured(s3_platform, scones_plat
         store.put_bytes(INCOMING_PREFIX + path.name, path.read_bytes(), "image/png")
     store.put_bytes(INCOMING_PREFIX + "broken.png", b"\x89PNG\r\n\x1a\n not really", "image/png")
 
-    requests, cursor = evaluate(definitions, instance, store, None)
-    assert sorted(r.tags["scones/key"] for r in requests) == sorted(
+    # One tick, one run for everything that landed since the last tick.
+    (request,), cursor = evaluate(definitions, instance, store, None)
+    assert sorted(landed_keys(request)) == sorted(
         [INCOMING_PREFIX + p.name for p in images] + [INCOMING_PREFIX + "broken.png"])
-    assert len({r.run_key for r in requests}) == len(requests)
+    assert request.tags["scones/images"] == "4"
 
     # The same image dropped again (same key, same bytes) is the same object version: no second run.
     store.put_bytes(INCOMING_PREFIX + images[0].name, images[0].read_bytes(), "image/png")
@@ -90,17 +112,15 @@ def test_landed_images_are_classified_once_and_captured(s3_platform, scones_plat
     assert again == []
 
     job = definitions.resolve_job_def("scones_inference")
-    outcomes = {}
-    for request in requests:
-        result = job.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags,
-                                        raise_on_error=False)
-        outcomes[request.tags["scones/key"]] = (result.success, step_failures(result))
-        if not result.success:  # a verdict on the image, not a crash: the retry daemon leaves it alone
-            assert instance.get_run_by_id(result.run_id).tags.get("dagster/will_retry") == "false"
-
-    success, failures = outcomes[INCOMING_PREFIX + "broken.png"]
-    assert not success and list(failures) == ["classify_image"]
-    assert failures["classify_image"].startswith(f"{INVALID_IMAGE}: {INCOMING_PREFIX}broken.png")
+    result = job.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags,
+                                    raise_on_error=False)
+    # The broken image fails the run (after the others were captured), as a verdict, not a crash: the retry
+    # daemon leaves it alone.
+    assert not result.success
+    assert instance.get_run_by_id(result.run_id).tags.get("dagster/will_retry") == "false"
+    failures = step_failures(result)
+    assert list(failures) == ["filter_confidences"]
+    assert f"{INVALID_IMAGE}: {INCOMING_PREFIX}broken.png" in failures["filter_confidences"]
 
     rows = {row[0]: row for row in captures(settings)}
     assert len(rows) == 4
@@ -109,11 +129,14 @@ def test_landed_images_are_classified_once_and_captured(s3_platform, scones_plat
         key, verdict, p_bicycle, p_motorcycle, version, _, bucket = rows[INCOMING_PREFIX + path.name]
         assert bucket == settings.s3_bucket and version == "1"
         assert p_bicycle + p_motorcycle == pytest.approx(1.0)
-        success, failures = outcomes[key]
         assert verdict in (PASSED, THRESHOLD_FAILURE)
-        assert success == (verdict == PASSED)
-        if not success:
-            assert failures["filter_confidence"].startswith(THRESHOLD_FAILURE)
+        # Every image that did not pass is named in the run's failure; the ones that passed are not.
+        assert (f"{THRESHOLD_FAILURE}: best confidence" in failures["filter_confidences"]
+                and key in failures["filter_confidences"]) == (verdict == THRESHOLD_FAILURE)
+
+    # Re-executing the batch (e.g. from the UI) classifies nothing twice: each object version has one row.
+    result = job.execute_in_process(run_config=request.run_config, instance=instance, raise_on_error=False)
+    assert result.success and len(captures(settings)) == 4
 
 
 @pytest.mark.s3
@@ -124,11 +147,11 @@ def test_threshold_is_configurable_and_fails_loudly(s3_platform, scones_platform
     store.put_bytes(INCOMING_PREFIX + path.name, path.read_bytes(), "image/png")
     (request,), _ = evaluate(definitions, instance, store, None)
     config = {**request.run_config, "ops": {**request.run_config["ops"],
-                                            "filter_confidence": {"config": {"threshold": 1.0}}}}
+                                            "filter_confidences": {"config": {"threshold": 1.0}}}}
     result = definitions.resolve_job_def("scones_inference").execute_in_process(
         run_config=config, instance=instance, raise_on_error=False)
     assert not result.success
-    assert step_failures(result)["filter_confidence"].startswith(f"{THRESHOLD_FAILURE}: best confidence")
+    assert step_failures(result)["filter_confidences"].startswith(f"{THRESHOLD_FAILURE}: best confidence")
     ((key, verdict, *_),) = captures(settings)
     assert key == INCOMING_PREFIX + path.name and verdict == THRESHOLD_FAILURE
 
@@ -149,6 +172,6 @@ def test_local_store_sensor_and_missing_object(scones_platform, tmp_path, monkey
         store.delete(INCOMING_PREFIX + "gone.png")
         result = definitions.resolve_job_def("scones_inference").execute_in_process(
             run_config=request.run_config, instance=instance, raise_on_error=False)
-    assert step_failures(result)["serialize_image"].startswith(f"{INVALID_IMAGE}: {INCOMING_PREFIX}gone.png")
+    assert step_failures(result)["filter_confidences"].startswith(f"{INVALID_IMAGE}: {INCOMING_PREFIX}gone.png")
     ((key, verdict, *_, bucket),) = captures(settings)
     assert (key, verdict, bucket) == (INCOMING_PREFIX + "gone.png", INVALID_IMAGE, "local")

@@ -1,0 +1,48 @@
+"""Images dropped at once into scones/incoming/ under the real daemon and run launcher (`dev.py up`): batched
+into few runs, every object version captured exactly once, a bad image failing its run without losing the rest."""
+
+from __future__ import annotations
+
+import hashlib
+
+import dagster as dg
+
+from mlops_assets.scones.constants import INCOMING_PREFIX, THRESHOLD_FAILURE
+from mlops_assets.scones.workflow import INVALID_IMAGE, PASSED
+from resources import build_object_store
+from resources.settings import PlatformSettings
+from tests.live import capture_rows, captured_keys, ensure_scones_champion, scones_runs_in_flight, wait_until
+
+BURST = 10
+
+
+def test_burst_is_captured_exactly_once_in_batched_runs(live, data_dir):
+    ensure_scones_champion(live)
+    instance, settings = live.instance(), PlatformSettings.from_env(live.env)
+    store = build_object_store(settings)
+    pngs = sorted((data_dir / "scones" / "test").glob("*.png"))[:BURST - 1]
+    keys = [f"{INCOMING_PREFIX}live-burst-{i:02d}.png" for i in range(BURST)]
+    payloads = [path.read_bytes() for path in pngs] + [b"\x89PNG\r\n\x1a\n not an image"]
+    for key, data in zip(keys, payloads):
+        store.put_bytes(key, data, "image/png")
+    etags = {key: hashlib.md5(data).hexdigest() for key, data in zip(keys, payloads)}  # the folder store's ETag
+    # The same bytes again under the same key: the same object version, not a new landing.
+    store.put_bytes(keys[0], pngs[0].read_bytes(), "image/png")
+
+    wait_until(lambda: set(keys) <= captured_keys(instance), 600, f"{BURST} images captured", interval=1)
+    wait_until(lambda: not scones_runs_in_flight(instance), 300, "inference runs finished")
+
+    rows = capture_rows(settings.duckdb_path, f"{INCOMING_PREFIX}live-burst-%")
+    assert sorted((key, etag) for key, etag, *_ in rows) == sorted(etags.items())  # each version once
+    verdicts = {key: verdict for key, _, _, verdict, _ in rows}
+    assert verdicts[keys[-1]] == INVALID_IMAGE
+    assert all(verdicts[key] in (PASSED, THRESHOLD_FAILURE) for key in keys[:-1])
+
+    run_ids = {run_id for *_, run_id in rows}
+    assert len(run_ids) <= 2, f"{BURST} images dropped at once took {len(run_ids)} runs"
+    failing_run = next(run_id for key, _, _, _, run_id in rows if key == keys[-1])
+    run = instance.get_run_by_id(failing_run)
+    assert run.status == dg.DagsterRunStatus.FAILURE and run.tags.get("dagster/will_retry") != "true"
+    failure = next(record.dagster_event for record in instance.all_logs(
+        failing_run, of_type=dg.DagsterEventType.STEP_FAILURE))
+    assert f"{INVALID_IMAGE}: {keys[-1]}" in failure.step_failure_data.user_failure_data.description
