@@ -40,6 +40,20 @@ def wait_for_http(url: str, timeout: float = 30.0, process: subprocess.Popen | N
     raise TimeoutError(f"{url} did not answer within {timeout}s: {last_error}")
 
 
+def wait_for(condition, what: str, timeout: float = 60.0, interval: float = 0.01):
+    """The first truthy value of `condition()`, polled until `timeout`; a TimeoutError naming `what` after it.
+
+    The timeout is a bound on a hang, not a measurement: a loaded machine only makes the wait longer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout}s for {what}")
+        time.sleep(interval)
+
+
 def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

@@ -8,7 +8,7 @@ import threading
 import time
 
 from serving.deploy_queue import COMPLETE, ERROR, PENDING, DeployQueue, QueueWorker
-from tests.support import run_coroutine
+from tests.support import run_coroutine, wait_for
 
 log = logging.getLogger("test")
 
@@ -40,8 +40,7 @@ def test_expired_lease_is_reclaimed_and_the_stale_worker_cannot_finish(tmp_path)
     queue.enqueue("d", {})
     stale = queue.claim("old")
     assert queue.claim("new") is None  # leased
-    time.sleep(0.1)
-    fresh = queue.claim("new")
+    fresh = wait_for(lambda: queue.claim("new"), "the lease to run out")
     assert fresh.prediction_id == stale.prediction_id and fresh.attempts == 2
     assert queue.complete(stale, "old", 1.0, None) is False
     assert queue.complete(fresh, "new", 2.0, None) is True
@@ -75,9 +74,7 @@ def test_worker_records_error_message_and_keeps_going(tmp_path):
     other = queue.enqueue("not-ready", {})
     worker.start()
     try:
-        deadline = time.monotonic() + 10
-        while queue.get(good).status == PENDING and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: queue.get(good).status != PENDING, "the good request to finish")
     finally:
         worker.stop()
     failed = queue.get(bad)
@@ -87,17 +84,24 @@ def test_worker_records_error_message_and_keeps_going(tmp_path):
 
 
 def test_worker_wakes_on_enqueue_without_polling_delay(tmp_path):
-    queue = DeployQueue(tmp_path / "q.db")
-    worker = QueueWorker(queue, lambda job: ({}, lambda: 1.0), lambda: ["d"], log, idle_seconds=30)
+    idle = threading.Event()
+
+    class Watched(DeployQueue):
+        def claim(self, worker_id, deployments=None):
+            job = super().claim(worker_id, deployments)
+            if job is None:
+                idle.set()  # the worker found nothing and goes to sleep
+            return job
+
+    queue = Watched(tmp_path / "q.db")
+    # Idle for an hour: only the wake-up can get the request done within the wait below.
+    worker = QueueWorker(queue, lambda job: ({}, lambda: 1.0), lambda: ["d"], log, idle_seconds=3600)
     worker.start()
     try:
-        time.sleep(0.1)  # the worker is now idle, waiting up to 30 s
-        started = time.monotonic()
+        assert idle.wait(60)
         prediction_id = queue.enqueue("d", {})
         worker.wake()
-        while queue.get(prediction_id).status == PENDING:
-            assert time.monotonic() - started < 5
-            time.sleep(0.001)
+        wait_for(lambda: queue.get(prediction_id).status == COMPLETE, "the woken worker", timeout=120)
     finally:
         worker.stop()
 
@@ -105,9 +109,10 @@ def test_worker_wakes_on_enqueue_without_polling_delay(tmp_path):
 def test_long_poll_wakes_on_the_outcome_and_times_out_on_a_pending_row(tmp_path):
     queue = DeployQueue(tmp_path / "q.db")
     release = threading.Event()
-    # No periodic re-read within the test's waits: only the worker's notification can end the second one early.
-    worker = QueueWorker(queue, lambda job: ({}, lambda: 2.0 if release.wait(10) else 0.0), lambda: ["d"], log,
-                         idle_seconds=30, recheck_seconds=30)
+    # No periodic re-read within the test's waits: only the worker's notification can end the second one before
+    # its 120 s deadline.
+    worker = QueueWorker(queue, lambda job: ({}, lambda: 2.0 if release.wait(60) else 0.0), lambda: ["d"], log,
+                         idle_seconds=3600, recheck_seconds=3600)
     worker.start()
 
     async def scenario():
@@ -118,7 +123,7 @@ def test_long_poll_wakes_on_the_outcome_and_times_out_on_a_pending_row(tmp_path)
         timed_out_after = time.monotonic() - started
         threading.Timer(0.2, release.set).start()
         started = time.monotonic()
-        done = await worker.wait_finished(prediction_id, 8)
+        done = await worker.wait_finished(prediction_id, 120)
         return still_pending, timed_out_after, done, time.monotonic() - started, await worker.wait_finished("x", 1)
 
     try:
@@ -126,6 +131,7 @@ def test_long_poll_wakes_on_the_outcome_and_times_out_on_a_pending_row(tmp_path)
     finally:
         release.set()
         worker.stop()
-    assert still_pending.status == PENDING and 0.3 <= timed_out_after < 2
-    assert done.status == COMPLETE and done.result == 2.0 and 0.15 < waited < 2
+    assert still_pending.status == PENDING and timed_out_after >= 0.3
+    # Woken by the outcome: after the release, and before the deadline that a missed notification would wait out.
+    assert done.status == COMPLETE and done.result == 2.0 and 0.15 < waited < 120
     assert missing is None
