@@ -84,8 +84,11 @@ def uvicorn_server(env: dict[str, str], app: str = "serving.app:create_app", fac
             log.close()
 
 
-def wait_until_loaded(base: str, what: str, timeout: float = 60.0) -> None:
-    """Wait until the server's /health reports `what` (e.g. 'ChampionWatcher:titanic_modal') as loaded."""
+def wait_until_loaded(base: str, what: str, timeout: float = 120.0) -> None:
+    """Wait until the server's /health reports `what` (e.g. 'ChampionWatcher:titanic_modal') as loaded.
+
+    The server answers before any model is loaded; the first load also imports MLflow, scikit-learn and skops,
+    so it gets the same budget as the server's start."""
     import json
 
     deadline = time.monotonic() + timeout
