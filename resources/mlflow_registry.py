@@ -87,8 +87,12 @@ class MlflowRegistry(dg.ConfigurableResource):
             client.create_registered_model(model_name)
         except Exception:  # already registered
             pass
+        # A tracking server refuses a logged model's `models:/m-...` source without that model's id (a local
+        # store does not check); mlflow.register_model passes it the same way.
+        model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
         return client.create_model_version(
-            name=model_name, source=model_uri, run_id=run_id, tags={k: str(v) for k, v in (tags or {}).items()}
+            name=model_name, source=model_uri, run_id=run_id, tags={k: str(v) for k, v in (tags or {}).items()},
+            model_id=model_id,
         )
 
     def version_by_alias(self, model_name: str, alias: str = CHAMPION):

@@ -49,9 +49,14 @@ class PlatformSettings:
         s3_bucket = env.get("MLOPS_S3_BUCKET") or "mlops-platform"
         s3_endpoint_url = env.get("MLOPS_S3_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL") or None
         tracking_uri = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{home / 'mlflow.db'}"
-        default_artifacts = (
-            f"s3://{s3_bucket}/mlflow-artifacts" if object_store == "s3" else (home / "mlartifacts").as_uri()
-        )
+        if tracking_uri.startswith(("http://", "https://")):
+            # A tracking server keeps artifacts where it was told (--artifacts-destination) and proxies them:
+            # clients need no artifact-store credentials, and no run writes to one host's disk.
+            default_artifacts = "mlflow-artifacts:/"
+        elif object_store == "s3":
+            default_artifacts = f"s3://{s3_bucket}/mlflow-artifacts"
+        else:
+            default_artifacts = (home / "mlartifacts").as_uri()
         return cls(
             home=home,
             data_dir=Path(data_dir).resolve() if data_dir else None,

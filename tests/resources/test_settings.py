@@ -21,6 +21,28 @@ def test_s3_is_selected_by_settings_alone(tmp_path):
     store = build_resources(settings)["object_store"]
     assert isinstance(store, S3ObjectStore) and store.bucket == "b"
     assert settings.mlflow_artifact_root == "s3://b/mlflow-artifacts"
+    # MLflow reaches those artifacts through the same endpoint, unless told another one.
+    registry = build_resources(settings)["mlflow"]
+    assert settings.mlflow_s3_endpoint_url == registry.s3_endpoint_url == "http://127.0.0.1:1"
+    other = PlatformSettings.from_env({"MLOPS_HOME": str(tmp_path), "MLOPS_S3_ENDPOINT_URL": "http://127.0.0.1:1",
+                                       "MLFLOW_S3_ENDPOINT_URL": "http://127.0.0.1:2"})
+    assert other.mlflow_s3_endpoint_url == "http://127.0.0.1:2"
+
+
+def test_registry_sets_mlflows_s3_endpoint_before_any_mlflow_call(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "")  # restored after the test
+    settings = PlatformSettings.from_env({"MLOPS_HOME": str(tmp_path), "MLOPS_OBJECT_STORE": "s3",
+                                          "MLOPS_S3_ENDPOINT_URL": "http://127.0.0.1:1"})
+    build_resources(settings)["mlflow"].activate()
+    import os
+
+    assert os.environ["MLFLOW_S3_ENDPOINT_URL"] == "http://127.0.0.1:1"
+
+
+def test_a_tracking_server_keeps_the_artifacts(tmp_path):
+    settings = PlatformSettings.from_env({"MLOPS_HOME": str(tmp_path), "MLOPS_OBJECT_STORE": "s3",
+                                          "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000"})
+    assert settings.mlflow_artifact_root == "mlflow-artifacts:/"  # proxied by the server, wherever it stores them
 
 
 def test_unknown_store_is_refused():
