@@ -28,7 +28,8 @@ def build_object_store(settings: PlatformSettings) -> ObjectStore:
 
 
 def build_registry(settings: PlatformSettings) -> MlflowRegistry:
-    return MlflowRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root)
+    return MlflowRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root,
+                          ui_url=settings.mlflow_ui_url)
 
 
 def build_resources(settings: PlatformSettings) -> dict[str, Any]:

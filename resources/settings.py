@@ -35,6 +35,7 @@ class PlatformSettings:
     mlflow_artifact_root: str
     duckdb_path: Path
     offline: bool
+    mlflow_ui_url: str = "http://127.0.0.1:5000"  # where people open MLflow; links in metadata and lineage
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "PlatformSettings":
@@ -61,6 +62,7 @@ class PlatformSettings:
             mlflow_artifact_root=env.get("MLOPS_MLFLOW_ARTIFACT_ROOT") or default_artifacts,
             duckdb_path=Path(env.get("MLOPS_DUCKDB_PATH") or home / "warehouse.duckdb").resolve(),
             offline=_flag(env.get("MLOPS_OFFLINE")),
+            mlflow_ui_url=(env.get("MLOPS_MLFLOW_UI_URL") or "http://127.0.0.1:5000").rstrip("/"),
         )
 
     @property
