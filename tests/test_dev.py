@@ -254,3 +254,14 @@ def test_test_command_passes_pytest_options_through():
     rejected = subprocess.run([sys.executable, "dev.py", "up", "--bogus"], cwd=REPO_ROOT, capture_output=True,
                               text=True, timeout=60)
     assert rejected.returncode == 2 and "--bogus" in rejected.stderr
+
+
+def test_installer_output_is_shown_only_when_the_step_fails(capfd):
+    import dev
+
+    warning = "WARNING: Location 'file:///wheels' is ignored"
+    assert dev.quiet([sys.executable, "-c", f"print({warning!r})"])
+    assert warning not in capfd.readouterr().out
+    assert not dev.quiet([sys.executable, "-c", f"print({warning!r}); raise SystemExit(3)"])
+    out = capfd.readouterr().out
+    assert warning in out and "exited with 3" in out
