@@ -31,7 +31,7 @@ def build_object_store(settings: PlatformSettings) -> ObjectStore:
 
 def build_registry(settings: PlatformSettings) -> MlflowRegistry:
     return MlflowRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root,
-                          s3_endpoint_url=settings.mlflow_s3_endpoint_url)
+                          s3_endpoint_url=settings.mlflow_s3_endpoint_url, ui_url=settings.mlflow_ui_url)
 
 
 def build_resources(settings: PlatformSettings) -> dict[str, Any]:

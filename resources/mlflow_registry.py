@@ -6,17 +6,29 @@ import contextlib
 import os
 import threading
 from typing import Any, Iterator
+from urllib.parse import quote
 
 import dagster as dg
 from pydantic import PrivateAttr
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+DEFAULT_UI_URL = "http://127.0.0.1:5000"
 
 # Pinning requirements avoids MLflow's ~15 s requirement inference on every log_model call.
 SKLEARN_REQUIREMENTS = ["scikit-learn==1.9.1", "skops==0.16.0", "numpy<3", "pandas<3"]
 
 _setup_lock = threading.Lock()
+
+
+def run_url(ui_url: str, experiment_id: str, run_id: str) -> str:
+    """The MLflow UI page of one run (the UI routes with a URL fragment)."""
+    return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def version_url(ui_url: str, model_name: str, version: str | int) -> str:
+    """The MLflow UI page of one registered model version."""
+    return f"{ui_url.rstrip('/')}/#/models/{quote(model_name, safe='')}/versions/{version}"
 
 
 class MlflowRegistry(dg.ConfigurableResource):
@@ -28,6 +40,7 @@ class MlflowRegistry(dg.ConfigurableResource):
     tracking_uri: str
     artifact_root: str
     s3_endpoint_url: str | None = None
+    ui_url: str = DEFAULT_UI_URL
     _client = PrivateAttr(default=None)
 
     def activate(self):
@@ -113,6 +126,20 @@ class MlflowRegistry(dg.ConfigurableResource):
         client = self.client()
         for key, value in tags.items():
             client.set_model_version_tag(model_name, str(version), key, str(value))
+
+    def run_url(self, run_id: str, experiment_id: str | None = None) -> str:
+        if experiment_id is None:
+            experiment_id = self.client().get_run(run_id).info.experiment_id
+        return run_url(self.ui_url, experiment_id, run_id)
+
+    def version_url(self, model_name: str, version: str | int) -> str:
+        return version_url(self.ui_url, model_name, version)
+
+    def link_metadata(self, run_id: str, model_name: str, version: str | int,
+                      experiment_id: str | None = None) -> dict[str, dg.MetadataValue]:
+        """Metadata entries that open the model's MLflow run and registered version in the MLflow UI."""
+        return {"mlflow_run_url": dg.MetadataValue.url(self.run_url(run_id, experiment_id)),
+                "mlflow_version_url": dg.MetadataValue.url(self.version_url(model_name, version))}
 
     def load_sklearn(self, model_uri: str):
         mlflow = self.activate()

@@ -37,6 +37,7 @@ class PlatformSettings:
     mlflow_s3_endpoint_url: str | None
     duckdb_path: Path
     offline: bool
+    mlflow_ui_url: str = "http://127.0.0.1:5000"  # where people open MLflow; links in metadata and lineage
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "PlatformSettings":
@@ -70,6 +71,7 @@ class PlatformSettings:
             mlflow_s3_endpoint_url=env.get("MLFLOW_S3_ENDPOINT_URL") or s3_endpoint_url,
             duckdb_path=Path(env.get("MLOPS_DUCKDB_PATH") or home / "warehouse.duckdb").resolve(),
             offline=_flag(env.get("MLOPS_OFFLINE")),
+            mlflow_ui_url=(env.get("MLOPS_MLFLOW_UI_URL") or "http://127.0.0.1:5000").rstrip("/"),
         )
 
     @property

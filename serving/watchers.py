@@ -45,9 +45,18 @@ class ChampionWatcher:
         if self.current is not None and self.current.lineage.model_version == str(version.version):
             return False
         model = self._loader(f"models:/{self.model_name}/{version.version}")
-        self.current = LoadedModel(model, Lineage.from_model_version(version, self.alias))
+        self.current = LoadedModel(model, Lineage.from_model_version(version, self.alias, self._run_url(version)))
         log.info("serving %s v%s (%s)", self.model_name, version.version, self.alias)
         return True
+
+    def _run_url(self, version) -> str | None:
+        # Looked up once per promoted version (the URL needs the run's experiment), never per request; a run
+        # that cannot be read (deleted) costs the link, not the model.
+        try:
+            return self.registry.run_url(version.run_id) if version.run_id else None
+        except Exception:
+            log.warning("no MLflow run %s for %s v%s", version.run_id, self.model_name, version.version)
+            return None
 
 
 class SnapshotWatcher:

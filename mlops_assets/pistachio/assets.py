@@ -141,6 +141,7 @@ def model_sweep(context: dg.AssetExecutionContext, snapshot_splits: pd.DataFrame
         "convergence_warnings": dg.MetadataValue.int(outcome.convergence_warnings),
         "mlflow_parent_run_id": dg.MetadataValue.text(outcome.parent_run_id),
         "mlflow_best_run_id": dg.MetadataValue.text(outcome.best_run_id),
+        "mlflow_parent_run_url": dg.MetadataValue.url(mlflow.run_url(outcome.parent_run_id, outcome.experiment_id)),
         "top_runs": dg.MetadataValue.md(
             table.sort_values("val_auc", ascending=False).head(8)[
                 ["C", "max_iter", "solver", "val_auc", "test_auc", "val_auc_proba", "converged"]
@@ -170,6 +171,7 @@ def registered_model(context: dg.AssetExecutionContext, model_sweep: pd.DataFram
         "val_auc": dg.MetadataValue.float(float(best["val_auc"])),
         "test_auc": dg.MetadataValue.float(float(best["test_auc"])),
         "mlflow_run_id": dg.MetadataValue.text(best["mlflow_run_id"]),
+        **mlflow.link_metadata(best["mlflow_run_id"], MODEL_NAME, version.version),
         "training_datafile": dg.MetadataValue.text(context.partition_key),
     })
 

@@ -152,6 +152,7 @@ def image_classifier(context: dg.AssetExecutionContext, labelled_images: pd.Data
         "original_best_accuracy": dg.MetadataValue.float(ORIGINAL_BEST_ACCURACY),
         "model_version": dg.MetadataValue.text(str(version.version)),
         "mlflow_run_id": dg.MetadataValue.text(run.info.run_id),
+        **mlflow.link_metadata(run.info.run_id, MODEL_NAME, version.version, run.info.experiment_id),
         **image_metadata(matrix_png, uri, "confusion matrix on the 200 test images"),
     })
     yield promotion_gate(context, mlflow, x_test, y_test, str(version.version), evaluation)

@@ -123,6 +123,7 @@ def survival_model(context: dg.AssetExecutionContext, training_split: pd.DataFra
         "holdout_rows": dg.MetadataValue.int(int((training_split["split"] == "holdout").sum())),
         "model_version": dg.MetadataValue.text(str(version.version)),
         "mlflow_run_id": dg.MetadataValue.text(run.info.run_id),
+        **mlflow.link_metadata(run.info.run_id, MODEL_NAME, version.version, run.info.experiment_id),
         "train_rows": dg.MetadataValue.int(len(train)),
     })
     yield promotion_gate(context, mlflow, training_split, str(version.version), accuracy)

@@ -57,6 +57,9 @@ def test_model_is_registered_champion_with_its_lineage_and_honest_accuracy(titan
     split = read_table(titanic_platform, "training_split")
     assert abs(holdout_accuracy(model, split) - meta["accuracy"]) < 1e-12
     assert meta["kaggle_holdout_accuracy"] >= 0.78
+    experiment = registry.client().get_run(champion.run_id).info.experiment_id
+    assert meta["mlflow_run_url"] == f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{champion.run_id}"
+    assert meta["mlflow_version_url"] == f"http://127.0.0.1:5000/#/models/{MODEL_NAME}/versions/{champion.version}"
 
 
 def test_daily_predictions_history_and_pictures(titanic_platform):

@@ -30,6 +30,9 @@ def test_predict_answers_with_lineage(api, titanic_platform):
     assert body["lineage"]["model_version"] == str(champion.version)
     assert body["lineage"]["mlflow_run_id"] == champion.run_id
     assert body["lineage"]["dagster_run_id"] == champion.tags["dagster_run_id"]
+    experiment = build_registry(titanic_platform.settings).client().get_run(champion.run_id).info.experiment_id
+    assert body["lineage"]["mlflow_run_url"] == (
+        f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{champion.run_id}")
     # Cherbourg is port code 1 in training (S=0, C=1, Q=2); the original's form sent 0.
     assert body["features"]["embarked_encoded"] == 1
     assert body["survived"] == (body["fate"] == "survived")
