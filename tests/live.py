@@ -152,17 +152,29 @@ def ensure_scones_champion(platform: LivePlatform) -> None:
                                                   statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)
     if not done:
         run = wait_for_run(instance, platform.launch("scones_training"))
-        assert run.status == dg.DagsterRunStatus.SUCCESS, f"scones_training ended {run.status}; see {platform.log}"
+        assert run.status == dg.DagsterRunStatus.SUCCESS, failure_summary(instance, run.run_id)
+
+
+def failure_summary(instance, run_id: str) -> str:
+    """Why a run failed, from its event log: what a failing live test should say before its home is gone."""
+    import dagster as dg
+
+    wanted = {dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ENGINE_EVENT}
+    lines = [f"{record.dagster_event.event_type_value} {record.step_key or ''} {record.message}"
+             for record in instance.all_logs(run_id) if record.dagster_event
+             and record.dagster_event.event_type in wanted]
+    run = instance.get_run_by_id(run_id)
+    return f"run {run_id} ({run.job_name}) ended {run.status}:\n" + "\n".join(lines[-12:])
 
 
 def captured_keys(instance) -> set[str]:
-    """Object keys the scones workflow has captured, from the materializations of its capture table (reading the
-    DuckDB file itself would take its lock from the run workers)."""
+    """Object keys the scones workflow has captured, from the latest 10,000 materializations of its capture table
+    (Dagster's limit per query; reading the DuckDB file itself would take its lock from the run workers)."""
     import dagster as dg
 
     from mlops_assets.scones.inference import CAPTURES_KEY
 
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=CAPTURES_KEY), limit=100_000).records
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=CAPTURES_KEY), limit=10_000).records
     keys: set[str] = set()
     for record in records:
         value = record.asset_materialization.metadata.get("s3_keys")

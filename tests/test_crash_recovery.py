@@ -18,7 +18,7 @@ from PIL import Image
 from mlops_assets.common.constants import DUCKDB_POOL
 from resources import build_object_store
 from resources.settings import PlatformSettings
-from tests.live import wait_for_run, wait_until
+from tests.live import failure_summary, wait_for_run, wait_until
 
 VICTIM_STEP = "scones__labelled_images"  # writes 1,200 PNGs while holding the warehouse slot: a few seconds
 PARENT_TAG = "dagster/parent_run_id"
@@ -85,8 +85,9 @@ def test_killed_run_worker_frees_its_slot_and_the_platform_heals(live):
                                for waiting in (retry.run_id, monitoring_id)),
                    max(1.0, 60 - (time.monotonic() - killed)), "a run waiting for the warehouse dequeued")
 
-        assert wait_for_run(instance, monitoring_id).status == dg.DagsterRunStatus.SUCCESS
-        assert wait_for_run(instance, retry.run_id).status == dg.DagsterRunStatus.SUCCESS
+        for finished in (monitoring_id, retry.run_id):
+            assert wait_for_run(instance, finished).status == dg.DagsterRunStatus.SUCCESS, \
+                failure_summary(instance, finished)
         assert slot_holders(instance) == []
     finally:
         probe.stopped.set()
