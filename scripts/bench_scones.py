@@ -98,7 +98,7 @@ def main(images: int = typer.Option(50, help="Images dropped for the landing →
     if burst_figures:
         print(f"\nburst of {burst} images dropped at once: all captured after {burst_figures['all_captured_s']:.1f} s "
               f"in {burst_figures['runs']} runs; {burst_figures['captured']} captured, "
-              f"{burst_figures['duplicates']} object versions captured more than once")
+              f"{burst_figures['repeats']} object versions captured more than once")
     if json_path:
         json_path.write_text(json.dumps({"trickle": summary(trickle), "burst": burst_figures and summary(burst_figures)}))
 
@@ -111,7 +111,7 @@ def summary(figures: dict) -> dict:
 
 def play_landings(definitions, instance, store, payloads: list[bytes], name: str, count: int, gap: float) -> dict:
     """Drop `count` images `gap` seconds apart while playing the sensor daemon in this process: every second,
-    evaluate the sensor and execute its run requests. Landing → capture delays, runs, duplicates."""
+    evaluate the sensor and execute its run requests. Landing → capture delays, runs, versions captured more than once."""
     import dagster as dg
     import duckdb
 
@@ -161,7 +161,7 @@ def play_landings(definitions, instance, store, payloads: list[bytes], name: str
     delays = [(captured - landed[key]).total_seconds() * 1000 for key, _, captured in rows if key in landed]
     last = max((captured for *_, captured in rows), default=None)
     return {"images": count, "gap_s": gap, "runs": runs, "failed": failed, "captured": len(set(versions)),
-            "duplicates": len(versions) - len(set(versions)), "delays_ms": delays, "run_ms": run_ms,
+            "repeats": len(versions) - len(set(versions)), "delays_ms": delays, "run_ms": run_ms,
             "all_captured_s": (last - started).total_seconds() if last and len(set(versions)) == count else None}
 
 
