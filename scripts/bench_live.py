@@ -132,7 +132,7 @@ def pin_to_predict(platform: LivePlatform, store, settings, deployment: str = "p
     from mlops_assets.deploy.models import read_pin
     from resources.model_bucket import build_model_bucket
 
-    run = wait_for_run(platform.instance(), platform.launch("deploy_demo_job"))
+    run = wait_for_run(platform.instance(), platform.launch("deploy_demo_job"), follow_retries=True)
     if read_pin(store, deployment) is None:
         raise RuntimeError(f"deploy_demo_job ended {run.status} without pinning {deployment}; see {platform.log}")
     pin = read_pin(store, deployment)

@@ -137,10 +137,21 @@ def run_status(instance, run_id: str):
     return instance.get_run_by_id(run_id).status
 
 
-def wait_for_run(instance, run_id: str, timeout: float = 900):
-    """The finished run (any end status): a busy 2-core machine can take minutes to start a run worker."""
-    return wait_until(lambda: (run := instance.get_run_by_id(run_id)).is_finished and run, timeout,
-                      f"run {run_id} finished")
+def wait_for_run(instance, run_id: str, timeout: float = 900, follow_retries: bool = False):
+    """The finished run (any end status): a busy 2-core machine can take minutes to start a run worker. With
+    `follow_retries`, a run that failed and was retried by the instance (run_retries) is followed to its retry."""
+    import dagster as dg
+
+    run = wait_until(lambda: (run := instance.get_run_by_id(run_id)).is_finished and run, timeout,
+                     f"run {run_id} finished")
+    if follow_retries and run.status == dg.DagsterRunStatus.FAILURE:
+        will_retry = wait_until(lambda: instance.get_run_by_id(run_id).tags.get("dagster/will_retry"), 60,
+                                f"run {run_id} retry decision")
+        if will_retry == "true":
+            retry = wait_until(lambda: instance.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": run_id})),
+                               120, f"the retry of run {run_id}")[0]
+            return wait_for_run(instance, retry.run_id, timeout, follow_retries)
+    return run
 
 
 def ensure_scones_champion(platform: LivePlatform) -> None:
@@ -151,7 +162,7 @@ def ensure_scones_champion(platform: LivePlatform) -> None:
     done = instance.get_run_records(dg.RunsFilter(job_name="scones_training",
                                                   statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)
     if not done:
-        run = wait_for_run(instance, platform.launch("scones_training"))
+        run = wait_for_run(instance, platform.launch("scones_training"), follow_retries=True)
         assert run.status == dg.DagsterRunStatus.SUCCESS, failure_summary(instance, run.run_id)
 
 
