@@ -145,8 +145,11 @@ def wait_for_run(instance, run_id: str, timeout: float = 900, follow_retries: bo
     run = wait_until(lambda: (run := instance.get_run_by_id(run_id)).is_finished and run, timeout,
                      f"run {run_id} finished")
     if follow_retries and run.status == dg.DagsterRunStatus.FAILURE:
-        will_retry = wait_until(lambda: instance.get_run_by_id(run_id).tags.get("dagster/will_retry"), 60,
-                                f"run {run_id} retry decision")
+        try:
+            will_retry = wait_until(lambda: instance.get_run_by_id(run_id).tags.get("dagster/will_retry"), 60,
+                                    f"run {run_id} retry decision")
+        except TimeoutError:  # run retries off: the failure is final
+            return run
         if will_retry == "true":
             retry = wait_until(lambda: instance.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": run_id})),
                                120, f"the retry of run {run_id}")[0]
