@@ -5,10 +5,13 @@ complete, nothing is left half-written, and the API answers all along."""
 from __future__ import annotations
 
 import io
+import logging
 import os
+import shutil
 import signal
 import threading
 import time
+import types
 import urllib.request
 
 import dagster as dg
@@ -19,6 +22,7 @@ from mlops_assets.common.constants import DUCKDB_POOL
 from resources import build_object_store
 from resources.settings import PlatformSettings
 from tests.live import failure_summary, wait_for_run, wait_until
+from tests.support import REPO_ROOT
 
 VICTIM_STEP = "scones__labelled_images"  # writes 1,200 PNGs while holding the warehouse slot: a few seconds
 PARENT_TAG = "dagster/parent_run_id"
@@ -107,3 +111,25 @@ def test_killed_run_worker_frees_its_slot_and_the_platform_heals(live):
     for split, count in (("train", 1000), ("test", 200)):
         assert len(store.get_bytes(f"scones/{split}.lst").decode().splitlines()) == count
 
+
+
+def test_the_project_instance_frees_the_slot_of_a_run_that_died(tmp_path, monkeypatch):
+    """The same mechanism in seconds, with the project's dagster.yaml: a run holding the warehouse slot is marked
+    failed without releasing it (its worker is gone); the monitoring daemon's iteration frees it."""
+    from dagster._daemon.monitoring.concurrency import execute_concurrency_slots_iteration
+
+    shutil.copy(REPO_ROOT / "dagster.yaml", tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(DUCKDB_POOL)
+        run = instance.add_run(dg.DagsterRun(job_name="scones_training", status=dg.DagsterRunStatus.STARTED))
+        assert storage.claim_concurrency_slot(DUCKDB_POOL, run.run_id, VICTIM_STEP).is_claimed
+        instance.report_run_failed(run)
+        daemon = types.SimpleNamespace(instance=instance)  # the iteration reads only the instance
+
+        def freed() -> bool:
+            list(execute_concurrency_slots_iteration(daemon, logging.getLogger(__name__)))
+            return slot_holders(instance) == []
+
+        wait_until(freed, 60, "the dead run's slot freed by the monitoring iteration")
