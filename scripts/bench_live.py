@@ -245,7 +245,8 @@ def main() -> int:
                   f"p50 {h_trickle['p50_s']:.1f} s, max {h_trickle['max_s']:.1f} s", "(in-process, no daemon)"))
         everything = "not all captured" if h_burst["all_captured_s"] is None else f"{h_burst['all_captured_s']:.1f} s"
         print(row(f"harness: scones burst of {args.burst}: all captured after",
-                  f"{everything} ({h_burst['runs']} runs), {h_burst['repeats']} captured twice", "(in-process, no daemon)"))
+                  f"{everything} ({h_burst['runs']} runs), {h_burst['repeats']} captured twice",
+                  "(in-process, no daemon)"))
     print(row("code location load / bare `import dagster`", f"{load['code_location_ratio']:.1f}x "
               f"({load.get('code_location_s', 0):.1f} s / {load.get('dagster_s', 0):.1f} s)", "≤ 2x"))
     return 0

@@ -90,7 +90,8 @@ def main(images: int = typer.Option(50, help="Images dropped for the landing →
         burst_figures = play_landings(definitions, instance, store, payloads, "burst", burst, 0.0) if burst else None
 
     print(f"\nlanding → captured result, ms, one image every {gap:g} s ({trickle['runs']} runs, "
-          f"{trickle['failed']} failed: an image below the 0.85 filter, as designed):\n  {percentiles(trickle['delays_ms'])}")
+          f"{trickle['failed']} failed: an image below the 0.85 filter, as designed):\n"
+          f"  {percentiles(trickle['delays_ms'])}")
     print(f"  one inference run (serialize → classify → filter, Dagster events in SQLite), ms:\n  "
           f"{percentiles(trickle['run_ms'])}")
     within = sum(delay <= 5000 for delay in trickle["delays_ms"])
@@ -100,7 +101,8 @@ def main(images: int = typer.Option(50, help="Images dropped for the landing →
               f"in {burst_figures['runs']} runs; {burst_figures['captured']} captured, "
               f"{burst_figures['repeats']} object versions captured more than once")
     if json_path:
-        json_path.write_text(json.dumps({"trickle": summary(trickle), "burst": burst_figures and summary(burst_figures)}))
+        json_path.write_text(json.dumps({"trickle": summary(trickle),
+                                         "burst": burst_figures and summary(burst_figures)}))
 
 
 def summary(figures: dict) -> dict:
@@ -111,7 +113,8 @@ def summary(figures: dict) -> dict:
 
 def play_landings(definitions, instance, store, payloads: list[bytes], name: str, count: int, gap: float) -> dict:
     """Drop `count` images `gap` seconds apart while playing the sensor daemon in this process: every second,
-    evaluate the sensor and execute its run requests. Landing → capture delays, runs, versions captured more than once."""
+    evaluate the sensor and execute its run requests. Landing → capture delays, runs, versions captured more than
+    once."""
     import dagster as dg
     import duckdb
 
