@@ -132,13 +132,12 @@ def play_landings(definitions, instance, store, payloads: list[bytes], name: str
             store.put_bytes(key, payloads[i % len(payloads)], "image/png")
             time.sleep(gap)
 
-    started = datetime.now(timezone.utc)
-    dropper = threading.Thread(target=drop)
-    dropper.start()
-    cursor = None
     with dg.build_sensor_context(instance=instance, definitions=definitions,
                                  resources={"object_store": store}) as context:
         cursor = scones_incoming_images.evaluate_tick(context).cursor  # what landed before is not ours
+    started = datetime.now(timezone.utc)
+    dropper = threading.Thread(target=drop)
+    dropper.start()
     requested, runs, failed, run_ms = 0, 0, 0, []
     deadline = time.monotonic() + count * gap + 180
     while time.monotonic() < deadline and requested < count:
