@@ -137,10 +137,24 @@ def run_status(instance, run_id: str):
     return instance.get_run_by_id(run_id).status
 
 
-def wait_for_run(instance, run_id: str, timeout: float = 900):
-    """The finished run (any end status): a busy 2-core machine can take minutes to start a run worker."""
-    return wait_until(lambda: (run := instance.get_run_by_id(run_id)).is_finished and run, timeout,
-                      f"run {run_id} finished")
+def wait_for_run(instance, run_id: str, timeout: float = 900, follow_retries: bool = False):
+    """The finished run (any end status): a busy 2-core machine can take minutes to start a run worker. With
+    `follow_retries`, a run that failed and was retried by the instance (run_retries) is followed to its retry."""
+    import dagster as dg
+
+    run = wait_until(lambda: (run := instance.get_run_by_id(run_id)).is_finished and run, timeout,
+                     f"run {run_id} finished")
+    if follow_retries and run.status == dg.DagsterRunStatus.FAILURE:
+        try:
+            will_retry = wait_until(lambda: instance.get_run_by_id(run_id).tags.get("dagster/will_retry"), 60,
+                                    f"run {run_id} retry decision")
+        except TimeoutError:  # run retries off: the failure is final
+            return run
+        if will_retry == "true":
+            retry = wait_until(lambda: instance.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": run_id})),
+                               120, f"the retry of run {run_id}")[0]
+            return wait_for_run(instance, retry.run_id, timeout, follow_retries)
+    return run
 
 
 def ensure_scones_champion(platform: LivePlatform) -> None:
@@ -151,18 +165,30 @@ def ensure_scones_champion(platform: LivePlatform) -> None:
     done = instance.get_run_records(dg.RunsFilter(job_name="scones_training",
                                                   statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)
     if not done:
-        run = wait_for_run(instance, platform.launch("scones_training"))
-        assert run.status == dg.DagsterRunStatus.SUCCESS, f"scones_training ended {run.status}; see {platform.log}"
+        run = wait_for_run(instance, platform.launch("scones_training"), follow_retries=True)
+        assert run.status == dg.DagsterRunStatus.SUCCESS, failure_summary(instance, run.run_id)
+
+
+def failure_summary(instance, run_id: str) -> str:
+    """Why a run failed, from its event log: what a failing live test should say before its home is gone."""
+    import dagster as dg
+
+    wanted = {dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ENGINE_EVENT}
+    lines = [f"{record.dagster_event.event_type_value} {record.step_key or ''} {record.message}"
+             for record in instance.all_logs(run_id) if record.dagster_event
+             and record.dagster_event.event_type in wanted]
+    run = instance.get_run_by_id(run_id)
+    return f"run {run_id} ({run.job_name}) ended {run.status}:\n" + "\n".join(lines[-12:])
 
 
 def captured_keys(instance) -> set[str]:
-    """Object keys the scones workflow has captured, from the materializations of its capture table (reading the
-    DuckDB file itself would take its lock from the run workers)."""
+    """Object keys the scones workflow has captured, from the latest 10,000 materializations of its capture table
+    (Dagster's limit per query; reading the DuckDB file itself would take its lock from the run workers)."""
     import dagster as dg
 
     from mlops_assets.scones.inference import CAPTURES_KEY
 
-    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=CAPTURES_KEY), limit=100_000).records
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=CAPTURES_KEY), limit=10_000).records
     keys: set[str] = set()
     for record in records:
         value = record.asset_materialization.metadata.get("s3_keys")

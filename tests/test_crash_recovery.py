@@ -5,10 +5,13 @@ complete, nothing is left half-written, and the API answers all along."""
 from __future__ import annotations
 
 import io
+import logging
 import os
+import shutil
 import signal
 import threading
 import time
+import types
 import urllib.request
 
 import dagster as dg
@@ -18,7 +21,8 @@ from PIL import Image
 from mlops_assets.common.constants import DUCKDB_POOL
 from resources import build_object_store
 from resources.settings import PlatformSettings
-from tests.live import wait_for_run, wait_until
+from tests.live import failure_summary, wait_for_run, wait_until
+from tests.support import REPO_ROOT
 
 VICTIM_STEP = "scones__labelled_images"  # writes 1,200 PNGs while holding the warehouse slot: a few seconds
 PARENT_TAG = "dagster/parent_run_id"
@@ -35,7 +39,7 @@ class HealthProbe(threading.Thread):
     def run(self) -> None:
         while not self.stopped.is_set():
             try:
-                with urllib.request.urlopen(f"{self.base}/health", timeout=5) as response:
+                with urllib.request.urlopen(f"{self.base}/health", timeout=10) as response:
                     assert response.status == 200
                 self.answers += 1
             except Exception as exc:  # any refusal, timeout or error status is an outage
@@ -78,16 +82,16 @@ def test_killed_run_worker_frees_its_slot_and_the_platform_heals(live):
         monitoring_id = live.launch("scones_monitoring")
         # Within a minute of the kill the dead run's slot is freed and the next run leaves the queue (the two
         # waiting runs then take turns: the pool admits one step at a time).
-        wait_until(lambda: not any(holder == run_id for holder, _ in slot_holders(instance)), 60,
-                   "the killed run's pool slot freed")
+        wait_until(lambda: not any(holder == run_id for holder, _ in slot_holders(instance)),
+                   max(1.0, 60 - (time.monotonic() - killed)), "the killed run's pool slot freed")
         retry = wait_until(lambda: retry_of(instance, run_id), 60, "the automatic retry created")
         wait_until(lambda: any(instance.get_run_by_id(waiting).status != dg.DagsterRunStatus.QUEUED
                                for waiting in (retry.run_id, monitoring_id)),
                    max(1.0, 60 - (time.monotonic() - killed)), "a run waiting for the warehouse dequeued")
 
-        assert wait_for_run(instance, monitoring_id).status == dg.DagsterRunStatus.SUCCESS
-        assert wait_for_run(instance, retry.run_id).status == dg.DagsterRunStatus.SUCCESS
-        assert slot_holders(instance) == []
+        for finished in (monitoring_id, retry.run_id):
+            assert wait_for_run(instance, finished).status == dg.DagsterRunStatus.SUCCESS, \
+                failure_summary(instance, finished)
     finally:
         probe.stopped.set()
         probe.join()
@@ -107,3 +111,25 @@ def test_killed_run_worker_frees_its_slot_and_the_platform_heals(live):
     for split, count in (("train", 1000), ("test", 200)):
         assert len(store.get_bytes(f"scones/{split}.lst").decode().splitlines()) == count
 
+
+
+def test_the_project_instance_frees_the_slot_of_a_run_that_died(tmp_path, monkeypatch):
+    """The same mechanism in seconds, with the project's dagster.yaml: a run holding the warehouse slot is marked
+    failed without releasing it (its worker is gone); the monitoring daemon's iteration frees it."""
+    from dagster._daemon.monitoring.concurrency import execute_concurrency_slots_iteration
+
+    shutil.copy(REPO_ROOT / "dagster.yaml", tmp_path)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with dg.DagsterInstance.get() as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default(DUCKDB_POOL)
+        run = instance.add_run(dg.DagsterRun(job_name="scones_training", status=dg.DagsterRunStatus.STARTED))
+        assert storage.claim_concurrency_slot(DUCKDB_POOL, run.run_id, VICTIM_STEP).is_claimed
+        instance.report_run_failed(run)
+        daemon = types.SimpleNamespace(instance=instance)  # the iteration reads only the instance
+
+        def freed() -> bool:
+            list(execute_concurrency_slots_iteration(daemon, logging.getLogger(__name__)))
+            return slot_holders(instance) == []
+
+        wait_until(freed, 60, "the dead run's slot freed by the monitoring iteration")

@@ -37,7 +37,7 @@ inference_captures = dg.AssetSpec(
     CAPTURES_KEY, group_name=SYSTEM, kinds={"duckdb"},
     description=f"Every inference of the image workflow, passed or failed (table {CAPTURE_TABLE}): time, object "
                 "key and ETag, [p_bicycle, p_motorcycle], model version and verdict. Appended by the "
-                "scones_inference job, one row per landed image.")
+                "scones_inference job, one row per landed object version.")
 
 
 class ImageLanding(dg.Config):

@@ -3,7 +3,7 @@
 from resources import build_object_store
 from sensors.scones import SAMPLE_LANDINGS
 from mlops_assets.scones.constants import INCOMING_PREFIX
-from tests.scones.test_sensors import evaluate
+from tests.scones.test_sensors import evaluate, landed_keys
 
 
 def test_bootstrap_lands_sample_images_for_the_sensor(scones_platform):
@@ -11,5 +11,6 @@ def test_bootstrap_lands_sample_images_for_the_sensor(scones_platform):
     landed = [info.key for info in store.list_objects(INCOMING_PREFIX)]
     assert len(landed) == SAMPLE_LANDINGS
     assert all(key.startswith(f"{INCOMING_PREFIX}sample-") and key.endswith(".png") for key in landed)
-    requests, _ = evaluate(scones_platform.definitions, scones_platform.instance, store, None)
-    assert sorted(request.run_key.split("@")[0] for request in requests) == sorted(landed)
+    # One tick, one inference run for the three samples.
+    (request,), _ = evaluate(scones_platform.definitions, scones_platform.instance, store, None)
+    assert sorted(landed_keys(request)) == sorted(landed)

@@ -1,0 +1,256 @@
+"""The platform as a user runs it, measured: `python3 dev.py up --no-bootstrap` (Dagster webserver, daemon with the
+default run launcher, one process per run, and the serving API) on a temporary home with free ports.
+
+1. The Scones classifier is trained through the webserver's GraphQL API (what "Materialize" in the UI does).
+2. Trickle: one image every --gap seconds into `scones/incoming/` (--images of them): landing → capture row, p50
+   and max. Burst: --burst images dropped at once: seconds until all are captured, and object versions captured
+   more than once.
+3. Pistachio: the first weekly file dropped into `pistachio/incoming/` → `POST /classify` answers from a champion.
+4. Deploy: the demo deployments are published through the webserver, then a new version of the Paris model is
+   uploaded and pinned with the `mlops` CLI → `/api/paris_airbnb_price/predict` answers with that version.
+5. Beside them: the same Scones figures from the in-process harness (scripts/bench_scones.py, labelled
+   "harness"), and the code-location load ratio (load of the code location / a bare `import dagster`).
+
+Every process it starts is stopped on exit, Ctrl-C and errors included.
+
+    .venv/bin/python scripts/bench_live.py [--images 20] [--gap 3] [--burst 50] [--no-harness]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.live import (  # noqa: E402
+    LivePlatform, capture_rows, captured_keys, ensure_scones_champion, live_platform, scones_runs_in_flight,
+    wait_for_run, wait_until,
+)
+from tests.support import percentile, shared_data_dir  # noqa: E402
+
+PISTACHIO_EXAMPLE_PATH = "/classify"
+
+
+def measure_load() -> dict[str, float]:
+    """Code location load / bare `import dagster`, each in a fresh interpreter. scripts/bench_load.py's
+    `measure_load` when it exists (medians over runs), else one interleaved timing of the two here."""
+    path = REPO / "scripts" / "bench_load.py"
+    if path.exists():
+        spec = importlib.util.spec_from_file_location("bench_load", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.measure_load(runs=3)
+    timer = "import time; t = time.perf_counter(); {}; print(time.perf_counter() - t)"
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("MLOPS_", "MLFLOW_", "DAGSTER_"))}
+    with tempfile.TemporaryDirectory(prefix="bench-live-load-") as home:
+        env.update(MLOPS_HOME=home, MLOPS_OFFLINE="1", GIT_PYTHON_REFRESH="quiet")
+
+        def seconds(code: str) -> float:
+            out = subprocess.run([sys.executable, "-c", timer.format(code)], cwd=REPO, env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            return float(out.split()[-1])
+
+        seconds("import mlops_assets.definitions as d; d.defs()")  # warm byte-code and page caches
+        dagster = seconds("import dagster")
+        location = seconds("import mlops_assets.definitions as d; d.defs()")
+    return {"dagster_s": dagster, "code_location_s": location, "code_location_ratio": location / dagster}
+
+
+def landings(platform: LivePlatform, store, duckdb_path: Path, payloads: list[bytes], name: str, count: int,
+             gap: float) -> dict:
+    """Drop `count` images `gap` s apart into scones/incoming/, wait until all are captured by the real daemon
+    path; delays from put to the capture row's captured_at."""
+    from mlops_assets.scones.constants import INCOMING_PREFIX
+
+    instance = platform.instance()
+    keys = [f"{INCOMING_PREFIX}live-{name}-{i:03d}.png" for i in range(count)]
+    landed: dict[str, datetime] = {}
+    started = datetime.now(timezone.utc)
+
+    def drop() -> None:
+        for i, key in enumerate(keys):
+            landed[key] = datetime.now(timezone.utc)
+            store.put_bytes(key, payloads[i % len(payloads)], "image/png")
+            time.sleep(gap)
+
+    dropper = threading.Thread(target=drop, daemon=True)
+    dropper.start()
+    wait_until(lambda: set(keys) <= captured_keys(instance), count * gap + 600, f"{name}: {count} images captured",
+               interval=0.5)
+    dropper.join()
+    wait_until(lambda: not scones_runs_in_flight(instance), 300, "inference runs finished")
+    rows = capture_rows(duckdb_path, f"{INCOMING_PREFIX}live-{name}-%")
+    delays = [(captured - landed[key]).total_seconds() for key, _, captured, _, _ in rows]
+    versions = [(key, etag) for key, etag, *_ in rows]
+    return {"images": count, "gap_s": gap, "runs": len({run_id for *_, run_id in rows}),
+            "captured": len(set(versions)), "repeats": len(versions) - len(set(versions)),
+            "p50_s": percentile(delays, 50), "max_s": max(delays), "mean_s": statistics.mean(delays),
+            "all_captured_s": (max(captured for _, _, captured, _, _ in rows) - started).total_seconds()}
+
+
+def post_json(url: str, body: dict, timeout: float = 10) -> tuple[int, dict]:
+    request = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
+
+
+def pistachio_to_served(platform: LivePlatform, store, data: Path) -> float:
+    """Seconds from the first weekly file landing to `POST /classify` answering from a champion."""
+    from mlops_assets.pistachio.snapshot_files import derive_weekly_files, snapshot_object_key
+    from serving.pistachio import EXAMPLE
+
+    name, content = sorted(derive_weekly_files((data / "pistachio" / "pistachio.csv").read_bytes()).items())[0]
+    assert post_json(platform.api + PISTACHIO_EXAMPLE_PATH, EXAMPLE)[0] == 503, "a Pistachio champion exists already"
+    dropped = time.monotonic()
+    store.put_bytes(snapshot_object_key(name.removesuffix(".csv")), content, "text/csv")
+    wait_until(lambda: post_json(platform.api + PISTACHIO_EXAMPLE_PATH, EXAMPLE)[0] == 200, 900,
+               "Pistachio champion served", interval=0.25)
+    return time.monotonic() - dropped
+
+
+def pin_to_predict(platform: LivePlatform, store, settings, deployment: str = "paris_airbnb_price") -> float:
+    """Seconds from `mlops pin` of a new version to `/api/<deployment>/predict` answering with it."""
+    from mlops_assets.deploy.config import load_deployments
+    from mlops_assets.deploy.models import read_pin
+    from resources.model_bucket import build_model_bucket
+
+    run = wait_for_run(platform.instance(), platform.launch("deploy_demo_job"), follow_retries=True)
+    if read_pin(store, deployment) is None:
+        raise RuntimeError(f"deploy_demo_job ended {run.status} without pinning {deployment}; see {platform.log}")
+    pin = read_pin(store, deployment)
+    example = load_deployments()[deployment].raw_example
+
+    def served() -> str | None:
+        return predicted_version(platform.api, deployment, example)
+
+    wait_until(lambda: served() == pin.version_id, 120, f"{deployment} served")
+    mlops = [str(Path(sys.executable).parent / "mlops")]
+    with tempfile.TemporaryDirectory(prefix="bench-live-model-") as folder:
+        model = Path(folder) / pin.key
+        model.write_bytes(build_model_bucket(settings, platform.env).read_version(pin.bucket, pin.key, pin.version_id))
+        out = subprocess.run([*mlops, "upload", pin.bucket, str(model), "--tag", "bench-live"], env=platform.env,
+                             cwd=REPO, check=True, capture_output=True, text=True).stdout
+    version_id = out.split("version_id=")[1].split()[0]
+    pinned = time.monotonic()
+    subprocess.run([*mlops, "pin", deployment, version_id], env=platform.env, cwd=REPO, check=True,
+                   capture_output=True)
+    wait_until(lambda: served() == version_id, 600, f"{deployment} serving {version_id}", interval=0.25)
+    return time.monotonic() - pinned
+
+
+def predicted_version(api: str, deployment: str, example: dict) -> str | None:
+    status, answer = post_json(f"{api}/api/{deployment}/predict", example)
+    if status not in (200, 202) or "prediction_id" not in answer:
+        return None
+    with urllib.request.urlopen(f"{api}/api/predict/{answer['prediction_id']}?wait=5", timeout=15) as response:
+        result = json.loads(response.read())
+    return result.get("model_version") if result.get("status") == "COMPLETE" else None
+
+
+def harness(images: int, gap: float, burst: int, data: Path) -> dict:
+    """The in-process harness (scripts/bench_scones.py) on its own temporary home, in a child process."""
+    with tempfile.TemporaryDirectory(prefix="bench-live-harness-") as folder:
+        out = Path(folder) / "figures.json"
+        process = subprocess.Popen([sys.executable, str(REPO / "scripts" / "bench_scones.py"), "--images", str(images),
+                                    "--gap", str(gap), "--burst", str(burst), "--json", str(out),
+                                    "--data-dir", str(data)], cwd=REPO, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        try:
+            if process.wait() != 0:
+                raise RuntimeError(f"bench_scones.py exited with {process.returncode}")
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        return json.loads(out.read_text())
+
+
+def row(label: str, figure: str, target: str) -> str:
+    return f"  {label:<58} {figure:<34} {target}"
+
+
+def interrupted(*_: object) -> None:
+    # SIGTERM unwinds like Ctrl-C, through the finally blocks that stop every process started here.
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=20, help="trickle: images dropped one every --gap seconds")
+    parser.add_argument("--gap", type=float, default=3.0)
+    parser.add_argument("--burst", type=int, default=50, help="images dropped at once")
+    parser.add_argument("--no-harness", action="store_true", help="skip the in-process harness figures")
+    parser.add_argument("--data-dir", type=Path, default=shared_data_dir())
+    args = parser.parse_args()
+    if args.data_dir is None:
+        parser.error("no datasets: pass --data-dir or set MLOPS_DATA_DIR")
+    signal.signal(signal.SIGTERM, interrupted)
+
+    from resources import build_object_store
+    from resources.settings import PlatformSettings
+
+    print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    load = measure_load()
+    home = Path(tempfile.mkdtemp(prefix="bench-live-")) / "mlops"
+    started = time.monotonic()
+    with live_platform(home, args.data_dir.resolve()) as platform:
+        print(f"dev.py up --no-bootstrap answering after {time.monotonic() - started:.0f} s (state in {home})",
+              flush=True)
+        settings = PlatformSettings.from_env(platform.env)
+        store = build_object_store(settings)
+        tick = time.monotonic()
+        ensure_scones_champion(platform)
+        print(f"scones_training through the webserver: {time.monotonic() - tick:.0f} s", flush=True)
+        payloads = [path.read_bytes() for path in sorted((args.data_dir / "scones" / "test").glob("*.png"))]
+        trickle = landings(platform, store, settings.duckdb_path, payloads, "trickle", args.images, args.gap)
+        print(f"trickle done: {trickle}", flush=True)
+        burst = landings(platform, store, settings.duckdb_path, payloads, "burst", args.burst, 0.0)
+        print(f"burst done: {burst}", flush=True)
+        pistachio = pistachio_to_served(platform, store, args.data_dir)
+        print(f"pistachio done: {pistachio:.1f} s", flush=True)
+        deploy = pin_to_predict(platform, store, settings)
+        print(f"deploy done: {deploy:.1f} s", flush=True)
+    measured = harness(args.images, args.gap, args.burst, args.data_dir) if not args.no_harness else None
+
+    print(f"\nload average {os.getloadavg()[0]:.1f} at the end\n")
+    print(row("figure", "real path (dev.py up)", "target"))
+    print(row(f"scones trickle, 1 image / {args.gap:g} s, n={args.images}: landing → capture",
+              f"p50 {trickle['p50_s']:.1f} s, max {trickle['max_s']:.1f} s", "p50 ≤ 8 s, max ≤ 15 s"))
+    print(row(f"scones burst of {args.burst}: all captured after",
+              f"{burst['all_captured_s']:.1f} s ({burst['runs']} runs)", "≤ 60 s"))
+    print(row("scones burst: object versions captured more than once", str(burst["repeats"]), "0"))
+    print(row("pistachio new weekly file → served champion", f"{pistachio:.1f} s", "≤ 30 s"))
+    print(row("deploy `mlops pin` → /api/paris_airbnb_price/predict", f"{deploy:.1f} s", "≤ 30 s"))
+    if measured:
+        h_trickle, h_burst = measured["trickle"], measured["burst"]
+        print(row("harness: scones trickle landing → capture",
+                  f"p50 {h_trickle['p50_s']:.1f} s, max {h_trickle['max_s']:.1f} s", "(in-process, no daemon)"))
+        everything = "not all captured" if h_burst["all_captured_s"] is None else f"{h_burst['all_captured_s']:.1f} s"
+        print(row(f"harness: scones burst of {args.burst}: all captured after",
+                  f"{everything} ({h_burst['runs']} runs), {h_burst['repeats']} captured twice",
+                  "(in-process, no daemon)"))
+    print(row("code location load / bare `import dagster`", f"{load['code_location_ratio']:.1f}x "
+              f"({load.get('code_location_s', 0):.1f} s / {load.get('dagster_s', 0):.1f} s)", "≤ 2x"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
