@@ -137,13 +137,29 @@ def isolated_environment(env: dict[str, str]) -> Iterator[None]:
         yield
 
 
-def require_shared_data() -> Path:
-    """The real datasets, or a clean skip of the calling test or fixture when they are absent."""
+STRICT_VARIABLE = "MLOPS_STRICT"
+
+
+def strict() -> bool:
+    """True when a missing prerequisite must fail the run instead of skipping tests (CI sets it)."""
+    return os.environ.get(STRICT_VARIABLE, "") not in ("", "0")
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the calling test or fixture, or fail it under MLOPS_STRICT=1, where a skip would hide a gap."""
     import pytest
 
+    if strict():
+        pytest.fail(f"{reason}; {STRICT_VARIABLE}=1 turns this skip into a failure", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_shared_data() -> Path:
+    """The real datasets, or a clean skip of the calling test or fixture when they are absent (a failure under
+    MLOPS_STRICT=1)."""
     path = shared_data_dir()
     if path is None:
-        pytest.skip("real datasets not available (set MLOPS_DATA_DIR or place ../shared/data)")
+        skip_or_fail("real datasets not available (set MLOPS_DATA_DIR or place ../shared/data)")
     return path
 
 
