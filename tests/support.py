@@ -76,7 +76,7 @@ def uvicorn_server(env: dict[str, str], app: str = "serving.app:create_app", fac
     process = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{base}/health", timeout=120, process=process)
+        wait_for_http(f"{base}/health", timeout=300, process=process)  # a bound on a hang: loaded CI starts slowly
         yield base
     finally:
         stop_process(process)
