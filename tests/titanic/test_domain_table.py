@@ -32,9 +32,10 @@ def encoded_by_training() -> pd.DataFrame:
 
 def test_every_form_input_encodes_as_the_training_pipeline_encodes_it(encoded_by_training):
     assert len(FORM) == 882
+    rows = encoded_by_training.to_dict(orient="records")
     for i, (age, port, sex, fare, pclass) in enumerate(FORM):
         passenger = Passenger(age_band=age, port=port, sex=sex, fare_band=fare, pclass=pclass)
-        assert passenger.encoded() == {name: int(encoded_by_training.iloc[i][name]) for name in FEATURES}, FORM[i]
+        assert passenger.encoded() == rows[i], FORM[i]
 
 
 def test_the_table_answers_the_models_own_prediction_for_every_input(encoded_by_training):
@@ -47,8 +48,7 @@ def test_the_table_answers_the_models_own_prediction_for_every_input(encoded_by_
     p_survived = model.predict_proba(encoded_by_training)[:, list(model.classes_).index(1)]
     assert 0 < fates.sum() < len(fates)
     assert len(table.answers) == 882
-    for i in range(len(FORM)):
-        row = {name: int(encoded_by_training.iloc[i][name]) for name in FEATURES}
+    for i, row in enumerate(encoded_by_training.to_dict(orient="records")):
         label, probability = table.answer(row)
         assert (label, probability) == (int(fates[i]), pytest.approx(float(p_survived[i]))), FORM[i]
 
