@@ -11,7 +11,7 @@ import pytest
 
 from resources.settings import PlatformSettings
 from tests.support import (STATE_VARIABLES, free_port, platform_environment, require_shared_data, shared_data_dir,
-                           stop_process, wait_for_http)
+                           skip_or_fail, stop_process, wait_for_http)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -78,7 +78,7 @@ def s3_env(platform_env, moto_endpoint, monkeypatch, request) -> dict[str, str]:
 def chromium():
     """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
     if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+        skip_or_fail("Debian chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

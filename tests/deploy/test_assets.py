@@ -12,7 +12,7 @@ from mlops_assets.deploy.assets import (DEPLOYMENT_ASSETS, PINNED_MODELS, deploy
                                         titanic_survival_model_file)
 from mlops_assets.deploy.checks import CHECKS, PIPELINE_CHECK, PREDICTION_CHECK, SCHEMA_CHECK, evaluate
 from mlops_assets.deploy.config import load_deployments
-from mlops_assets.deploy.models import read_pin
+from mlops_assets.deploy.models import read_pin, write_pin
 from resources.data_source import DataSource
 from resources.model_bucket import sha256_bytes
 from resources.snapshots import current_snapshot, read_snapshot_file
@@ -59,12 +59,14 @@ def test_failing_blocking_check_keeps_the_previous_deployment(local_store, local
     instance = dg.DagsterInstance.ephemeral()
     assert release(local_store, local_bucket, "paris_airbnb_price", instance).success
     before = current_snapshot(local_store, "deploy/paris_airbnb_price")["snapshot_id"]
-    # A pickled pipeline that cannot predict, pinned by a user:
-    upload_and_deploy(local_store, local_bucket, "paris_airbnb_price", pickle_bytes(Pipeline([("boom", Explodes())])),
-                      key="broken.pkl")
+    # A pickled pipeline that cannot predict, uploaded and pinned by a user (as the CLI does: nothing published):
+    broken = pickle_bytes(Pipeline([("boom", Explodes())]))
+    write_pin(local_store, "paris_airbnb_price", local_bucket.upload(local_bucket.default_bucket, "broken.pkl", broken,
+                                                                     "2.0"), sha256_bytes(broken))
     result = release(local_store, local_bucket, "paris_airbnb_price", instance)
     assert check_outcomes(result)[PREDICTION_CHECK] is False
     assert not result.is_node_success(deployment_key("paris_airbnb_price").to_python_identifier())
+    assert current_snapshot(local_store, "deploy/paris_airbnb_price")["snapshot_id"] == before  # still served
 
 
 def test_tampered_pinned_file_fails_the_asset_with_the_reason(local_store, local_bucket, paris_skops, tmp_path):

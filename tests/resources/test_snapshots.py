@@ -8,8 +8,10 @@ which would hide a torn publication.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -118,3 +120,37 @@ def test_a_reader_polling_while_a_writer_publishes_never_sees_a_mix(tmp_path):
     last = SnapshotWatcher(store, SYSTEM, build)
     last.refresh()
     assert last.current["generation"] == generations - 1
+
+
+class Recording:
+    """The object store, remembering each write's key and content type (S3 serves the pointer with it)."""
+
+    def __init__(self, store: LocalObjectStore):
+        self.store, self.writes = store, []
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        self.writes.append((key, content_type))
+        return self.store.put_bytes(key, data, content_type)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self.store.get_bytes(key)
+
+
+def test_the_pointer_document_names_its_snapshot_time_and_files(tmp_path):
+    store = Recording(LocalObjectStore(root=str(tmp_path)))
+    assert current_snapshot(store, SYSTEM) is None  # before the first publication
+    when = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
+    before = datetime.now(timezone.utc)
+    pointer = publish_snapshot(store, SYSTEM, {"b.json": b"2", "a.json": b"1"}, manifest={"as_of": when})
+    assert re.fullmatch(r"\d{8}T\d{12}Z-[0-9a-f]{8}", pointer["snapshot_id"])
+    published = datetime.fromisoformat(pointer["published_at"])
+    assert published.utcoffset() == timedelta(0) and before <= published <= datetime.now(timezone.utc)
+    assert pointer["snapshot_id"].startswith(f"{published:%Y%m%dT%H%M%S%fZ}-")
+    assert current_snapshot(store, SYSTEM) == {"system": SYSTEM, "snapshot_id": pointer["snapshot_id"],
+                       "prefix": f"serving/{SYSTEM}/{pointer['snapshot_id']}", "files": ["a.json", "b.json"],
+                       "published_at": pointer["published_at"], "manifest": {"as_of": str(when)}}
+    assert pointer["manifest"] == {"as_of": when}
+    assert store.writes[-1] == (f"serving/{SYSTEM}/CURRENT.json", "application/json")
+    assert read_snapshot_file(store, pointer, "b.json") == b"2"
+    again = publish_snapshot(store, SYSTEM, {"a.json": b"1"})
+    assert again["snapshot_id"] != pointer["snapshot_id"] and again["manifest"] == {}

@@ -1,11 +1,14 @@
 """The serving API through a real uvicorn process, and the pages in headless Chromium."""
 
+import itertools
 import time
 
 import httpx
+import pandas as pd
 import pytest
 
-from mlops_assets.titanic.constants import MODEL_NAME
+from mlops_assets.titanic.constants import AGE_BANDS, FARE_BANDS, FEATURES, MODEL_NAME, PORT_NAMES
+from mlops_assets.titanic.features import prepare_passengers
 from resources import build_registry
 from resources.mlflow_registry import CHAMPION
 from tests.support import uvicorn_server, wait_until_loaded
@@ -46,12 +49,53 @@ def test_predict_answers_with_lineage(api, titanic_platform):
     ({"age_band": None}, "age_band"),
     ({"sex": "other"}, "sex"),
     ({"cabin": "B5"}, "cabin"),
+    ({"fare_band": 3}, "fare_band"),
+    ({"fare_band": 12.5}, "fare_band"),
+    ({"fare_band": True}, "fare_band"),
+    ({"fare_band": "200-300"}, "fare_band"),
+    ({"fare_band": "150"}, "fare_band"),
+    ({"fare_band": None}, "fare_band"),
 ])
 def test_bad_input_is_a_422_naming_the_field(api, change, field):
     body = {**PASSENGER, **change}
     response = httpx.post(f"{api}/titanic/predict", json=body)
     assert response.status_code == 422
     assert field in [error["loc"][-1] for error in response.json()["detail"]]
+
+
+def representative(band: str) -> float:
+    """A raw value inside a form band ("25-30" -> 27.5, "50+" -> 75), to be banded by the training code."""
+    low, _, high = band.rstrip("+").partition("-")
+    return (float(low) + float(high)) / 2 if high else float(low) * 1.5
+
+
+def test_served_answers_are_the_champions_own_predictions_over_the_whole_form(api, titanic_platform):
+    form = list(itertools.product(AGE_BANDS, PORT_NAMES, ("male", "female"), FARE_BANDS, (1, 2, 3)))
+    assert len(form) == 882
+    with httpx.Client(base_url=api, timeout=30) as client:
+        served = []
+        for age, port, sex, fare, pclass in form:
+            response = client.post("/titanic/predict", json={"age_band": age, "port": port, "sex": sex,
+                                                             "fare_band": fare, "pclass": pclass})
+            assert response.status_code == 200, response.text
+            served.append(response.json())
+    versions = {answer["lineage"]["model_version"] for answer in served}
+    assert len(versions) == 1
+    # The same passengers as raw rows, encoded by the training pipeline's own code (not the server's mapping).
+    raw = pd.DataFrame([{"PassengerId": i, "Survived": 0, "Pclass": pclass, "Sex": sex, "Age": representative(age),
+                         "Fare": representative(fare), "Embarked": port[0]}
+                        for i, (age, port, sex, fare, pclass) in enumerate(form)])
+    features = prepare_passengers(raw)[FEATURES]
+    model = build_registry(titanic_platform.settings).load_sklearn(f"models:/{MODEL_NAME}/{versions.pop()}")
+    expected_fates = model.predict(features)
+    expected_p = model.predict_proba(features)[:, list(model.classes_).index(1)]
+    rows = features.to_dict(orient="records")
+    for i, answer in enumerate(served):
+        assert answer["features"] == rows[i], form[i]
+        assert answer["survived"] == bool(expected_fates[i]), form[i]
+        assert answer["fate"] == ("survived" if expected_fates[i] else "did not survive"), form[i]
+        assert answer["probability_survived"] == pytest.approx(expected_p[i], abs=5e-5), form[i]
+    assert 0 < sum(expected_fates) < len(form)  # both fates occur: an inverted answer cannot pass
 
 
 def test_malformed_json_is_a_422(api):

@@ -1,0 +1,131 @@
+"""The composed code location: every system's group, assets, checks and automation, and the single-writer design
+of the DuckDB warehouse (pool limit 1 on every writer, steps of a run in one process)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+from mlops_assets.common.constants import DUCKDB_POOL
+from tests.support import REPO_ROOT
+
+# What each system must bring to the location: a subset, so a new asset does not break the test, but a system
+# (or its promotion gate, golden check or automation) dropped from the definitions does.
+SYSTEMS = {
+    "titanic": dict(
+        assets={"raw_passengers", "feature_group", "training_split", "survival_model", "batch_prediction"},
+        checks={("feature_group", "feature_group_valid"), ("survival_model", "promotion_gate")},
+        jobs={"titanic_daily", "titanic_training", "titanic_feature_backfill"},
+        schedules={"titanic_daily_schedule": "titanic_daily"},
+        sensors={"feature_group_change_sensor": "titanic_training"}),
+    "steam": dict(
+        assets={"raw_reviews", "reviews", "games", "sentiment_answers", "user_recommendations", "serving_snapshot"},
+        checks={("reviews", "golden_sentiment_2015"), ("game_recommendations", "similarity_matches_own_tags")},
+        jobs={"steam_refresh"},
+        schedules={"steam_refresh_schedule": "steam_refresh"},
+        sensors={}),
+    "scones": dict(
+        assets={"cifar100_archive", "labelled_images", "image_classifier", "confidence_chart"},
+        checks={("image_classifier", "promotion_gate"), ("labelled_images", "labelled_images_counts")},
+        jobs={"scones_inference", "scones_training", "scones_monitoring"},
+        schedules={"scones_monitoring_schedule": "scones_monitoring"},
+        sensors={"scones_incoming_images": "scones_inference"}),
+    "pistachio": dict(
+        assets={"weekly_snapshot_files", "raw_snapshot", "model_sweep", "registered_model", "champion_model_file"},
+        checks={("registered_model", "champion_promotion"), ("raw_snapshot", "snapshot_schema")},
+        jobs={"pistachio_training_job"},
+        schedules={},
+        sensors={"pistachio_snapshot_sensor": "pistachio_training_job"}),
+    "deploy": dict(
+        assets={"paris_airbnb_price_pinned_model", "paris_airbnb_price_deployment",
+                "titanic_survival_pinned_model", "titanic_survival_deployment"},
+        checks={("paris_airbnb_price_pinned_model", "predicts_raw_example_to_number"),
+                ("titanic_survival_pinned_model", "predicts_raw_example_to_number")},
+        jobs={"deploy_release_job"},
+        schedules={},
+        sensors={"deploy_pin_sensor": "deploy_release_job"}),
+}
+
+
+@pytest.fixture(scope="module")
+def definitions(tmp_path_factory) -> dg.Definitions:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLOPS_HOME", str(tmp_path_factory.mktemp("mlops")))
+        from mlops_assets.definitions import defs
+
+        yield defs()
+
+
+@pytest.fixture(scope="module")
+def repository(definitions):
+    return definitions.get_repository_def()
+
+
+def asset_defs(repository) -> list[dg.AssetsDefinition]:
+    unique = {id(node.assets_def): node.assets_def for node in
+              (repository.asset_graph.get(key) for key in repository.asset_graph.get_all_asset_keys())}
+    return [a for a in unique.values() if a.is_executable]
+
+
+@pytest.mark.parametrize("system", sorted(SYSTEMS))
+def test_every_system_is_wired_into_the_location(definitions, repository, system):
+    expected = SYSTEMS[system]
+    graph = repository.asset_graph
+    group = {key.path[-1] for key in graph.get_all_asset_keys() if graph.get(key).group_name == system}
+    assert expected["assets"] <= group, f"{system} lacks assets {expected['assets'] - group}"
+    checks = {(key.asset_key.path[-1], key.name) for key in graph.asset_check_keys
+              if key.asset_key.path[0] == system}
+    assert expected["checks"] <= checks, f"{system} lacks checks {expected['checks'] - checks}"
+    jobs = {job.name for job in repository.get_all_jobs()}
+    assert expected["jobs"] <= jobs, f"{system} lacks jobs {expected['jobs'] - jobs}"
+    for name in expected["jobs"]:  # a job runs its own system's assets
+        job = repository.get_job(name)
+        targets = {key.path[0] for key in job.asset_layer.executable_asset_keys} if job.asset_layer else set()
+        assert targets <= {system}, f"{name} materializes assets of {targets - {system}}"
+    schedules = {s.name: s.job_name for s in definitions.schedules or []}
+    sensors = {s.name: [j.name for j in s.jobs] for s in definitions.sensors or []}
+    for name, job in expected["schedules"].items():
+        assert schedules.get(name) == job, f"schedule {name} should run {job}"
+    for name, job in expected["sensors"].items():
+        assert sensors.get(name) == [job], f"sensor {name} should run {job}"
+
+
+def writes_through_io_manager(assets_def: dg.AssetsDefinition) -> bool:
+    """True unless the asset only reports a MaterializeResult: any Output it returns goes to the IO manager."""
+    fn = assets_def.op.compute_fn.decorated_fn
+    annotation = inspect.signature(fn).return_annotation
+    if annotation is dg.MaterializeResult:
+        return False
+    if inspect.isgeneratorfunction(fn):
+        return "Output(" in inspect.getsource(fn)
+    return True
+
+
+def test_every_warehouse_writer_is_in_the_single_writer_pool(definitions, repository):
+    # The default IO manager is the warehouse: whatever it stores is a DuckDB write.
+    assert isinstance(definitions.resources["io_manager"], DuckDBPandasIOManager)
+    writers = {a.key.to_user_string(): a.op.pool for a in asset_defs(repository)
+               if a.get_io_manager_key_for_asset_key(a.key) == "io_manager" and writes_through_io_manager(a)
+               or "warehouse" in a.required_resource_keys}
+    assert len(writers) >= 25  # the tables of four systems: the rule below is not checked on an empty set
+    outside = {key: pool for key, pool in writers.items() if pool != DUCKDB_POOL}
+    assert not outside, f"warehouse writers outside the {DUCKDB_POOL} pool: {outside}"
+    ops = {(job.name, node.name): node.pool for job in repository.get_all_jobs() for node in job.graph.node_defs
+           if isinstance(node, dg.OpDefinition) and "warehouse" in node.required_resource_keys}
+    assert any(job == "scones_inference" for job, _ in ops)  # the image workflow's ops write captures
+    assert {op: pool for op, pool in ops.items() if pool != DUCKDB_POOL} == {}
+
+
+def test_the_pool_admits_one_step_and_runs_execute_in_one_process(definitions, repository):
+    instance = yaml.safe_load(Path(REPO_ROOT, "dagster.yaml").read_text())
+    pools = instance["concurrency"]["pools"]
+    assert pools.get(DUCKDB_POOL, {}).get("limit", pools["default_limit"]) == 1
+    assert definitions.executor is dg.in_process_executor
+    multiprocess = {job.name: job.executor_def.name for job in repository.get_all_jobs()
+                    if job.executor_def.name != dg.in_process_executor.name}
+    assert multiprocess == {}, f"jobs whose steps would run in parallel processes: {multiprocess}"
