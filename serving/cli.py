@@ -140,7 +140,12 @@ def deploy(name: str = typer.Argument(..., help="Deployment name (a Python ident
     if not path.is_file():
         fail(f"model file {model!r} not found (or use a registry URI models:/NAME@ALIAS)")
     data = path.read_bytes()
-    loaded = deserialize(data, path.name, from_trusted_bucket=True)  # the user's own file, on their machine
+    try:
+        loaded = deserialize(data, path.name, from_trusted_bucket=True)  # the user's own file, on their machine
+    except ModelRefused:
+        raise
+    except Exception as exc:  # not a model file at all, or a pickle of classes this environment lacks
+        fail(f"{path.name} could not be loaded as a model: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     bucket = build_model_bucket(settings)
     record = build_record(name, loaded, {"source": "bucket", "bucket": bucket.default_bucket, "key": path.name},
                           form_doc, example_doc, spec, proba_class)

@@ -27,9 +27,10 @@ EXAMPLE = {
 }
 
 # The 16 features, each required and a finite number; pydantic's 422 names every missing or non-numeric one.
+# Strict: a JSON boolean is not a number (ints are still accepted), in the hot path as in the route.
 PistachioFeatures = create_model(
     "PistachioFeatures",
-    __config__=ConfigDict(json_schema_extra={"examples": [EXAMPLE]}),
+    __config__=ConfigDict(strict=True, json_schema_extra={"examples": [EXAMPLE]}),
     **{name: (FiniteFloat, Field(description=f"{name} of the kernel image")) for name in FEATURES},
 )
 

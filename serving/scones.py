@@ -24,6 +24,10 @@ HOME = "/scones"
 MULTIPART_OVERHEAD = 16 * 1024
 
 
+class PNGResponse(Response):
+    media_type = "image/png"
+
+
 class Classification(BaseModel):
     filename: str | None = Field(description="Name of the uploaded file")
     inferences: list[float] = Field(description="[p_bicycle, p_motorcycle], the original endpoint's answer")
@@ -90,7 +94,9 @@ def build_router(ctx: ServingContext) -> APIRouter:
                               confidence=inferences[best], threshold=threshold, passed=ok,
                               verdict=PASSED if ok else THRESHOLD_FAILURE, lineage=loaded.lineage)
 
-    @router.get("/monitoring.png", summary="Max confidence over time of the event-driven workflow")
+    @router.get("/monitoring.png", summary="Max confidence over time of the event-driven workflow",
+                response_class=PNGResponse, responses={200: {"content": {"image/png": {}}},
+                                                       404: {"description": "Not drawn yet"}})
     def monitoring_chart() -> Response:
         try:
             data = ctx.store.get_bytes(CHART_KEY)
