@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from mlops_assets.deploy.config import validated_row
 from resources.model_bucket import build_model_bucket
+from serving.pistachio import printable_errors
 from serving.deploy_queue import DeployQueue, Prediction, QueueWorker
 from serving.deploy_served import DeploymentsWatcher, ServedModel
 from serving.lineage import Lineage
@@ -70,8 +71,7 @@ def status_of(row: Prediction) -> PredictionStatus:
 
 def request_errors(error: ValidationError) -> RequestValidationError:
     """pydantic's errors as FastAPI's usual 422, each located in the body and naming its field."""
-    return RequestValidationError([{**e, "loc": ("body", *e["loc"])}
-                                   for e in jsonable_encoder(error.errors(include_url=False))])
+    return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in jsonable_encoder(printable_errors(error))])
 
 
 def build_router(ctx) -> APIRouter:

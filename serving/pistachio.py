@@ -73,13 +73,22 @@ def answers(lineage: Lineage) -> tuple[bytes, bytes]:
                  for label in CLASS_LABELS)
 
 
+def printable_errors(error: ValidationError) -> list[dict]:
+    """pydantic's errors without raw bytes: a body that is not UTF-8 is echoed back as text, not a 500."""
+    errors = error.errors(include_url=False)
+    for e in errors:
+        if isinstance(e.get("input"), bytes):
+            e["input"] = e["input"].decode("utf-8", "replace")
+    return errors
+
+
 def parse_features(body: bytes) -> dict[str, float]:
     """pydantic-core parses and validates the JSON in one pass; errors become FastAPI's usual 422 detail."""
     try:
         return PistachioFeatures.model_validate_json(body).model_dump()
     except ValidationError as error:
         raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in jsonable_encoder(error.errors(include_url=False))]
+            [{**e, "loc": ("body", *e["loc"])} for e in jsonable_encoder(printable_errors(error))]
         ) from None
 
 

@@ -75,7 +75,8 @@ def build_router(ctx: ServingContext) -> APIRouter:
                             415: {"description": "Not an accepted image format"},
                             422: {"description": "Not a decodable image, or a bad threshold"},
                             503: {"description": "No model has been promoted to champion yet"}})
-    def classify(file: UploadFile = File(description="The image to classify"),
+    # minLength: an empty upload is refused (422), so the schema says a file has at least one byte.
+    def classify(file: UploadFile = File(description="The image to classify", json_schema_extra={"minLength": 1}),
                  threshold: float = Query(DEFAULT_THRESHOLD, ge=0.0, le=1.0,
                                           description="Probability an inference must reach to pass")) -> Classification:
         data = file.file.read(MAX_IMAGE_BYTES + 1)

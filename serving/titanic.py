@@ -10,7 +10,9 @@ from typing import Annotated, Literal
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+
+from mlops_assets.deploy.config import JsonInteger
 
 from mlops_assets.titanic.constants import (AGE_BANDS, EMBARKED_CODES, FARE_BANDS, FEATURES, IMAGE_KEYS,
                                             MODEL_NAME, PORT_NAMES, RECENT_PREDICTIONS_KEY, SEX_CODES)
@@ -46,8 +48,8 @@ class Passenger(BaseModel):
     port: Port = Field(description="Port of embarkation")
     sex: Literal["male", "female"]
     fare_band: FareBand = Field(description="Fare band in pounds")
-    # Literal[1, 2, 3] alone would take `true` as 1: a strict integer, checked against the classes.
-    pclass: Annotated[int, Strict(), AfterValidator(_ticket_class),
+    # Literal[1, 2, 3] alone would take `true` as 1: a JSON integer (1 or 1.0), checked against the classes.
+    pclass: Annotated[JsonInteger, AfterValidator(_ticket_class),
                       WithJsonSchema({"type": "integer", "enum": [1, 2, 3]})] = Field(description="Ticket class")
 
     def encoded(self) -> dict[str, int]:

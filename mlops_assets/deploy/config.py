@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, Optional
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema, create_model
 
 DEPLOYMENTS_DIR = Path(__file__).parent / "deployments"
 _DTYPES = {"int": int, "float": float, "str": str}
@@ -160,15 +160,28 @@ def _one_of(values: tuple):
     return check
 
 
+def json_integer(value: Any) -> Any:
+    """JSON Schema's integer: 4 and 4.0, never true or "4" (pydantic's strict int refuses 4.0, its lax int takes
+    true and "4")."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("Input should be a valid integer")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("Input should be a valid integer, got a number with a fractional part")
+    return int(value)
+
+
+JsonInteger = Annotated[int, Strict(False), BeforeValidator(json_integer)]
+
+
 def _annotation(f: FormField) -> Any:
     if not f.values:
-        return f.python_type
+        return JsonInteger if f.dtype == "int" else f.python_type
     if f.dtype == "str":
         return Literal[f.values]
     # Literal[1, 2, 3] would take `true` as 1: a strict number checked against the options instead, documented
     # as the same enum the JSON Schema promises.
     kind = "integer" if f.dtype == "int" else "number"
-    return Annotated[f.python_type, AfterValidator(_one_of(f.values)),
+    return Annotated[JsonInteger if f.dtype == "int" else f.python_type, AfterValidator(_one_of(f.values)),
                      WithJsonSchema({"type": kind, "enum": list(f.values)})]
 
 

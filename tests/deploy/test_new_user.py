@@ -60,7 +60,8 @@ def platform(tmp_path_factory):
         defs = dg.Definitions.merge(dg.Definitions(resources=build_resources(settings),
                                                    executor=dg.in_process_executor),
                                     deploy.defs, deploy_automation.defs)
-        with uvicorn_server(env, log_path=home / "uvicorn.log") as base:
+        with uvicorn_server(env, log_path=home / "uvicorn.log",
+                            startup_timeout=600) as base:
             yield env, lambda: deploy_automation.release_now(defs, instance), base, home, instance
 
 
