@@ -71,7 +71,8 @@ def build_router(ctx: ServingContext) -> APIRouter:
                  description=f"Upload one image ({', '.join(ALLOWED_FORMATS)}, at most {MAX_IMAGE_BYTES:,} bytes "
                              f"and {MAX_IMAGE_PIXELS:,} pixels). It is scaled to 32x32 like the CIFAR training "
                              "images and classified by the champion model.",
-                 responses={411: {"description": "No Content-Length"}, 413: {"description": "Too large"},
+                 responses={400: {"description": "Malformed multipart body"},
+                            411: {"description": "No Content-Length"}, 413: {"description": "Too large"},
                             415: {"description": "Not an accepted image format"},
                             422: {"description": "Not a decodable image, or a bad threshold"},
                             503: {"description": "No model has been promoted to champion yet"}})
