@@ -14,6 +14,8 @@ answered, and, in the same run, the bare in-process predict for comparison: the 
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
+from urllib.request import urlopen
 import gc
 import http.client
 import json
@@ -34,7 +36,9 @@ from mlops_assets.deploy.assets import deployment_files  # noqa: E402
 from mlops_assets.deploy.compiled import CompiledModel, compile_pipeline  # noqa: E402
 from mlops_assets.deploy.config import load_deployments, predict_value  # noqa: E402
 from mlops_assets.deploy.constants import snapshot_system  # noqa: E402
+from mlops_assets.deploy.deploying import build_record  # noqa: E402
 from mlops_assets.deploy.models import write_pin  # noqa: E402
+from mlops_assets.deploy.records import save_record  # noqa: E402
 from mlops_assets.deploy.training import train_paris  # noqa: E402
 from resources import build_object_store  # noqa: E402
 from resources.model_bucket import build_model_bucket, sha256_bytes  # noqa: E402
@@ -54,12 +58,17 @@ def deploy_demo(env: dict[str, str], compile_model: bool):
     data = sio.dumps(trained.pipeline)
     bucket.create_bucket(bucket.default_bucket)
     version = bucket.upload(bucket.default_bucket, "paris_airbnb_price.skops", data, "bench")
-    deployment = load_deployments()["paris_airbnb_price"]
+    demo = load_deployments()["paris_airbnb_price"]
+    # The deployment as `mlops deploy --form --example` stores it (checks included), then its release.
+    record = save_record(store, build_record(demo.name, trained.pipeline, {"source": "bucket", "key": version.key},
+                                             form=demo.form_config, example=demo.raw_example,
+                                             spec={"prediction": asdict(demo.prediction), "default": True}))
+    deployment = record.deployment
     pin = write_pin(store, deployment.name, version, sha256_bytes(data))
     with threadpool_limits(1):
         compilation = compile_pipeline(deployment, trained.pipeline)  # as the deployment asset does
     print(f"compiled copy: {compilation.note}{'' if compile_model else ' (not published: --no-compile)'}")
-    files = deployment_files(deployment, pin, "bench", compilation if compile_model else None)
+    files = deployment_files(deployment, pin, "bench", compilation if compile_model else None, record)
     publish_snapshot(store, snapshot_system(deployment.name), files)
     compiled = CompiledModel(deployment, compilation.onnx) if compilation.onnx and compile_model else None
     return deployment, trained.pipeline, compiled, settings
@@ -121,7 +130,9 @@ def main() -> None:
     gc.unfreeze()  # let the interpreter's exit collect everything (native extensions check for leaks then)
 
     with uvicorn_server(env) as base:
-        wait_until_loaded(base, f"SnapshotWatcher:{snapshot_system(deployment.name)}", timeout=300)
+        wait_until_loaded(base, "DeploymentsWatcher:deploy", timeout=300)
+        while not any(d["served"] for d in json.loads(urlopen(f"{base}/api/deployments").read())):
+            time.sleep(0.1)  # the poller loads the snapshot right after the server starts
         conn = http.client.HTTPConnection("127.0.0.1", urlsplit(base).port, timeout=30)
         for _ in range(30):
             round_trip(conn, example, long_poll=False)

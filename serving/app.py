@@ -41,6 +41,17 @@ def create_app(settings: PlatformSettings | None = None, poll_seconds: float | N
     for system in SYSTEMS:
         app.include_router(system.build_router(ctx))
     hot_path.install(app, ctx.hot_paths)
+    static_openapi = app.openapi
+
+    def openapi() -> dict:
+        # Regenerated per request: deployments come and go while the server runs, each with its own schema.
+        app.openapi_schema = None
+        document = static_openapi()
+        for hook in ctx.openapi_hooks:
+            hook(document)
+        return document
+
+    app.openapi = openapi
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request):

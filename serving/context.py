@@ -25,6 +25,8 @@ class ServingContext:
     templates: Jinja2Templates = field(default=TEMPLATES)
     # path -> handler(raw body) -> answer bytes or None; answered by `serving.hot_path.HotPaths` before routing
     hot_paths: dict = field(default_factory=dict)
+    # callables(openapi document) adding paths that exist only at run time (one per deployment), see serving.app
+    openapi_hooks: list = field(default_factory=list)
 
     @classmethod
     def from_settings(cls, settings: PlatformSettings, poll_seconds: float = 1.0) -> "ServingContext":

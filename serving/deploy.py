@@ -1,64 +1,35 @@
-"""Deploy routes: the original's async prediction API, per deployment, and the web forms generated from form.yml.
+"""Deploy routes: the original's async prediction API, per deployment, and the web forms generated from the form.
 
-POST validates against the schema generated from the config and enqueues (durable SQLite queue); a worker
-thread of this process predicts with the pinned model and records COMPLETE or ERROR; GET reads the row.
-Models come from the deployment snapshots Dagster publishes, loaded only after their digest is verified.
+Deployments are data: the serving process lists the deployment configs in the object store and loads each one's
+current snapshot (published by Dagster once its checks passed), so `mlops deploy` adds routes and `mlops
+undeploy` removes them without a restart. POST validates against the deployment's schema and enqueues (durable
+SQLite queue); a worker thread predicts with the checked model and records COMPLETE or ERROR; GET reads the
+row. Bucket models are loaded only after their digest is verified. The OpenAPI document lists one path per
+deployment with its exact schema, regenerated as deployments come and go.
 """
 
-import json
 import logging
 import os
-from dataclasses import dataclass
-from functools import partial
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, ValidationError
 from threadpoolctl import threadpool_limits
 
-from mlops_assets.deploy.compiled import COMPILED_RUNTIME, PIPELINE_RUNTIME, CompiledModel, compiled_supports
-from mlops_assets.deploy.config import Deployment, default_deployment, load_deployments, predict_value
-from mlops_assets.deploy.constants import snapshot_system
-from mlops_assets.deploy.models import Pin, load_pinned
-from resources.model_bucket import ModelBucket, build_model_bucket, sha256_bytes
-from resources.object_store import ObjectStore
-from resources.snapshots import read_snapshot_file
+from mlops_assets.deploy.config import validated_row
+from resources.model_bucket import build_model_bucket
+from serving.pistachio import printable_errors
 from serving.deploy_queue import DeployQueue, Prediction, QueueWorker
+from serving.deploy_served import DeploymentsWatcher, ServedModel
 from serving.lineage import Lineage
 
 TITLE = "Deploy any scikit-learn Pipeline"
 HOME = "/deploy"
 log = logging.getLogger("serving.deploy")
 MAX_WAIT_SECONDS = 10.0  # a long poll holds a connection open: keep it short
-
-
-@dataclass(frozen=True)
-class ServedModel:
-    deployment: Deployment
-    model: Any
-    pin: Pin
-    snapshot_id: str
-    dagster_run_id: str | None
-    compiled: CompiledModel | None = None  # the ONNX copy that passed its probes, if any
-
-    def record(self) -> dict:
-        return {"bucket": self.pin.bucket, "key": self.pin.key, "version_id": self.pin.version_id,
-                "tag": self.pin.tag, "sha256": self.pin.sha256, "snapshot_id": self.snapshot_id,
-                "dagster_run_id": self.dagster_run_id}
-
-    @property
-    def runtime(self) -> str:
-        return COMPILED_RUNTIME if self.compiled is not None else PIPELINE_RUNTIME
-
-    def predict(self, row: dict) -> tuple[float, str]:
-        """The shown value and the runtime that computed it: the compiled copy where it was vouched for."""
-        if self.compiled is not None and compiled_supports(self.deployment, row):
-            try:
-                return self.compiled.predict_value(row), COMPILED_RUNTIME
-            except Exception:  # the Pipeline is the reference: it answers, or gives the error the user should see
-                log.warning("compiled %s failed on a row; the Pipeline answers it", self.deployment.name, exc_info=True)
-        return predict_value(self.deployment, self.model, row), PIPELINE_RUNTIME
 
 
 class PredictionAccepted(BaseModel):
@@ -76,53 +47,61 @@ class PredictionStatus(BaseModel):
     lineage: Lineage | None = None
 
 
-def load_served(deployment: Deployment, bucket: ModelBucket, store: ObjectStore, pointer: dict) -> ServedModel:
-    record = json.loads(read_snapshot_file(store, pointer, "deployment.json"))
-    pin = Pin(**record["pin"])
-    model = load_pinned(bucket, pin)  # refused files raise: the poller keeps serving the previous model
-    served = ServedModel(deployment, model, pin, pointer["snapshot_id"], record.get("dagster_run_id"),
-                         load_compiled(deployment, store, pointer, record.get("compiled")))
-    log.info("deploy %s serves %s version %s (%s)", deployment.name, pin.key, pin.version_id, served.runtime)
-    return served
 
-
-def load_compiled(deployment: Deployment, store: ObjectStore, pointer: dict, compiled: dict | None) -> CompiledModel | None:
-    """The snapshot's ONNX copy, if it has one whose digest matches; any problem leaves the Pipeline serving."""
-    if not compiled:
-        return None
-    try:
-        data = read_snapshot_file(store, pointer, compiled["file"])
-        if sha256_bytes(data) != compiled["sha256"]:
-            raise ValueError(f"its SHA-256 is not the published {compiled['sha256']}")
-        return CompiledModel(deployment, data)
-    except Exception as exc:
-        log.warning("deploy %s: compiled copy not used (%s); the Pipeline serves", deployment.name, exc)
-        return None
+class DeploymentSummary(BaseModel):
+    name: str
+    title: str
+    units: str
+    model: str = Field(description="The model the deployment follows: bucket/key or a registry URI")
+    default: bool = Field(description="Whether POST /api/predict serves it")
+    fields: list[str]
+    served: dict | None = Field(description="The version served now (None before its first checked release)")
 
 
 def status_of(row: Prediction) -> PredictionStatus:
     body = row.result if row.status == "COMPLETE" else row.error if row.status == "ERROR" else None
     lineage = None
     if row.model:
+        alias = "pinned" if row.model.get("source", "bucket") == "bucket" else (row.model.get("tag") or "version")
         lineage = Lineage(model_name=f"{row.deployment}:{row.model['key']}", model_version=row.model["version_id"],
-                          alias="pinned", dagster_run_id=row.model.get("dagster_run_id"))
+                          alias=alias, dagster_run_id=row.model.get("dagster_run_id"))
     return PredictionStatus(prediction_id=row.prediction_id, status=row.status, body=body, deployment=row.deployment,
                             model_version=(row.model or {}).get("version_id"), model=row.model, lineage=lineage)
 
 
+def request_errors(error: ValidationError) -> RequestValidationError:
+    """pydantic's errors as FastAPI's usual 422, each located in the body and naming its field."""
+    return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in jsonable_encoder(printable_errors(error))])
+
+
 def build_router(ctx) -> APIRouter:
-    deployments = load_deployments()
-    default = default_deployment(deployments)
-    bucket = build_model_bucket(ctx.settings)
     queue = DeployQueue(ctx.settings.home / "serving" / "deploy_queue.db")
-    watchers = {name: ctx.watch_snapshot(snapshot_system(name), partial(load_served, d, bucket))
-                for name, d in deployments.items()}
+    registered: set[str] = set()
+
+    def routes_changed(served: dict[str, ServedModel]) -> None:
+        """Valid bodies for a loaded model are answered before routing (serving.hot_path): the sooner the event
+        loop lets go, the sooner the worker thread gets to predict. The paths follow the deployments."""
+        wanted = {f"/api/{name}/predict": name for name in served}
+        default = watcher.default()
+        if default is not None:
+            wanted["/api/predict"] = default.deployment.name
+        for path in registered - set(wanted):
+            ctx.hot_paths.pop(path, None)
+        for path, name in wanted.items():
+            ctx.hot_paths[path] = hot_handler(name)
+        registered.clear()
+        registered.update(wanted)
+
+    watcher = ctx.poller.add(DeploymentsWatcher(ctx.store, build_model_bucket(ctx.settings), ctx.registry,
+                                                on_change=routes_changed))
 
     def ready() -> list[str]:
-        return [name for name, watcher in watchers.items() if watcher.current is not None]
+        return list(watcher.current)
 
     def resolve(job):
-        served: ServedModel = watchers[job.deployment].current  # read once: a swap mid-job cannot mix versions
+        served = watcher.current.get(job.deployment)  # read once: a swap mid-job cannot mix versions
+        if served is None:
+            raise LookupError(f"deployment {job.deployment!r} is no longer deployed")
         record = served.record()
 
         def predict() -> float:
@@ -148,44 +127,52 @@ def build_router(ctx) -> APIRouter:
 
     router = APIRouter(tags=["deploy"], lifespan=lifespan)
 
-    def enqueue(name: str, payload: BaseModel) -> PredictionAccepted:
-        if watchers[name].current is None:
-            raise HTTPException(503, f"deployment {name!r} has no deployed model yet: pin a version "
-                                     f"(`mlops pin {name} VERSION_ID`) and let Dagster publish it")
-        prediction_id = queue.enqueue(name, payload.model_dump(mode="json"))
+    def enqueue(name: str, row: dict) -> PredictionAccepted:
+        prediction_id = queue.enqueue(name, row)
         worker.wake()
         return PredictionAccepted(prediction_id=prediction_id)
 
-    def add_predict_route(path: str, deployment: Deployment) -> None:
-        schema = deployment.schema
-
-        # On the event loop: the insert is a fraction of a millisecond, less than a hop to a thread and back.
-        async def predict(payload: schema) -> PredictionAccepted:  # type: ignore[valid-type]
-            return enqueue(deployment.name, payload)
-
+    def hot_handler(name: str):
         def predict_hot(body: bytes) -> tuple[int, bytes] | None:
-            """Valid bodies for a loaded model, answered before routing (serving.hot_path): the sooner the event
-            loop lets go, the sooner the worker thread gets to predict. Anything else → the route above."""
-            if watchers[deployment.name].current is None:
+            served = watcher.current.get(name)
+            if served is None:
                 return None
             try:
-                payload = schema.model_validate_json(body)
+                row = validated_row(served.deployment, body)
             except ValidationError:
-                return None
-            return 202, enqueue(deployment.name, payload).model_dump_json().encode()
+                return None  # the route answers the 422
+            return 202, enqueue(name, row).model_dump_json().encode()
+        return predict_hot
 
-        ctx.hot_paths[path] = predict_hot
-        router.add_api_route(path, predict, methods=["POST"], status_code=202, response_model=PredictionAccepted,
-                             name=f"predict_{deployment.name}", summary=f"Queue a prediction: {deployment.title}")
+    def served_or_fail(name: str) -> ServedModel:
+        served = watcher.current.get(name)
+        if served is not None:
+            return served
+        if name in watcher.records:
+            raise HTTPException(503, f"deployment {name!r} has no checked model version yet: Dagster's deploy "
+                                     "sensor releases it once its checks pass")
+        raise HTTPException(404, f"deployment {name!r} not found; known: {', '.join(watcher.current) or 'none'}")
 
-    for name, deployment in deployments.items():
-        add_predict_route(f"/api/{name}/predict", deployment)
-    if default is not None:
-        add_predict_route("/api/predict", default)
+    async def predict_for(name: str, request: Request) -> PredictionAccepted:
+        served = served_or_fail(name)
+        try:
+            row = validated_row(served.deployment, await request.body())
+        except ValidationError as error:
+            raise request_errors(error) from None
+        return enqueue(name, row)
 
-    @router.post("/api/{deployment}/predict", include_in_schema=False)
-    def unknown_deployment(deployment: str):
-        raise HTTPException(404, f"deployment {deployment!r} not found; known: {', '.join(deployments)}")
+    # Documented per deployment by `openapi_paths` (each with its own body schema), not by these generic routes.
+    @router.post("/api/predict", status_code=202, response_model=PredictionAccepted, include_in_schema=False)
+    async def predict_default(request: Request) -> PredictionAccepted:
+        default = watcher.default()
+        if default is None:
+            raise HTTPException(404, "no default deployment is served")
+        return await predict_for(default.deployment.name, request)
+
+    @router.post("/api/{deployment}/predict", status_code=202, response_model=PredictionAccepted,
+                 include_in_schema=False)
+    async def predict(deployment: str, request: Request) -> PredictionAccepted:
+        return await predict_for(deployment, request)
 
     @router.get("/api/predict/{prediction_id}", response_model=PredictionStatus,
                 responses={404: {"description": "prediction not found"}})
@@ -197,23 +184,34 @@ def build_router(ctx) -> APIRouter:
         return status_of(row)
 
     def served_record(name: str) -> dict | None:
-        served: ServedModel | None = watchers[name].current
+        served = watcher.current.get(name)
         if served is None:
             return None
         return {**served.record(), "runtime": served.runtime}
 
-    @router.get("/api/deployments")
-    def list_deployments() -> list[dict]:
-        return [{"name": name, "title": d.title, "units": d.units, "default": default is d,
-                 "fields": d.field_names, "served": served_record(name)} for name, d in deployments.items()]
+    @router.get("/api/deployments", response_model=list[DeploymentSummary],
+                summary="Every deployment, the model it follows and the version it serves")
+    def list_deployments() -> list[DeploymentSummary]:
+        default = watcher.default()
+        summaries = []
+        for name, record in watcher.records.items():
+            served = watcher.current.get(name)
+            deployment = served.deployment if served else record.deployment
+            summaries.append(DeploymentSummary(
+                name=name, title=deployment.title, units=deployment.units, model=record.describe_model(),
+                default=default is not None and default.deployment.name == name,
+                fields=deployment.field_names, served=served_record(name)))
+        return summaries
 
     def page(request: Request, template: str, name: str | None = None, **extra):
-        if name is not None and name not in deployments:
+        if name is not None and name not in watcher.records:
             raise HTTPException(404, f"deployment {name!r} not found")
-        served = watchers[name].current if name else None
+        served = watcher.current.get(name) if name else None
+        deployments = {n: (watcher.current[n].deployment if n in watcher.current else r.deployment)
+                       for n, r in watcher.records.items()}
         return ctx.templates.TemplateResponse(request, template, {
             "deployments": deployments, "deployment": deployments.get(name) if name else None,
-            "served": served, "watchers": watchers, **extra})
+            "served": served, "served_all": watcher.current, **extra})
 
     @router.get("/deploy", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request):
@@ -225,8 +223,36 @@ def build_router(ctx) -> APIRouter:
 
     @router.get("/deploy/{name}/form", response_class=HTMLResponse, include_in_schema=False)
     def form(request: Request, name: str):
-        fields = [{"name": f.name, "dtype": f.dtype, "required": f.required} for f in deployments[name].fields] \
-            if name in deployments else []
+        deployment = watcher.current[name].deployment if name in watcher.current else \
+            watcher.records[name].deployment if name in watcher.records else None
+        fields = [{"name": f.name, "dtype": f.dtype, "required": f.required} for f in deployment.fields] \
+            if deployment is not None else []
         return page(request, "deploy_form.html", name, fields=fields)
 
+    ctx.openapi_hooks.append(lambda schema: openapi_paths(schema, watcher))
     return router
+
+
+def openapi_paths(schema: dict, watcher: DeploymentsWatcher) -> None:
+    """One documented POST per served deployment, with the exact body schema its route validates."""
+    accepted = PredictionAccepted.model_json_schema()
+    invalid = {"$ref": "#/components/schemas/HTTPValidationError"}
+    targets = [(f"/api/{name}/predict", served) for name, served in sorted(watcher.current.items())]
+    default = watcher.default()
+    if default is not None:
+        targets.append(("/api/predict", default))
+    for path, served in targets:
+        deployment = served.deployment
+        operation = "predict_default" if path == "/api/predict" else f"predict_{deployment.name}"
+        schema.setdefault("paths", {})[path] = {"post": {
+            "tags": ["deploy"], "summary": f"Queue a prediction: {deployment.title}", "operationId": operation,
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": deployment.schema.model_json_schema()}}},
+            "responses": {
+                "202": {"description": "Accepted: poll GET /api/predict/{prediction_id}",
+                        "content": {"application/json": {"schema": accepted}}},
+                "404": {"description": "The deployment was removed"},
+                "422": {"description": "A field is missing, unknown or invalid (named in detail)",
+                        "content": {"application/json": {"schema": invalid}}},
+                "503": {"description": "No checked model version is deployed yet"},
+            }}}

@@ -27,9 +27,10 @@ EXAMPLE = {
 }
 
 # The 16 features, each required and a finite number; pydantic's 422 names every missing or non-numeric one.
+# Strict: a JSON boolean is not a number (ints are still accepted), in the hot path as in the route.
 PistachioFeatures = create_model(
     "PistachioFeatures",
-    __config__=ConfigDict(json_schema_extra={"examples": [EXAMPLE]}),
+    __config__=ConfigDict(strict=True, json_schema_extra={"examples": [EXAMPLE]}),
     **{name: (FiniteFloat, Field(description=f"{name} of the kernel image")) for name in FEATURES},
 )
 
@@ -72,13 +73,22 @@ def answers(lineage: Lineage) -> tuple[bytes, bytes]:
                  for label in CLASS_LABELS)
 
 
+def printable_errors(error: ValidationError) -> list[dict]:
+    """pydantic's errors without raw bytes: a body that is not UTF-8 is echoed back as text, not a 500."""
+    errors = error.errors(include_url=False)
+    for e in errors:
+        if isinstance(e.get("input"), bytes):
+            e["input"] = e["input"].decode("utf-8", "replace")
+    return errors
+
+
 def parse_features(body: bytes) -> dict[str, float]:
     """pydantic-core parses and validates the JSON in one pass; errors become FastAPI's usual 422 detail."""
     try:
         return PistachioFeatures.model_validate_json(body).model_dump()
     except ValidationError as error:
         raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in jsonable_encoder(error.errors(include_url=False))]
+            [{**e, "loc": ("body", *e["loc"])} for e in jsonable_encoder(printable_errors(error))]
         ) from None
 
 

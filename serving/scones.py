@@ -24,6 +24,10 @@ HOME = "/scones"
 MULTIPART_OVERHEAD = 16 * 1024
 
 
+class PNGResponse(Response):
+    media_type = "image/png"
+
+
 class Classification(BaseModel):
     filename: str | None = Field(description="Name of the uploaded file")
     inferences: list[float] = Field(description="[p_bicycle, p_motorcycle], the original endpoint's answer")
@@ -67,11 +71,13 @@ def build_router(ctx: ServingContext) -> APIRouter:
                  description=f"Upload one image ({', '.join(ALLOWED_FORMATS)}, at most {MAX_IMAGE_BYTES:,} bytes "
                              f"and {MAX_IMAGE_PIXELS:,} pixels). It is scaled to 32x32 like the CIFAR training "
                              "images and classified by the champion model.",
-                 responses={411: {"description": "No Content-Length"}, 413: {"description": "Too large"},
+                 responses={400: {"description": "Malformed multipart body"},
+                            411: {"description": "No Content-Length"}, 413: {"description": "Too large"},
                             415: {"description": "Not an accepted image format"},
                             422: {"description": "Not a decodable image, or a bad threshold"},
                             503: {"description": "No model has been promoted to champion yet"}})
-    def classify(file: UploadFile = File(description="The image to classify"),
+    # minLength: an empty upload is refused (422), so the schema says a file has at least one byte.
+    def classify(file: UploadFile = File(description="The image to classify", json_schema_extra={"minLength": 1}),
                  threshold: float = Query(DEFAULT_THRESHOLD, ge=0.0, le=1.0,
                                           description="Probability an inference must reach to pass")) -> Classification:
         data = file.file.read(MAX_IMAGE_BYTES + 1)
@@ -90,7 +96,9 @@ def build_router(ctx: ServingContext) -> APIRouter:
                               confidence=inferences[best], threshold=threshold, passed=ok,
                               verdict=PASSED if ok else THRESHOLD_FAILURE, lineage=loaded.lineage)
 
-    @router.get("/monitoring.png", summary="Max confidence over time of the event-driven workflow")
+    @router.get("/monitoring.png", summary="Max confidence over time of the event-driven workflow",
+                response_class=PNGResponse, responses={200: {"content": {"image/png": {}}},
+                                                       404: {"description": "Not drawn yet"}})
     def monitoring_chart() -> Response:
         try:
             data = ctx.store.get_bytes(CHART_KEY)

@@ -66,6 +66,13 @@ def build_answers(store, pointer: dict) -> SteamAnswers:
     )
 
 
+ERRORS = {"description": "Error", "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"detail": {"type": "string"}}, "required": ["detail"]}}}}
+# What every lookup route may answer besides 200: an unknown key, or answers not published yet.
+NOT_FOUND = {404: {**ERRORS, "description": "Unknown genre, year, game or user (the detail lists what is known)"},
+             503: {**ERRORS, "description": "The steam answers are not published yet"}}
+
+
 def _json(body: bytes) -> Response:
     return Response(content=body, media_type="application/json")
 
@@ -95,34 +102,34 @@ def build_router(ctx) -> APIRouter:
                                      f"{', '.join(map(str, state.years))}")
         return _json(body)
 
-    @router.get("/PlayTimeGenre/{genre}", summary="Release year with the most hours played for a genre")
+    @router.get("/PlayTimeGenre/{genre}", summary="Release year with the most hours played for a genre", responses=NOT_FOUND)
     def play_time_genre(genre: str):
         return by_genre("playtime_genre", genre)
 
-    @router.get("/UserForGenre/{genre}", summary="User with the most hours in a genre, with hours per year")
+    @router.get("/UserForGenre/{genre}", summary="User with the most hours in a genre, with hours per year", responses=NOT_FOUND)
     def user_for_genre(genre: str):
         return by_genre("user_for_genre", genre)
 
-    @router.get("/UsersRecommend/{year}", summary="Top 3 most recommended games of a review year")
+    @router.get("/UsersRecommend/{year}", summary="Top 3 most recommended games of a review year", responses=NOT_FOUND)
     def users_recommend(year: str):
         return by_year("users_recommend", year)
 
-    @router.get("/UsersNotRecommend/{year}", summary="Top 3 least recommended games of a review year")
+    @router.get("/UsersNotRecommend/{year}", summary="Top 3 least recommended games of a review year", responses=NOT_FOUND)
     def users_not_recommend(year: str):
         return by_year("users_not_recommend", year)
 
-    @router.get("/sentiment_analysis/{year}", summary="Negative / neutral / positive review counts of a year")
+    @router.get("/sentiment_analysis/{year}", summary="Negative / neutral / positive review counts of a year", responses=NOT_FOUND)
     def sentiment_analysis(year: str):
         return by_year("sentiment", year)
 
-    @router.get("/game_recommendation/{item_id}", summary="5 games most similar to a game (tags and genres)")
+    @router.get("/game_recommendation/{item_id}", summary="5 games most similar to a game (tags and genres)", responses=NOT_FOUND)
     def game_recommendation(item_id: str):
         body = answers().game_recommendation.get(item_id.strip())
         if body is None:
             raise HTTPException(404, f"item_id {item_id!r} is not a game of the catalogue")
         return _json(body)
 
-    @router.get("/user_recommendation/{user_id}", summary="5 games a user has not got and would like")
+    @router.get("/user_recommendation/{user_id}", summary="5 games a user has not got and would like", responses=NOT_FOUND)
     def user_recommendation(user_id: str):
         state = answers()
         key = user_id.strip()

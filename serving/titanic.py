@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import time
-from typing import Literal
+from typing import Annotated, Literal
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
+
+from mlops_assets.deploy.config import JsonInteger
 
 from mlops_assets.titanic.constants import (AGE_BANDS, EMBARKED_CODES, FARE_BANDS, FEATURES, IMAGE_KEYS,
                                             MODEL_NAME, PORT_NAMES, RECENT_PREDICTIONS_KEY, SEX_CODES)
@@ -26,17 +28,29 @@ FareBand = Literal[FARE_BANDS]
 Port = Literal[tuple(PORT_NAMES)]
 
 
+def _ticket_class(value: int) -> int:
+    if value not in (1, 2, 3):
+        raise ValueError("Input should be 1, 2 or 3")
+    return value
+
+
+class PNGResponse(Response):
+    media_type = "image/png"
+
+
 class Passenger(BaseModel):
     """The predictor form's choices, in words; they are mapped to the training encoding server-side."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [
         {"age_band": "25-30", "port": "Southampton", "sex": "female", "fare_band": "50-75", "pclass": 1}]})
 
     age_band: AgeBand = Field(description="Age band in years")
     port: Port = Field(description="Port of embarkation")
     sex: Literal["male", "female"]
     fare_band: FareBand = Field(description="Fare band in pounds")
-    pclass: Literal[1, 2, 3] = Field(description="Ticket class")
+    # Literal[1, 2, 3] alone would take `true` as 1: a JSON integer (1 or 1.0), checked against the classes.
+    pclass: Annotated[JsonInteger, AfterValidator(_ticket_class),
+                      WithJsonSchema({"type": "integer", "enum": [1, 2, 3]})] = Field(description="Ticket class")
 
     def encoded(self) -> dict[str, int]:
         return {
@@ -111,7 +125,9 @@ def build_router(ctx: ServingContext) -> APIRouter:
         return Response(fate_png(1 if fate == "survived" else 0), media_type="image/png",
                         headers={"Cache-Control": "public, max-age=86400"})
 
-    @router.get("/images/{name}.png", summary="A dashboard picture produced by the titanic group")
+    @router.get("/images/{name}.png", summary="A dashboard picture produced by the titanic group",
+                response_class=PNGResponse, responses={200: {"content": {"image/png": {}}},
+                                                       404: {"description": "Not produced yet"}})
     def image(name: Literal[tuple(IMAGE_KEYS)]) -> Response:
         try:
             data = ctx.store.get_bytes(IMAGE_KEYS[name])

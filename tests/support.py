@@ -66,7 +66,7 @@ def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
 
 @contextlib.contextmanager
 def uvicorn_server(env: dict[str, str], app: str = "serving.app:create_app", factory: bool = True,
-                   log_path: Path | None = None) -> Iterator[str]:
+                   log_path: Path | None = None, startup_timeout: float = 300.0) -> Iterator[str]:
     """A real uvicorn process on 127.0.0.1 serving `app`; yields its base URL and stops it afterwards."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
@@ -76,7 +76,7 @@ def uvicorn_server(env: dict[str, str], app: str = "serving.app:create_app", fac
     process = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(f"{base}/health", timeout=300, process=process)  # a bound on a hang: loaded CI starts slowly
+        wait_for_http(f"{base}/health", timeout=startup_timeout, process=process)
         yield base
     finally:
         stop_process(process)

@@ -6,16 +6,17 @@ training columns the form collects; serving, the asset checks and the web form a
 
 from __future__ import annotations
 
+import keyword
 import math
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import numpy as np
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema, create_model
 
 DEPLOYMENTS_DIR = Path(__file__).parent / "deployments"
 _DTYPES = {"int": int, "float": float, "str": str}
@@ -76,8 +77,8 @@ class Deployment:
 
 def _field(raw: dict, where: str) -> FormField:
     name = raw.get("name")
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ConfigError(f"{where}: field name {name!r} must be a Python identifier (a raw column name)")
+    if not isinstance(name, str) or not name.strip() or not name.isprintable():
+        raise ConfigError(f"{where}: field name {name!r} must be a non-empty column name")
     kind = raw.get("type")
     if kind not in {"select", "number"}:
         raise ConfigError(f"{where}: field {name!r} has type {kind!r}; use select or number")
@@ -95,39 +96,53 @@ def _field(raw: dict, where: str) -> FormField:
                      values=values, dtype=dtype, min=raw.get("min"), max=raw.get("max"))
 
 
-def load_deployment(folder: Path) -> Deployment:
-    form_path, deploy_path = folder / "form.yml", folder / "deployment.yml"
-    try:
-        form = yaml.safe_load(form_path.read_text(encoding="utf-8")) or {}
-        spec = yaml.safe_load(deploy_path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{folder.name}: cannot read its config ({exc})") from None
-    name = folder.name
-    if not name.isidentifier() or name in RESERVED_NAMES:
-        raise ConfigError(f"{folder}: deployment names must be identifiers other than {sorted(RESERVED_NAMES)}")
+def deployment_from_config(name: str, form: dict, spec: dict) -> Deployment:
+    """A deployment from its two documents: the form (form.yml's format) and the serving spec (prediction rule,
+    raw example, description, default flag). Both the packaged demos and the configs in the object store
+    (written by `mlops deploy`) come through here, so they are validated the same way."""
+    if not isinstance(name, str) or not name.isidentifier() or name in RESERVED_NAMES:
+        raise ConfigError(f"deployment name {name!r} must be a Python identifier other than {sorted(RESERVED_NAMES)}")
+    if not isinstance(form, dict) or not isinstance(spec, dict):
+        raise ConfigError(f"{name}: the form and the deployment spec must be mappings")
     raw_fields = (form.get("schema") or {}).get("fields") or []
     if not raw_fields:
-        raise ConfigError(f"{form_path.parent.name}/form.yml: schema.fields is empty")
+        raise ConfigError(f"{name}/form.yml: schema.fields is empty")
     fields = tuple(_field(raw, f"{name}/form.yml schema.fields[{i}]") for i, raw in enumerate(raw_fields))
     if len({f.name for f in fields}) != len(fields):
         raise ConfigError(f"{name}/form.yml: field names repeat")
-    if not spec.get("model_key"):
-        raise ConfigError(f"{name}/deployment.yml: model_key (the object key in the model bucket) is required")
-    prediction = PredictionSpec(**(spec.get("prediction") or {}))
+    try:
+        prediction = PredictionSpec(**(spec.get("prediction") or {}))
+    except TypeError as exc:
+        raise ConfigError(f"{name}: prediction: {exc}") from None
     if prediction.method not in {"predict", "predict_proba"}:
-        raise ConfigError(f"{name}/deployment.yml: prediction.method must be predict or predict_proba")
+        raise ConfigError(f"{name}: prediction.method must be predict or predict_proba")
     return Deployment(
         name=name, title=str(form.get("title") or name), units=str(form.get("units") or ""),
-        home=tuple(form.get("home") or ()), fields=fields, model_key=str(spec["model_key"]),
+        home=tuple(form.get("home") or ()), fields=fields, model_key=str(spec.get("model_key") or ""),
         description=str(spec.get("description") or ""), default=bool(spec.get("default", False)),
         prediction=prediction, raw_example=dict(spec.get("raw_example") or {}), trainer=spec.get("trainer"),
         form_config=form,
     )
 
 
+def read_yaml(path: Path) -> dict:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path.name}: cannot read it ({exc})") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path.name}: expected a mapping at the top level")
+    return loaded
+
+
+def load_deployment(folder: Path) -> Deployment:
+    """A packaged demo config: `form.yml` and `deployment.yml` in a folder named after the deployment."""
+    return deployment_from_config(folder.name, read_yaml(folder / "form.yml"), read_yaml(folder / "deployment.yml"))
+
+
 @cache
 def load_deployments(root: Path = DEPLOYMENTS_DIR) -> dict[str, Deployment]:
-    """Every deployment config under `root`, by name (sorted)."""
+    """The packaged demo configs under `root`, by name (sorted). Deployments themselves live in the object store."""
     folders = sorted(p for p in root.iterdir() if (p / "form.yml").is_file())
     return {folder.name: load_deployment(folder) for folder in folders}
 
@@ -137,18 +152,66 @@ def default_deployment(deployments: dict[str, Deployment]) -> Deployment | None:
     return flagged[0] if flagged else next(iter(deployments.values()), None)
 
 
-@cache
+def _one_of(values: tuple):
+    def check(value):
+        if value not in values:
+            raise ValueError(f"Input should be {' or '.join(map(repr, values))}")
+        return value
+    return check
+
+
+def json_integer(value: Any) -> Any:
+    """JSON Schema's integer: 4 and 4.0, never true or "4" (pydantic's strict int refuses 4.0, its lax int takes
+    true and "4")."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("Input should be a valid integer")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError("Input should be a valid integer, got a number with a fractional part")
+    return int(value)
+
+
+JsonInteger = Annotated[int, Strict(False), BeforeValidator(json_integer)]
+
+
+def _annotation(f: FormField) -> Any:
+    if not f.values:
+        return JsonInteger if f.dtype == "int" else f.python_type
+    if f.dtype == "str":
+        return Literal[f.values]
+    # Literal[1, 2, 3] would take `true` as 1: a strict number checked against the options instead, documented
+    # as the same enum the JSON Schema promises.
+    kind = "integer" if f.dtype == "int" else "number"
+    return Annotated[JsonInteger if f.dtype == "int" else f.python_type, AfterValidator(_one_of(f.values)),
+                     WithJsonSchema({"type": kind, "enum": list(f.values)})]
+
+
+def _needs_alias(name: str) -> bool:
+    return not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_") or hasattr(BaseModel, name)
+
+
+def validated_row(deployment: Deployment, data: Any) -> dict:
+    """A request body validated by the deployment's schema, keyed by column name (ValidationError otherwise)."""
+    schema = deployment.schema
+    model = schema.model_validate_json(data) if isinstance(data, (bytes, str)) else schema.model_validate(data)
+    return model.model_dump(mode="json", by_alias=True)
+
+
+@lru_cache(maxsize=256)
 def _schema_for(deployment: Deployment) -> type[BaseModel]:
     definitions: dict[str, Any] = {}
     for f in deployment.fields:
-        annotation: Any = Literal[f.values] if f.values else f.python_type
+        annotation = _annotation(f)
         constraints = {k: v for k, v in (("ge", f.min), ("le", f.max)) if v is not None}
+        if _needs_alias(f.name):  # e.g. wine's "od280/od315_of_diluted_wines": the JSON key stays the column
+            constraints["alias"] = f.name
+        attribute = f"field_{len(definitions)}" if "alias" in constraints else f.name
         if f.required:
-            definitions[f.name] = (annotation, Field(..., title=f.label, **constraints))
+            definitions[attribute] = (annotation, Field(..., title=f.label, **constraints))
         else:
-            definitions[f.name] = (Optional[annotation], Field(None, title=f.label, **constraints))
+            definitions[attribute] = (Optional[annotation], Field(None, title=f.label, **constraints))
     model_name = "".join(part.title() for part in deployment.name.split("_")) + "Input"
-    return create_model(model_name, __config__=ConfigDict(extra="forbid"), **definitions)
+    # Strict: a JSON boolean or a numeric string is not a number (ints are still accepted as floats).
+    return create_model(model_name, __config__=ConfigDict(extra="forbid", strict=True), **definitions)
 
 
 def build_schema(deployment: Deployment) -> type[BaseModel]:

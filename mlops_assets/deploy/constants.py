@@ -6,9 +6,12 @@ KEY_PREFIX = ["deploy"]
 SNAPSHOT_SYSTEM = "deploy/{name}"
 
 MODEL_FILE_CODE_VERSION = "2"
-PINNED_MODEL_CODE_VERSION = "1"
-DEPLOYMENT_CODE_VERSION = "2"
+PINNED_MODEL_CODE_VERSION = "2"
+DEPLOYMENT_CODE_VERSION = "3"
 
 
 def snapshot_system(deployment: str) -> str:
     return SNAPSHOT_SYSTEM.format(name=deployment)
+
+# Dynamic partitions of the deploy assets: one per deployment in the object store.
+PARTITIONS = "deployments"

@@ -45,6 +45,8 @@ class Pin:
     sha256: str
     tag: str | None
     pinned_at: str
+    # "bucket": a version of a model bucket object; "mlflow": key is models:/NAME/VERSION, tag the alias followed
+    source: str = "bucket"
 
     @property
     def token(self) -> str:
@@ -104,8 +106,34 @@ def deserialize(data: bytes, key: str, from_trusted_bucket: bool) -> Any:
     raise ModelRefused(f"{key}: unsupported model file type; use .skops (safe) or .pkl/.joblib")
 
 
-def load_pinned(bucket: ModelBucket, pin: Pin) -> Any:
-    """The pinned pipeline, loaded only after its bytes match the digest recorded at upload."""
+def resolve_registry_pin(registry, deployment: str, uri: str) -> Pin:
+    """The registry version `uri` names now (an alias is resolved), as the pin a release checks and serves."""
+    from mlops_assets.deploy.records import parse_registry_uri
+
+    model, alias, version = parse_registry_uri(uri)
+    if alias is not None:
+        found = registry.version_by_alias(model, alias)
+        if found is None:
+            raise ModelRefused(f"{uri}: no version of {model!r} holds the alias {alias!r} in the MLflow registry")
+    else:
+        try:
+            found = registry.client().get_model_version(model, version)
+        except Exception:
+            raise ModelRefused(f"{uri}: no such model version in the MLflow registry") from None
+    return Pin(deployment=deployment, bucket="mlflow", key=f"models:/{model}/{found.version}",
+               version_id=str(found.version), sha256="", tag=alias,
+               pinned_at=datetime.now(timezone.utc).isoformat(), source="mlflow")
+
+
+def load_pinned(bucket: ModelBucket, pin: Pin, registry=None) -> Any:
+    """The pinned pipeline, loaded only after its bytes match the digest recorded at upload.
+
+    Registry versions are loaded by MLflow's scikit-learn flavour: whoever may register models is trusted, as
+    for pickles in the configured bucket."""
+    if pin.source == "mlflow":
+        if registry is None:
+            raise ModelRefused(f"{pin.key}: no MLflow registry configured to load it from")
+        return registry.load_sklearn(pin.key)
     data = bucket.read_version(pin.bucket, pin.key, pin.version_id)
     digest = sha256_bytes(data)
     if digest != pin.sha256:

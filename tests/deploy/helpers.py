@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from mlops_assets.deploy.config import load_deployments
 from mlops_assets.deploy.constants import snapshot_system
 from mlops_assets.deploy.compiled import compile_pipeline
 from mlops_assets.deploy.models import ModelRefused, load_pinned, write_pin
+from mlops_assets.deploy.records import DeploymentRecord, save_record
 from mlops_assets.deploy.training import paris_pipeline, generate_paris_listings, PARIS_COLUMNS
 from resources.model_bucket import ModelBucket, sha256_bytes
 from resources.object_store import ObjectStore
@@ -56,10 +58,22 @@ def broken_pipeline():
     return Pipeline([("boom", Explodes()), ("model", DummyClassifier().fit([[0.0], [1.0]], [0, 1]))])
 
 
+def demo_record(name: str, key: str | None = None) -> DeploymentRecord:
+    """The deployment config of a packaged demo, as stored in the object store (no checks run: tests publish
+    broken models on purpose)."""
+    demo = DEPLOYMENTS[name]
+    spec = {"description": demo.description, "default": demo.default, "prediction": asdict(demo.prediction),
+            "raw_example": demo.raw_example}
+    return DeploymentRecord(name=name, form=demo.form_config, spec=spec,
+                            model={"source": "bucket", "key": key or demo.model_key})
+
+
 def upload_and_deploy(store: ObjectStore, bucket: ModelBucket, name: str, data: bytes, key: str | None = None,
                       tag: str = "1.0", compile_model: bool = True) -> dict:
-    """Upload, pin and publish as the Dagster assets would (compiled copy included), without running Dagster."""
+    """Create the deployment, upload, pin and publish as `mlops deploy` and the Dagster assets would (compiled
+    copy included), without running Dagster."""
     deployment = DEPLOYMENTS[name]
+    record = save_record(store, demo_record(name, key))
     bucket.create_bucket(bucket.default_bucket)
     version = bucket.upload(bucket.default_bucket, key or deployment.model_key, data, tag)
     pin = write_pin(store, name, version, sha256_bytes(data))
@@ -69,7 +83,8 @@ def upload_and_deploy(store: ObjectStore, bucket: ModelBucket, name: str, data: 
             compilation = compile_pipeline(deployment, load_pinned(bucket, pin))
         except ModelRefused:  # published anyway: serving must refuse it too
             pass
-    return publish_snapshot(store, snapshot_system(name), deployment_files(deployment, pin, "test-run", compilation))
+    return publish_snapshot(store, snapshot_system(name),
+                            deployment_files(deployment, pin, "test-run", compilation, record))
 
 
 def skops_bytes(model) -> bytes:

@@ -7,7 +7,10 @@ from typer.testing import CliRunner
 
 from mlops_assets.deploy.models import read_pin
 from resources.model_bucket import sha256_bytes
+from resources import build_object_store
+from mlops_assets.deploy.records import save_record
 from serving.cli import app
+from tests.deploy.helpers import demo_record
 
 runner = CliRunner()
 
@@ -47,6 +50,7 @@ def test_bucket_lifecycle_upload_list_and_pin(stores, bucket_env, tmp_path, pari
     assert versions[1].version_id in listing.output and "Version=1.0" in listing.output
 
     old = versions[1].version_id
+    save_record(store, demo_record("paris_airbnb_price"))
     pinned = run("update-lambda", "paris_airbnb_price", old)  # the original's name still works
     assert pinned.exit_code == 0, pinned.output
     pin = read_pin(store, "paris_airbnb_price")
@@ -66,13 +70,17 @@ def test_missing_bucket_file_and_version_are_one_line_errors(stores, bucket_env,
     assert_clean_error(run("upload", "no-such-bucket", str(model), "--tag", "1"), "does not exist")
     assert run("create-bucket", bucket).exit_code == 0
     assert_clean_error(run("upload", bucket, str(tmp_path / "absent.skops"), "--tag", "1"), "not found")
+    save_record(stores[0], demo_record("paris_airbnb_price"))
     assert_clean_error(run("pin", "paris_airbnb_price", "no-such-version"), "version 'no-such-version' not found")
     assert_clean_error(run("pin", "no_such_deployment", "v"), "deployment 'no_such_deployment' not found")
     assert_clean_error(run("upload", bucket, str(model), "--tag", "bad\ttag"), "invalid tag")
     assert_clean_error(run("create-bucket", "Bad_Name"), "invalid bucket name")
 
 
-def test_pins_lists_every_deployment(platform_env):
+def test_pins_lists_every_deployment(platform_env, settings):
+    store = build_object_store(settings)
+    for name in ("paris_airbnb_price", "titanic_survival"):
+        save_record(store, demo_record(name))
     result = run("pins")
     assert result.exit_code == 0
     assert "paris_airbnb_price\t(not pinned)" in result.output and "titanic_survival" in result.output

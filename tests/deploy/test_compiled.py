@@ -14,7 +14,7 @@ from mlops_assets.deploy.training import PARIS_COLUMNS, generate_paris_listings,
 import json
 
 from resources.snapshots import read_snapshot_file
-from serving.deploy import ServedModel, load_compiled
+from serving.deploy_served import ServedModel, load_compiled
 from tests.deploy.helpers import DEPLOYMENTS, broken_pipeline, upload_and_deploy
 
 PARIS = DEPLOYMENTS["paris_airbnb_price"]

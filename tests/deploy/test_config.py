@@ -52,7 +52,7 @@ def test_prediction_spec_scales_probabilities():
 def test_bad_config_names_file_and_field(tmp_path):
     folder = tmp_path / "broken"
     folder.mkdir()
-    (folder / "form.yml").write_text("title: x\nschema:\n  fields:\n    - name: a b\n      type: number\n")
+    (folder / "form.yml").write_text("title: x\nschema:\n  fields:\n    - name: a b\n      type: slider\n")
     (folder / "deployment.yml").write_text("model_key: m.skops\n")
-    with pytest.raises(ConfigError, match=r"broken/form.yml schema.fields\[0\].*'a b'"):
+    with pytest.raises(ConfigError, match=r"broken/form.yml schema.fields\[0\].*'a b' has type 'slider'"):
         load_deployment(folder)

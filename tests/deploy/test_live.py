@@ -9,13 +9,12 @@ import urllib.request
 
 import pytest
 
-from mlops_assets.deploy.constants import snapshot_system
 from resources import build_object_store
 from resources.model_bucket import build_model_bucket
 from resources.settings import PlatformSettings
 from serving.deploy_queue import DeployQueue
 from tests.deploy.helpers import DEPLOYMENTS, broken_pipeline, pickle_bytes, upload_and_deploy
-from tests.support import standalone_environment, uvicorn_server, wait_until_loaded
+from tests.support import standalone_environment, uvicorn_server
 
 EXAMPLE = DEPLOYMENTS["paris_airbnb_price"].raw_example
 
@@ -30,8 +29,15 @@ def call(url: str, body: dict | None = None) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
-def wait_served(base: str, name: str) -> None:
-    wait_until_loaded(base, f"SnapshotWatcher:{snapshot_system(name)}")
+def wait_served(base: str, name: str, timeout: float = 60.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        served = {d["name"]: d["served"] for d in call(f"{base}/api/deployments")[1]}
+        if served.get(name):
+            return served[name]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{name} not served after {timeout}s: {served}")
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ from resources import build_object_store
 from resources.model_bucket import build_model_bucket
 from resources.settings import PlatformSettings
 from serving.app import create_app
-from tests.deploy.helpers import DEPLOYMENTS, broken_pipeline, pickle_bytes, upload_and_deploy
+from mlops_assets.deploy.records import save_record
+from tests.deploy.helpers import DEPLOYMENTS, broken_pipeline, demo_record, pickle_bytes, upload_and_deploy
 
 
 def wait_done(client, prediction_id: str, timeout: float = 10.0) -> dict:
@@ -41,7 +42,7 @@ def wait_served(client, name: str, timeout: float = 30.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         served = {d["name"]: d["served"] for d in client.get("/api/deployments").json()}
-        if served[name]:
+        if served.get(name):
             return served[name]
         time.sleep(0.05)
     raise AssertionError(f"{name} was never served")
@@ -85,9 +86,14 @@ def test_unknown_prediction_and_deployment_are_404(client):
     assert response.status_code == 404 and "nothing" in response.json()["detail"]
 
 
-def test_deployment_without_a_model_answers_503(client):
+def test_deployment_without_a_model_answers_503(client, deployed):
+    save_record(deployed[0], demo_record("titanic_survival"))  # created, not yet released by Dagster
+    deadline = time.monotonic() + 10
+    while "titanic_survival" not in client.get("/api/deployments").text:
+        assert time.monotonic() < deadline, "the new deployment was not listed"
+        time.sleep(0.05)
     response = client.post("/api/titanic_survival/predict", json=DEPLOYMENTS["titanic_survival"].raw_example)
-    assert response.status_code == 503 and "mlops pin titanic_survival" in response.json()["detail"]
+    assert response.status_code == 503 and "no checked model version yet" in response.json()["detail"]
 
 
 def test_a_failing_model_gives_error_with_the_message(client, deployed):
