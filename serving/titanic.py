@@ -104,7 +104,14 @@ def fate_png(survived: int) -> bytes:
 
 def build_router(ctx: ServingContext) -> APIRouter:
     router = APIRouter(prefix="/titanic", tags=["titanic"])
-    champion = ctx.watch_champion(MODEL_NAME, loader=lambda uri: DomainTable(ctx.registry.load_sklearn(uri)))
+
+    def load(uri: str) -> DomainTable:
+        table = DomainTable(ctx.registry.load_sklearn(uri))
+        # Drawn here, in the poller thread: the first picture imports matplotlib, which no request should wait for.
+        fate_png(0), fate_png(1)
+        return table
+
+    champion = ctx.watch_champion(MODEL_NAME, loader=load)
 
     @router.post("/predict", response_model=Prediction, summary="Predict a passenger's fate",
                  responses={503: {"description": "No model has been promoted to champion yet"}})
