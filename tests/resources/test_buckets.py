@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 
 import boto3
 import pytest
 
 from resources.buckets import BucketUnavailable, ensure_buckets, required_buckets
 from resources.settings import PlatformSettings
-from tests.support import REPO_ROOT, free_port, stop_process, wait_for_http
+from tests.support import REPO_ROOT, free_port, stop_process
 
 pytestmark = pytest.mark.s3
 
@@ -55,18 +57,32 @@ def test_missing_buckets_are_created_and_the_model_bucket_versioned(tmp_path, mo
     assert ensure_buckets(settings, env) == []  # the second start finds them
 
 
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto_server exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout} s") from None
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def read_only_s3(tmp_path):
     """A moto_server that enforces IAM, and credentials of a user allowed to look at buckets but not create them."""
     port = free_port()
-    # The first four requests (the readiness probe, then the user, its policy and its key) run without
-    # authentication; every later one needs valid credentials and a policy allowing it.
+    # The first three requests (the user, its policy and its key) run without authentication; every later one
+    # needs valid credentials and a policy allowing it. So readiness is a TCP connect, which is no request.
     process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "4"},
+                               env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        wait_for_http(endpoint, timeout=30, process=process)
+        wait_for_port(port, process)
         iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
                            aws_access_key_id="setup", aws_secret_access_key="setup")
         iam.create_user(UserName="reader")
