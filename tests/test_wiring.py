@@ -42,13 +42,13 @@ SYSTEMS = {
         schedules={},
         sensors={"pistachio_snapshot_sensor": "pistachio_training_job"}),
     "deploy": dict(
-        assets={"paris_airbnb_price_pinned_model", "paris_airbnb_price_deployment",
-                "titanic_survival_pinned_model", "titanic_survival_deployment"},
-        checks={("paris_airbnb_price_pinned_model", "predicts_raw_example_to_number"),
-                ("titanic_survival_pinned_model", "predicts_raw_example_to_number")},
-        jobs={"deploy_release_job"},
+        # Deployments are partitions of these two assets, so N deployments add no asset keys.
+        assets={"pinned_model", "deployment", "paris_airbnb_price_model_file", "titanic_survival_model_file"},
+        checks={("pinned_model", "predicts_raw_example_to_number"), ("pinned_model", "model_is_pipeline"),
+                ("pinned_model", "schema_accepts_raw_example")},
+        jobs={"deploy_release_job", "deploy_demo_job"},
         schedules={},
-        sensors={"deploy_pin_sensor": "deploy_release_job"}),
+        sensors={"deploy_sensor": "deploy_release_job"}),
 }
 
 
