@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from dagster_duckdb import DuckDBResource
-from dagster_duckdb_pandas import DuckDBPandasIOManager
-
 from resources.data_source import DataSource, DatasetFile, DatasetUnavailable, FetchedFile
 from resources.mlflow_registry import CHALLENGER, CHAMPION, MlflowRegistry
 from resources.object_store import LocalObjectStore, ObjectInfo, ObjectNotFound, ObjectStore, S3ObjectStore
@@ -36,6 +33,11 @@ def build_registry(settings: PlatformSettings) -> MlflowRegistry:
 
 def build_resources(settings: PlatformSettings) -> dict[str, Any]:
     """The resource dictionary of the code location. Asset code asks for these keys, never for an environment."""
+    # Here, not at module top: the serving API imports this package and never opens the warehouse, so it need not
+    # pay for pandas and the DuckDB I/O manager.
+    from dagster_duckdb import DuckDBResource
+    from dagster_duckdb_pandas import DuckDBPandasIOManager
+
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     return {

@@ -9,9 +9,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from mlops_assets.scones.constants import CLASS_NAMES, DEFAULT_THRESHOLD, MODEL_NAME, THRESHOLD_FAILURE
+from mlops_assets.scones.constants import CHART_KEY, CLASS_NAMES, DEFAULT_THRESHOLD, MODEL_NAME, THRESHOLD_FAILURE
 from mlops_assets.scones.imaging import ALLOWED_FORMATS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, ImageRejected, image_row
-from mlops_assets.scones.monitoring import CHART_KEY
 from mlops_assets.scones.workflow import PASSED, passes
 from resources.object_store import ObjectNotFound
 from serving.context import ServingContext

@@ -7,7 +7,6 @@ import json
 import time
 from typing import Annotated, Literal
 
-import pandas as pd
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
@@ -80,6 +79,8 @@ class DomainTable:
     """
 
     def __init__(self, model):
+        import pandas as pd  # built in the poller thread when a model loads, not when serving starts
+
         grid = pd.MultiIndex.from_product(
             [(1, 2, 3), tuple(SEX_CODES.values()), tuple(EMBARKED_CODES.values()), range(len(AGE_BANDS)),
              range(len(FARE_BANDS))], names=FEATURES).to_frame(index=False)

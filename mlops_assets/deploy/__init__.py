@@ -1,12 +1,11 @@
 """Deploy any scikit-learn Pipeline (group `deploy`): deployments as data → checked model version → serving."""
 
-import dagster as dg
 
-from mlops_assets.deploy.assets import ASSETS
-from resources.model_bucket import model_bucket_from_settings
+def __getattr__(name: str):
+    # `defs` is built on first use: serving imports this package's Dagster-free modules (constants, config) and
+    # must not pay for the asset modules, pandas and the I/O managers they pull in.
+    if name == "defs":
+        from mlops_assets.deploy.definitions import defs
 
-defs = dg.Definitions(
-    assets=ASSETS,
-    # Not in the shared resource builder: only this system uses the versioned bucket store.
-    resources={"model_bucket": model_bucket_from_settings},
-)
+        return defs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from mlops_assets.deploy.config import Deployment, input_frame, raw_outputs, scaled_value
 from resources.model_bucket import sha256_bytes
@@ -96,6 +95,8 @@ def compiled_supports(deployment: Deployment, row: dict) -> bool:
 
 
 def _pipeline_outputs(deployment: Deployment, model: Any, rows: list[dict]) -> np.ndarray:
+    import pandas as pd  # probes run in the asset; serving must not load pandas at start
+
     frame = pd.concat([input_frame(deployment, row) for row in rows], ignore_index=True)
     return raw_outputs(deployment, model, frame).astype(float)
 

@@ -11,12 +11,14 @@ import math
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional
 
-import numpy as np
-import pandas as pd
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, WithJsonSchema, create_model
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 DEPLOYMENTS_DIR = Path(__file__).parent / "deployments"
 _DTYPES = {"int": int, "float": float, "str": str}
@@ -221,6 +223,9 @@ def build_schema(deployment: Deployment) -> type[BaseModel]:
 
 def input_frame(deployment: Deployment, row: dict) -> pd.DataFrame:
     """One validated row as the DataFrame the Pipeline was trained on (columns in config order)."""
+    import numpy as np  # cached after the first prediction; not paid by importing serving
+    import pandas as pd
+
     # Typed columns built in one go: this runs for every prediction, on the latency path.
     columns = {}
     for f in deployment.fields:
@@ -241,6 +246,8 @@ def predict_value(deployment: Deployment, model: Any, row: dict) -> float:
 
 def raw_outputs(deployment: Deployment, model: Any, frame: pd.DataFrame) -> np.ndarray:
     """One number per row before scaling: the prediction, or the configured class's probability."""
+    import numpy as np
+
     spec = deployment.prediction
     if spec.method == "predict_proba":
         return np.asarray(model.predict_proba(frame))[:, spec.class_index]

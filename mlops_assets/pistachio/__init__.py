@@ -1,14 +1,11 @@
 """Pistachio classifier (group `pistachio`): weekly snapshots, a 96-run MLflow sweep, champion/challenger."""
 
-import dagster as dg
 
-from mlops_assets.pistachio.assets import (
-    champion_model_file, model_sweep, raw_snapshot, registered_model, snapshot_splits, weekly_snapshot_files,
-)
-from mlops_assets.pistachio.checks import champion_promotion
+def __getattr__(name: str):
+    # `defs` is built on first use: serving imports this package's Dagster-free modules (constants, config) and
+    # must not pay for the asset modules, pandas and the I/O managers they pull in.
+    if name == "defs":
+        from mlops_assets.pistachio.definitions import defs
 
-defs = dg.Definitions(
-    assets=[weekly_snapshot_files, raw_snapshot, snapshot_splits, model_sweep, registered_model,
-            champion_model_file],
-    asset_checks=[champion_promotion],
-)
+        return defs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

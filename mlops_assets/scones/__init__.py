@@ -1,11 +1,11 @@
 """Scones Unlimited image workflow (group `scones`): SYSTEMS.md section 3, off SageMaker and Step Functions."""
 
-import dagster as dg
 
-from mlops_assets.scones import assets, checks, monitoring
-from mlops_assets.scones.inference import inference_captures
+def __getattr__(name: str):
+    # `defs` is built on first use: serving imports this package's Dagster-free modules (constants, config) and
+    # must not pay for the asset modules, pandas and the I/O managers they pull in.
+    if name == "defs":
+        from mlops_assets.scones.definitions import defs
 
-defs = dg.Definitions(
-    assets=[*dg.load_assets_from_modules([assets, monitoring]), inference_captures],
-    asset_checks=[checks.labelled_images_counts, checks.labelled_images_decode],
-)
+        return defs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,3 +25,4 @@ ORIGINAL_FINAL_ACCURACY = 0.84375
 ORIGINAL_BEST_ACCURACY = 0.875
 
 CAPTURE_TABLE = "scones.inference_captures"
+CHART_KEY = f"{CHARTS_PREFIX}/confidence_over_time.png"  # the monitoring asset writes it, serving shows it

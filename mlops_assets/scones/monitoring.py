@@ -8,12 +8,11 @@ from dagster_duckdb import DuckDBResource
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
 from mlops_assets.scones.capture import ensure_capture_table
-from mlops_assets.scones.constants import CAPTURE_TABLE, CHARTS_PREFIX, DEFAULT_THRESHOLD, SYSTEM, THRESHOLD_FAILURE
+from mlops_assets.scones.constants import CAPTURE_TABLE, CHART_KEY, DEFAULT_THRESHOLD, SYSTEM, THRESHOLD_FAILURE
 from mlops_assets.scones.inference import CAPTURES_KEY
 from mlops_assets.scones.workflow import PASSED
 from resources.object_store import ObjectStore
 
-CHART_KEY = f"{CHARTS_PREFIX}/confidence_over_time.png"
 CHART_WINDOW = 500  # the most recent inferences; older ones are in the table
 
 

@@ -1,7 +1,11 @@
 """Steam games system (group `steam`): full-scale ETL, the five query endpoints' answers, two recommenders."""
 
-import dagster as dg
 
-from mlops_assets.steam import assets, products
+def __getattr__(name: str):
+    # `defs` is built on first use: serving imports this package's Dagster-free modules (constants, config) and
+    # must not pay for the asset modules, pandas and the I/O managers they pull in.
+    if name == "defs":
+        from mlops_assets.steam.definitions import defs
 
-defs = dg.Definitions(assets=dg.load_assets_from_modules([assets, products]))
+        return defs
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,14 @@
+"""The `pistachio` system's Dagster definitions, built when the package's `defs` is first asked for."""
+
+import dagster as dg
+
+from mlops_assets.pistachio.assets import (
+    champion_model_file, model_sweep, raw_snapshot, registered_model, snapshot_splits, weekly_snapshot_files,
+)
+from mlops_assets.pistachio.checks import champion_promotion
+
+defs = dg.Definitions(
+    assets=[weekly_snapshot_files, raw_snapshot, snapshot_splits, model_sweep, registered_model,
+            champion_model_file],
+    asset_checks=[champion_promotion],
+)

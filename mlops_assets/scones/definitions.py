@@ -1,0 +1,11 @@
+"""The `scones` system's Dagster definitions, built when the package's `defs` is first asked for."""
+
+import dagster as dg
+
+from mlops_assets.scones import assets, checks, monitoring
+from mlops_assets.scones.inference import inference_captures
+
+defs = dg.Definitions(
+    assets=[*dg.load_assets_from_modules([assets, monitoring]), inference_captures],
+    asset_checks=[checks.labelled_images_counts, checks.labelled_images_decode],
+)
