@@ -180,8 +180,9 @@ def test_a_killed_api_is_restarted_alone_and_queued_predictions_complete(running
 
     example = DEPLOYMENTS["paris_airbnb_price"].raw_example
     base = f"http://127.0.0.1:{running.api}"
-    loaded = lambda: httpx.get(f"{base}/health").json()["loaded"].get("SnapshotWatcher:deploy/paris_airbnb_price")
-    wait_for(loaded, 120, "the bootstrapped deployment is served")
+    served = lambda: {d["name"]: d["served"] for d in httpx.get(f"{base}/api/deployments").json()}.get(
+        "paris_airbnb_price")
+    wait_for(served, 120, "the bootstrapped deployment is served")
     dagster = {name: pids_running(running.marker, name) for name in ("dagster-webserver", "dagster-daemon")}
     assert all(len(pids) == 1 for pids in dagster.values()), dagster
     [api] = pids_running(running.marker, "uvicorn", "serving.app:create_app")
