@@ -9,12 +9,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from tests.support import REPO_ROOT, free_port, standalone_environment, wait_for_http
+from tests.support import REPO_ROOT, free_port, standalone_environment, wait_for, wait_for_http
 
 VENV_BIN = Path(sys.executable).parent
 LOCATION = "mlops_platform"
@@ -59,15 +58,8 @@ class LivePlatform:
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.5):
-    """Poll `condition` until it returns something truthy; fail naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not after {timeout:.0f} s")
-        time.sleep(interval)
+    """tests.support.wait_for with the argument order of the live helpers (they poll servers: every 0.5 s)."""
+    return wait_for(condition, what, timeout=timeout, interval=interval)
 
 
 def prepare_instance(dagster_home: Path, env: dict[str, str]) -> None:

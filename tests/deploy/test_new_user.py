@@ -5,10 +5,10 @@ sensor is ticked in-process exactly as the daemon would tick it, and a real uvic
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
-import time
 import urllib.request
 
 import dagster as dg
@@ -18,7 +18,7 @@ from mlops_assets import deploy
 from resources import build_resources
 from resources.settings import PlatformSettings
 from sensors import deploy as deploy_automation
-from tests.support import REPO_ROOT, isolated_environment, standalone_environment, uvicorn_server
+from tests.support import REPO_ROOT, isolated_environment, standalone_environment, uvicorn_server, wait_for
 
 MLOPS = REPO_ROOT / ".venv" / "bin" / "mlops"
 
@@ -33,15 +33,7 @@ def call(url: str, body: dict | None = None) -> tuple[int, object]:
         return error.code, json.loads(error.read())
 
 
-def wait_for(condition, what: str, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} after {timeout}s")
-        time.sleep(0.2)
+wait_for = functools.partial(wait_for, interval=0.2)  # polls a live server
 
 
 def served(base: str, name: str):
