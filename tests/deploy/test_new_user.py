@@ -18,19 +18,10 @@ from mlops_assets import deploy
 from resources import build_resources
 from resources.settings import PlatformSettings
 from sensors import deploy as deploy_automation
+from tests.deploy.test_live import call
 from tests.support import REPO_ROOT, isolated_environment, standalone_environment, uvicorn_server, wait_for
 
 MLOPS = REPO_ROOT / ".venv" / "bin" / "mlops"
-
-
-def call(url: str, body: dict | None = None) -> tuple[int, object]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 wait_for = functools.partial(wait_for, interval=0.2)  # polls a live server
