@@ -9,7 +9,6 @@ import functools
 import json
 import os
 import subprocess
-import urllib.request
 
 import dagster as dg
 import pytest
