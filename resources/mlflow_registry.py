@@ -21,6 +21,11 @@ SKLEARN_REQUIREMENTS = ["scikit-learn==1.9.1", "skops==0.16.0", "numpy<3", "pand
 _setup_lock = threading.Lock()
 
 
+def model_uri(model_name: str, version: str | int) -> str:
+    """The registry URI of one model version; the only place that spells it."""
+    return f"models:/{model_name}/{version}"
+
+
 def run_url(ui_url: str, experiment_id: str, run_id: str) -> str:
     """The MLflow UI page of one run (the UI routes with a URL fragment)."""
     return f"{ui_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
@@ -29,6 +34,20 @@ def run_url(ui_url: str, experiment_id: str, run_id: str) -> str:
 def version_url(ui_url: str, model_name: str, version: str | int) -> str:
     """The MLflow UI page of one registered model version."""
     return f"{ui_url.rstrip('/')}/#/models/{quote(model_name, safe='')}/versions/{version}"
+
+
+def is_missing_alias(exc: Exception) -> bool:
+    """Whether MLflow's error says the model, or its alias, does not exist (and nothing else went wrong).
+
+    A missing model is RESOURCE_DOES_NOT_EXIST; a missing alias of an existing model is INVALID_PARAMETER_VALUE
+    ("Registered model alias champion not found."), which MLflow also uses for malformed names, so the message
+    decides that one.
+    """
+    code = getattr(exc, "error_code", None)
+    if code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    message = str(getattr(exc, "message", exc)).lower()
+    return code == "INVALID_PARAMETER_VALUE" and "alias" in message and "not found" in message
 
 
 class MlflowRegistry(dg.ConfigurableResource):
@@ -109,11 +128,19 @@ class MlflowRegistry(dg.ConfigurableResource):
         )
 
     def version_by_alias(self, model_name: str, alias: str = CHAMPION):
-        """The model version holding `alias`, or None when no version does (or the model does not exist)."""
+        """The model version holding `alias`, or None when no version does (or the model does not exist).
+
+        Any other failure (tracking server unreachable, refused credentials, a 5xx) raises: read as "no champion",
+        it would let a gate promote a candidate without comparing it with anything.
+        """
+        from mlflow.exceptions import MlflowException
+
         try:
             return self.client().get_model_version_by_alias(model_name, alias)
-        except Exception:
-            return None
+        except MlflowException as exc:
+            if is_missing_alias(exc):
+                return None
+            raise
 
     def set_alias(self, model_name: str, alias: str, version: str | int) -> None:
         self.client().set_registered_model_alias(model_name, alias, str(version))
@@ -144,3 +171,7 @@ class MlflowRegistry(dg.ConfigurableResource):
     def load_sklearn(self, model_uri: str):
         mlflow = self.activate()
         return mlflow.sklearn.load_model(model_uri)
+
+    def load_version(self, model_name: str, version: str | int):
+        """The scikit-learn model of one registered version."""
+        return self.load_sklearn(model_uri(model_name, version))

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from mlops_assets.common.champion import ChampionLoader
 from resources.mlflow_registry import CHAMPION, MlflowRegistry
 from resources.object_store import ObjectStore
 from resources.snapshots import current_snapshot
@@ -35,17 +36,18 @@ class ChampionWatcher:
         self.registry = registry
         self.model_name = model_name
         self.alias = alias
-        self._loader = loader or registry.load_sklearn
+        self._champions = ChampionLoader(model_name, alias, loader)
         self.current: LoadedModel | None = None
 
     def refresh(self) -> bool:
-        version = self.registry.version_by_alias(self.model_name, self.alias)
-        if version is None:
+        champion = self._champions.get(self.registry)
+        if champion is None:
             return False
-        if self.current is not None and self.current.lineage.model_version == str(version.version):
+        if self.current is not None and self.current.lineage.model_version == champion.number:
             return False
-        model = self._loader(f"models:/{self.model_name}/{version.version}")
-        self.current = LoadedModel(model, Lineage.from_model_version(version, self.alias, self._run_url(version)))
+        version = champion.version
+        self.current = LoadedModel(champion.model,
+                                   Lineage.from_model_version(version, self.alias, self._run_url(version)))
         log.info("serving %s v%s (%s)", self.model_name, version.version, self.alias)
         return True
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, Callable
 
 import dagster as dg
 
@@ -80,3 +81,70 @@ def apply_promotion(registry: MlflowRegistry, model_name: str, metric: str, cand
         **({f"promotion.champion_{metric}": f"{champion_score:.6f}"} if champion_score is not None else {}),
     })
     return decision
+
+
+def candidate_of_run(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey,
+                     metric: str | None = None) -> tuple[str, float | None]:
+    """The version (and its `metric`) this run's materialization of the model asset reported: the candidate."""
+    records = context.instance.fetch_materializations(asset_key, limit=1).records
+    if not records or records[0].run_id != context.run.run_id:
+        raise dg.Failure(description=f"{asset_key.to_user_string()} was not materialized in this run: "
+                                     "no candidate to gate")
+    metadata = records[0].asset_materialization.metadata
+    score = None if metric is None else float(metadata[metric].value)
+    return str(metadata["model_version"].value), score
+
+
+def promotion_gate(context, registry: MlflowRegistry, model_name: str, metric: str, candidate_version: str,
+                   candidate_score: float, score_champion: Callable[[Any], float],
+                   check_name: str = "promotion_gate") -> dg.AssetCheckResult:
+    """The promotion gate of every model system: the candidate becomes `champion` only if it is not worse.
+
+    Same holdout: `score_champion(version)` scores the current champion on exactly the data the candidate's
+    `candidate_score` came from, so the two numbers are comparable. Ties go to the newer model; the gate
+    re-run for the serving champion keeps it.
+
+    One rule for severity and blocking, the same in every system (the check is declared `blocking=True` and
+    runs alone in the `model_promotion` pool, limit 1, so two runs cannot both read and move `champion`):
+    - promoted: passed.
+    - the candidate lost: failed with severity WARN. A normal outcome: the candidate becomes `challenger`, the
+      champion keeps serving, nothing downstream is blocked.
+    - no decision (the registry cannot be read, the champion cannot be loaded or scored): failed with severity
+      ERROR, no alias moves, and the blocking check stops everything downstream of the model.
+    The decision is recorded as tags on the registered versions (`promotion.*`) and as this check's metadata.
+    """
+    try:
+        decision = decide_promotion(registry, model_name, metric, candidate_version, candidate_score,
+                                    score_champion)
+    except ComparisonFailed as exc:  # the comparison did not happen: promote nothing
+        reason = f"no decision, no alias moved: {exc}"
+        context.log.error("%s v%s: %s", model_name, candidate_version, reason)
+        return dg.AssetCheckResult(check_name=check_name, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                                   description=reason[:1000], metadata={
+                                       "decision": dg.MetadataValue.text("none"),
+                                       "reason": dg.MetadataValue.text(reason[:1000]),
+                                       "candidate_version": dg.MetadataValue.text(str(candidate_version))})
+    context.log.info(decision.reason)
+    return dg.AssetCheckResult(check_name=check_name, passed=decision.promoted, severity=dg.AssetCheckSeverity.WARN,
+                               description=decision.reason, metadata=decision.metadata())
+
+
+class ComparisonFailed(Exception):
+    """The champion could not be read or scored: no decision can be made."""
+
+
+def decide_promotion(registry: MlflowRegistry, model_name: str, metric: str, candidate_version: str,
+                     candidate_score: float, score_champion: Callable[[Any], float]) -> PromotionDecision:
+    """Compare the candidate with the current champion (scored by `score_champion`) and move the aliases.
+
+    Raises ComparisonFailed, with no alias moved, when the champion cannot be read or scored.
+    """
+    try:
+        champion = registry.version_by_alias(model_name, CHAMPION)
+        if champion is not None and str(champion.version) == str(candidate_version):
+            champion = None  # the gate re-run for the serving champion keeps it
+        champion_score = None if champion is None else float(score_champion(champion))
+    except Exception as exc:
+        raise ComparisonFailed(f"{type(exc).__name__}: {exc}") from exc
+    return apply_promotion(registry, model_name, metric, str(candidate_version), float(candidate_score),
+                           None if champion is None else str(champion.version), champion_score)

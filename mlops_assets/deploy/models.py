@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from resources.mlflow_registry import model_uri
 from resources.model_bucket import ModelBucket, ObjectVersion, sha256_bytes
 from resources.object_store import ObjectNotFound, ObjectStore
 
@@ -120,7 +121,7 @@ def resolve_registry_pin(registry, deployment: str, uri: str) -> Pin:
             found = registry.client().get_model_version(model, version)
         except Exception:
             raise ModelRefused(f"{uri}: no such model version in the MLflow registry") from None
-    return Pin(deployment=deployment, bucket="mlflow", key=f"models:/{model}/{found.version}",
+    return Pin(deployment=deployment, bucket="mlflow", key=model_uri(model, found.version),
                version_id=str(found.version), sha256="", tag=alias,
                pinned_at=datetime.now(timezone.utc).isoformat(), source="mlflow")
 

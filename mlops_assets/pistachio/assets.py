@@ -20,6 +20,7 @@ from mlops_assets.pistachio.snapshot_files import (
 from mlops_assets.pistachio.sweep import SPLITS, SplitData, full_grid, results_frame, split_snapshot
 from mlops_assets.pistachio.tracking import run_sweep
 from resources import CHAMPION, DatasetFile, DataSource, MlflowRegistry, ObjectStore
+from resources.mlflow_registry import model_uri
 
 PREFIX = ["pistachio"]
 GROUP = "pistachio"
@@ -186,7 +187,7 @@ def champion_model_file(object_store: ObjectStore, mlflow: MlflowRegistry) -> dg
     champion = mlflow.version_by_alias(MODEL_NAME, CHAMPION)
     if champion is None:
         raise dg.Failure(description=f"{MODEL_NAME} has no '{CHAMPION}' alias yet: nothing to export")
-    model_file = fetch_model_file(mlflow, f"models:/{MODEL_NAME}/{champion.version}")
+    model_file = fetch_model_file(mlflow, model_uri(MODEL_NAME, champion.version))
     model_file.load()  # refuses a file with untrusted types before anyone downloads it
     tags = dict(champion.tags or {})
     manifest = {

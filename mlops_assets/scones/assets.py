@@ -10,12 +10,16 @@ import pandas as pd
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTION_POOL
 from mlops_assets.common.images import image_metadata
+from mlops_assets.common.promotion import candidate_of_run
+from mlops_assets.common.promotion import promotion_gate as gate
+from mlops_assets.common.training import (FINGERPRINT_TAG, SKIPPED, TRAINED, asset_code_version, content_version,
+                                          fingerprint, registered_version, skipped_result)
 from mlops_assets.scones.cifar import (SPLITS, CifarSplit, check_label_names, fine_label_names, manifest_text,
                                        png_bytes, select_split)
 from mlops_assets.scones.constants import (CHARTS_PREFIX, CLASS_NAMES, DATASET_PREFIX, DEFAULT_THRESHOLD,
                                            EXPERIMENT, MODEL_NAME, ORIGINAL_BEST_ACCURACY, ORIGINAL_FINAL_ACCURACY,
                                            SYSTEM, FINE_LABEL_TO_CLASS)
-from mlops_assets.scones.evaluation import Evaluation, confusion_matrix_png, evaluate
+from mlops_assets.scones.evaluation import confusion_matrix_png, evaluate
 from mlops_assets.scones.sources import read_cifar_members
 from resources.data_source import DataSource
 from resources.mlflow_registry import MlflowRegistry
@@ -105,16 +109,15 @@ def load_split(index: pd.DataFrame, split: str, store: ObjectStore) -> tuple[np.
     return np.stack(images), part["label"].to_numpy()
 
 
-@dg.asset(**COMMON, kinds={"sklearn", "mlflow"}, code_version="1", pool=PROMOTION_POOL,
-          check_specs=[dg.AssetCheckSpec("promotion_gate", asset=MODEL_KEY, blocking=True,
-                                         description="Promote to champion only if not worse on the 200 test images")])
+@dg.asset(**COMMON, kinds={"scikit-learn", "mlflow"}, code_version="2")
 def image_classifier(context: dg.AssetExecutionContext, labelled_images: pd.DataFrame, object_store: ObjectStore,
-                     mlflow: MlflowRegistry):
+                     mlflow: MlflowRegistry) -> dg.MaterializeResult:
     """The bicycle/motorcycle classifier, registered as `scones_classifier` (the original's SageMaker ResNet).
 
     Trained on CPU in well under a minute from the 1,000 stored training PNGs: learned patch-dictionary
     features (k-means on whitened 6x6 patches, mirror-invariant) and a logistic regression, so that
     `predict_proba` gives the original endpoint's `[p_bicycle, p_motorcycle]`. Scored on the 200 test PNGs.
+    Not trained again while the code, hyper-parameters and images are those of a registered version.
     """
     from PIL import Image
 
@@ -123,8 +126,15 @@ def image_classifier(context: dg.AssetExecutionContext, labelled_images: pd.Data
 
     x_train, y_train = load_split(labelled_images, "train", object_store)
     x_test, y_test = load_split(labelled_images, "test", object_store)
+    untrained = build_classifier()
+    training_fingerprint = fingerprint(asset_code_version(context), hyper_parameters(untrained),
+                                       {"images": content_version(x_train, y_train, x_test, y_test)})
+    existing = registered_version(mlflow, MODEL_NAME, training_fingerprint)
+    if existing is not None:
+        context.log.info("%s v%s was trained from identical inputs: %s", MODEL_NAME, existing.version, SKIPPED)
+        return skipped_result(mlflow, MODEL_NAME, existing, training_fingerprint)
     started = time.perf_counter()
-    model = build_classifier().fit(x_train, y_train)
+    model = untrained.fit(x_train, y_train)
     train_seconds = time.perf_counter() - started
     evaluation = evaluate(model, x_test, y_test, DEFAULT_THRESHOLD)
     params = {**model.named_steps["features"].get_params(), "C": model.named_steps["classify"].C,
@@ -141,37 +151,43 @@ def image_classifier(context: dg.AssetExecutionContext, labelled_images: pd.Data
         signature = infer_signature(x_test[:2], model.predict_proba(x_test[:2]))
         info = mlflow.log_sklearn_model(model, signature=signature, skops_trusted_types=TRUSTED_TYPES)
     version = mlflow.register(MODEL_NAME, info.model_uri, run.info.run_id,
-                              tags={DAGSTER_RUN_TAG: context.run_id, "accuracy": f"{evaluation.accuracy:.6f}"})
+                              tags={DAGSTER_RUN_TAG: context.run_id, "accuracy": f"{evaluation.accuracy:.6f}",
+                                    FINGERPRINT_TAG: training_fingerprint})
     uri = object_store.put_bytes(CONFUSION_MATRIX_KEY, matrix_png, "image/png")
     context.log.info("registered %s v%s: test accuracy %.4f, trained in %.1f s", MODEL_NAME, version.version,
                      evaluation.accuracy, train_seconds)
-    yield dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata={
         **{name: dg.MetadataValue.float(value) for name, value in evaluation.metrics().items()},
         "train_seconds": dg.MetadataValue.float(train_seconds),
         "original_final_accuracy": dg.MetadataValue.float(ORIGINAL_FINAL_ACCURACY),
         "original_best_accuracy": dg.MetadataValue.float(ORIGINAL_BEST_ACCURACY),
+        "training": dg.MetadataValue.text(TRAINED),
         "model_version": dg.MetadataValue.text(str(version.version)),
         "mlflow_run_id": dg.MetadataValue.text(run.info.run_id),
         **mlflow.link_metadata(run.info.run_id, MODEL_NAME, version.version, run.info.experiment_id),
         **image_metadata(matrix_png, uri, "confusion matrix on the 200 test images"),
-    })
-    yield promotion_gate(context, mlflow, x_test, y_test, str(version.version), evaluation)
+        FINGERPRINT_TAG: dg.MetadataValue.text(training_fingerprint),
+    }, data_version=dg.DataVersion(training_fingerprint))
+
+
+def hyper_parameters(model) -> dict:
+    """The pipeline's own settings, without the estimator objects whose repr would repeat them."""
+    return {name: value for name, value in model.get_params(deep=True).items() if not hasattr(value, "get_params")}
+
+
+@dg.asset_check(asset=MODEL_KEY, name="promotion_gate", blocking=True, pool=PROMOTION_POOL,
+                additional_ins={"labelled_images": dg.AssetIn(key=[SYSTEM, "labelled_images"])},
+                description="Promote to champion only if not worse on the 200 test images")
+def image_classifier_gate(context: dg.AssetCheckExecutionContext, labelled_images: pd.DataFrame,
+                          object_store: ObjectStore, mlflow: MlflowRegistry) -> dg.AssetCheckResult:
+    candidate_version, accuracy = candidate_of_run(context, MODEL_KEY, "accuracy")
+    x_test, y_test = load_split(labelled_images, "test", object_store)
+    return promotion_gate(context, mlflow, x_test, y_test, candidate_version, accuracy)
 
 
 def promotion_gate(context, mlflow: MlflowRegistry, x_test: np.ndarray, y_test: np.ndarray,
-                   candidate_version: str, candidate: Evaluation) -> dg.AssetCheckResult:
-    """Score the current champion on the same test images as the candidate, then move the aliases."""
-    from mlops_assets.common.promotion import apply_promotion
-
-    champion = mlflow.version_by_alias(MODEL_NAME)
-    champion_accuracy = None
-    if champion is not None and str(champion.version) != candidate_version:
-        champion_model = mlflow.load_sklearn(f"models:/{MODEL_NAME}/{champion.version}")
-        champion_accuracy = evaluate(champion_model, x_test, y_test, DEFAULT_THRESHOLD).accuracy
-    else:
-        champion = None
-    decision = apply_promotion(mlflow, MODEL_NAME, "accuracy", candidate_version, candidate.accuracy,
-                               None if champion is None else str(champion.version), champion_accuracy)
-    context.log.info(decision.reason)
-    return dg.AssetCheckResult(check_name="promotion_gate", passed=decision.promoted, metadata=decision.metadata(),
-                               severity=dg.AssetCheckSeverity.ERROR)
+                   candidate_version: str, candidate_accuracy: float) -> dg.AssetCheckResult:
+    """The shared gate, with the current champion scored on the same test images as the candidate."""
+    return gate(context, mlflow, MODEL_NAME, "accuracy", candidate_version, candidate_accuracy,
+                lambda champion: evaluate(mlflow.load_version(MODEL_NAME, champion.version), x_test, y_test,
+                                          DEFAULT_THRESHOLD).accuracy)

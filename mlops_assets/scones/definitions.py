@@ -7,5 +7,5 @@ from mlops_assets.scones.inference import inference_captures
 
 defs = dg.Definitions(
     assets=[*dg.load_assets_from_modules([assets, monitoring]), inference_captures],
-    asset_checks=[checks.labelled_images_counts, checks.labelled_images_decode],
+    asset_checks=[checks.labelled_images_counts, checks.labelled_images_decode, assets.image_classifier_gate],
 )

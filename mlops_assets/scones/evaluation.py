@@ -40,7 +40,7 @@ class Evaluation:
     def metrics(self) -> dict[str, float]:
         passed = self.passed
         return {
-            "test_accuracy": self.accuracy,
+            "accuracy": self.accuracy,
             **{f"recall_{name}": self.recall(i) for i, name in enumerate(CLASS_NAMES)},
             # The workflow's filter drops inferences below the threshold: how many survive, and how right they are.
             "threshold_pass_rate": float(passed.mean()),

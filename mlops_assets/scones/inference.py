@@ -9,15 +9,14 @@ last step fails the run after all are captured, naming every image that did not 
 """
 
 
-import threading
 from collections import Counter
 from datetime import datetime, timezone
-from typing import Any
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from mlops_assets.common.champion import ChampionLoader
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.scones.capture import Capture, captured_versions, record_many
 from mlops_assets.scones.constants import CAPTURE_TABLE, DEFAULT_THRESHOLD, MODEL_NAME, SYSTEM
@@ -61,26 +60,8 @@ class FilterSettings(dg.Config):
                              description="An inference passes when any class probability reaches this")
 
 
-class _ChampionCache:
-    """The champion model, loaded once per version: a run must not pay seconds of loading for one image."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._loaded: dict[tuple[str, str], Any] = {}
-
-    def get(self, registry: MlflowRegistry) -> tuple[Any, str] | None:
-        version = registry.version_by_alias(MODEL_NAME)
-        if version is None:
-            return None
-        key = (registry.tracking_uri, str(version.version))
-        with self._lock:
-            if key not in self._loaded:
-                model = registry.load_sklearn(f"models:/{MODEL_NAME}/{version.version}")
-                self._loaded = {key: model}  # keep only the current champion in memory
-            return self._loaded[key], str(version.version)
-
-
-CHAMPIONS = _ChampionCache()
+# The champion model, loaded once per version: a run must not pay seconds of loading for one image.
+CHAMPIONS = ChampionLoader(MODEL_NAME)
 
 
 def _landed_at(landing: dict) -> datetime | None:
@@ -169,7 +150,7 @@ def classify_images(context: dg.OpExecutionContext, images: list, failures: list
             rejected.append((landing, verdict, DEFAULT_THRESHOLD, None))
             refuse(context, failures, failure_message(verdict, landing))
             continue
-        model, version = champion
+        model, version = champion.model, champion.number
         try:
             event = classify(image["event"], model)
         except ImageRejected as exc:

@@ -8,7 +8,10 @@ import dagster as dg
 import pandas as pd
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTION_POOL
-from mlops_assets.common.promotion import apply_promotion
+from mlops_assets.common.promotion import candidate_of_run
+from mlops_assets.common.promotion import promotion_gate as gate
+from mlops_assets.common.training import (FINGERPRINT_TAG, SKIPPED, TRAINED, asset_code_version, content_version,
+                                          fingerprint, registered_version, skipped_result)
 from mlops_assets.titanic.constants import (EXPERIMENT, FEATURES, LABEL, MODEL_NAME, MODEL_PARAMS, SYSTEM,
                                             TRAIN_CSV)
 from mlops_assets.titanic.features import in_holdout, prepare_passengers, synthetic_passenger, upsert
@@ -91,18 +94,28 @@ def holdout_accuracy(model, split: pd.DataFrame, source: str | None = None) -> f
     return float(accuracy_score(holdout[LABEL], model.predict(holdout[FEATURES])))
 
 
-# In the promotion pool: two training runs must not both read "champion" and then both move it.
-@dg.asset(**COMMON, kinds={"sklearn", "mlflow"}, code_version="1", pool=PROMOTION_POOL,
-          check_specs=[dg.AssetCheckSpec("promotion_gate", asset=dg.AssetKey([SYSTEM, "survival_model"]),
-                                         blocking=True, description="Promote to champion only if not worse on the holdout")])
-def survival_model(context: dg.AssetExecutionContext, training_split: pd.DataFrame, mlflow: MlflowRegistry):
+MODEL_KEY = dg.AssetKey([SYSTEM, "survival_model"])
+
+
+@dg.asset(**COMMON, kinds={"scikit-learn", "mlflow"}, code_version="1")
+def survival_model(context: dg.AssetExecutionContext, training_split: pd.DataFrame,
+                   mlflow: MlflowRegistry) -> dg.MaterializeResult:
     """The survival classifier (RandomForest, the original's hyper-parameters), registered as `titanic_modal`.
 
     The model sees only the five passenger features, never the id. Each materialization trains on the train side,
-    scores the holdout, logs the run to MLflow and registers a new version; the promotion gate below decides
-    whether that version becomes the served `champion`.
+    scores the holdout, logs the run to MLflow and registers a new version, unless a version trained from the
+    same code, hyper-parameters and split is registered already: then that version is re-emitted, untrained.
+    The promotion gate decides whether the version becomes the served `champion`.
     """
     train = training_split[training_split["split"] == "train"]
+    training_fingerprint = fingerprint(asset_code_version(context), {**MODEL_PARAMS, "features": FEATURES},
+                                       {"training_split": content_version(training_split)})
+    existing = registered_version(mlflow, MODEL_NAME, training_fingerprint)
+    if existing is not None:
+        context.log.info("%s v%s was trained from identical inputs: %s", MODEL_NAME, existing.version, SKIPPED)
+        return skipped_result(mlflow, MODEL_NAME, existing, training_fingerprint, {
+            "holdout_rows": dg.MetadataValue.int(int((training_split["split"] == "holdout").sum())),
+            "train_rows": dg.MetadataValue.int(len(train))})
     model = train_survival_model(training_split)
     accuracy = holdout_accuracy(model, training_split)
     # Synthetic passengers follow the original's odd rules; the real-passenger figure is the comparable one.
@@ -114,33 +127,33 @@ def survival_model(context: dg.AssetExecutionContext, training_split: pd.DataFra
         info = mlflow.log_sklearn_model(model, input_example=train[FEATURES].head(3).astype("float64"),
                                         skops_trusted_types=TRUSTED_TYPES)
     version = mlflow.register(MODEL_NAME, info.model_uri, run.info.run_id,
-                              tags={DAGSTER_RUN_TAG: context.run_id, "accuracy": f"{accuracy:.6f}"})
+                              tags={DAGSTER_RUN_TAG: context.run_id, "accuracy": f"{accuracy:.6f}",
+                                    FINGERPRINT_TAG: training_fingerprint})
     context.log.info("registered %s v%s, holdout accuracy %.4f", MODEL_NAME, version.version, accuracy)
-
-    yield dg.MaterializeResult(metadata={
+    return dg.MaterializeResult(metadata={
         "accuracy": dg.MetadataValue.float(accuracy),
         "kaggle_holdout_accuracy": dg.MetadataValue.float(kaggle_accuracy),
+        "training": dg.MetadataValue.text(TRAINED),
         "holdout_rows": dg.MetadataValue.int(int((training_split["split"] == "holdout").sum())),
         "model_version": dg.MetadataValue.text(str(version.version)),
         "mlflow_run_id": dg.MetadataValue.text(run.info.run_id),
         **mlflow.link_metadata(run.info.run_id, MODEL_NAME, version.version, run.info.experiment_id),
         "train_rows": dg.MetadataValue.int(len(train)),
-    })
-    yield promotion_gate(context, mlflow, training_split, str(version.version), accuracy)
+        FINGERPRINT_TAG: dg.MetadataValue.text(training_fingerprint),
+    }, data_version=dg.DataVersion(training_fingerprint))
+
+
+@dg.asset_check(asset=MODEL_KEY, name="promotion_gate", blocking=True, pool=PROMOTION_POOL,
+                additional_ins={"training_split": dg.AssetIn(key=[SYSTEM, "training_split"])},
+                description="Promote to champion only if not worse on the holdout")
+def survival_model_gate(context: dg.AssetCheckExecutionContext, training_split: pd.DataFrame,
+                        mlflow: MlflowRegistry) -> dg.AssetCheckResult:
+    candidate_version, accuracy = candidate_of_run(context, MODEL_KEY, "accuracy")
+    return promotion_gate(context, mlflow, training_split, candidate_version, accuracy)
 
 
 def promotion_gate(context, mlflow: MlflowRegistry, split: pd.DataFrame, candidate_version: str,
                    candidate_accuracy: float) -> dg.AssetCheckResult:
-    """Score the current champion on the same holdout as the candidate, then move the aliases."""
-    champion = mlflow.version_by_alias(MODEL_NAME)
-    champion_accuracy = None
-    if champion is not None and str(champion.version) != candidate_version:
-        champion_model = mlflow.load_sklearn(f"models:/{MODEL_NAME}/{champion.version}")
-        champion_accuracy = holdout_accuracy(champion_model, split)
-    else:
-        champion = None
-    decision = apply_promotion(mlflow, MODEL_NAME, "accuracy", candidate_version, candidate_accuracy,
-                               None if champion is None else str(champion.version), champion_accuracy)
-    context.log.info(decision.reason)
-    return dg.AssetCheckResult(check_name="promotion_gate", passed=decision.promoted, metadata=decision.metadata(),
-                               severity=dg.AssetCheckSeverity.ERROR)
+    """The shared gate, with the current champion scored on the same holdout as the candidate."""
+    return gate(context, mlflow, MODEL_NAME, "accuracy", candidate_version, candidate_accuracy,
+                lambda champion: holdout_accuracy(mlflow.load_version(MODEL_NAME, champion.version), split))

@@ -36,7 +36,7 @@ def batch_prediction(context: dg.AssetExecutionContext, daily_passenger: pd.Data
     if champion is None:
         raise NoChampion(f"no '{CHAMPION}' version of {MODEL_NAME} in the registry yet: "
                          "materialize titanic/survival_model first")
-    model = mlflow.load_sklearn(f"models:/{MODEL_NAME}/{champion.version}")
+    model = mlflow.load_version(MODEL_NAME, champion.version)
     passenger = daily_passenger.iloc[[0]]
     prediction = int(model.predict(passenger[FEATURES])[0])
     row = pd.DataFrame([{
