@@ -77,7 +77,7 @@ def raw_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore):
     frame.insert(0, "snapshot", snapshot)
     counts = frame["class"].value_counts()
     yield dg.Output(frame, metadata={
-        "rows": dg.MetadataValue.int(len(frame)),
+        "dagster/row_count": dg.MetadataValue.int(len(frame)),
         "kirmizi_rows": dg.MetadataValue.int(int(counts.get(0, 0))),
         "siit_rows": dg.MetadataValue.int(int(counts.get(1, 0))),
         "source_uri": dg.MetadataValue.text(object_store.uri(key)),
@@ -98,7 +98,7 @@ def raw_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore):
     )
 
 
-@dg.asset(key_prefix=PREFIX, group_name=GROUP, kinds={"duckdb", "scikitlearn"}, code_version="1",
+@dg.asset(key_prefix=PREFIX, group_name=GROUP, kinds={"duckdb", "scikit-learn"}, code_version="1",
           partitions_def=snapshot_partitions, pool=DUCKDB_POOL, metadata={"partition_expr": "snapshot"})
 def snapshot_splits(raw_snapshot: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """The delivery split 60/20/20 into train / validation / test with random_state=1, as the original did."""
@@ -112,7 +112,7 @@ def snapshot_splits(raw_snapshot: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     })
 
 
-@dg.asset(key_prefix=PREFIX, group_name=GROUP, kinds={"mlflow", "scikitlearn", "duckdb"}, code_version="1",
+@dg.asset(key_prefix=PREFIX, group_name=GROUP, kinds={"mlflow", "scikit-learn", "duckdb"}, code_version="1",
           partitions_def=snapshot_partitions, pool=DUCKDB_POOL, metadata={"partition_expr": "snapshot"})
 def model_sweep(context: dg.AssetExecutionContext, snapshot_splits: pd.DataFrame,
                 mlflow: MlflowRegistry) -> dg.Output[pd.DataFrame]:

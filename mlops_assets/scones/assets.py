@@ -70,7 +70,7 @@ def manifest_key(split: str) -> str:
     return f"{DATASET_PREFIX}/{split}.lst"
 
 
-@dg.asset(**COMMON, kinds={"python", "s3", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
+@dg.asset(**COMMON, kinds={"python", "png", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
 def labelled_images(context: dg.AssetExecutionContext, cifar100_archive: pd.DataFrame,
                     object_store: ObjectStore) -> dg.Output[pd.DataFrame]:
     """The 1,000 training and 200 test images as 32x32 PNGs under `scones/train/` and `scones/test/`.

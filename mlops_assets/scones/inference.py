@@ -102,7 +102,7 @@ def refuse(context: dg.OpExecutionContext, failures: list[str], message: str) ->
 
 
 @dg.op(out={"images": dg.Out(list, io_manager_key=EVENT_IO), "failures": dg.Out(list, io_manager_key=EVENT_IO)},
-       pool=DUCKDB_POOL, tags={"kind": "s3"})
+       pool=DUCKDB_POOL, tags={"kind": "png"})
 def serialize_images(context: dg.OpExecutionContext, config: ImageBatch, object_store: ObjectStore,
                      warehouse: DuckDBResource):
     """Lambda 1 per image: read it from the object store → {image_data (base64), s3_bucket, s3_key, inferences: []}.
@@ -136,7 +136,7 @@ def serialize_images(context: dg.OpExecutionContext, config: ImageBatch, object_
 
 
 @dg.op(out={"images": dg.Out(list, io_manager_key=EVENT_IO), "failures": dg.Out(list, io_manager_key=EVENT_IO)},
-       pool=DUCKDB_POOL, tags={"kind": "sklearn"})
+       pool=DUCKDB_POOL, tags={"kind": "scikit-learn"})
 def classify_images(context: dg.OpExecutionContext, images: list, failures: list, mlflow: MlflowRegistry,
                     warehouse: DuckDBResource):
     """Lambda 2 per image: the champion model's `[p_bicycle, p_motorcycle]` (the original's endpoint call)."""

@@ -47,7 +47,7 @@ def confidence_chart_png(captures: pd.DataFrame, threshold: float = DEFAULT_THRE
     return figure_png(fig)
 
 
-@dg.asset(key_prefix=[SYSTEM], group_name=SYSTEM, kinds={"matplotlib", "s3"}, code_version="1", deps=[CAPTURES_KEY],
+@dg.asset(key_prefix=[SYSTEM], group_name=SYSTEM, kinds={"matplotlib", "png"}, code_version="1", deps=[CAPTURES_KEY],
           pool=DUCKDB_POOL)
 def confidence_chart(context: dg.AssetExecutionContext, warehouse: DuckDBResource,
                      object_store: ObjectStore) -> dg.MaterializeResult:

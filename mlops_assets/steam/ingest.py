@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from mlops_assets.steam.literal_parser import ParseReport, iter_records, open_te
 
 REVIEW_FIELDS = ["funny", "posted", "last_edited", "item_id", "helpful", "recommend", "review"]
 _ITEM_CHUNK_USERS = 2_000
+NAME_LIST_COLUMNS = ("genres", "tags", "specs")
 
 
 def read_games(path: Path) -> pd.DataFrame:
@@ -23,6 +25,11 @@ def read_games(path: Path) -> pd.DataFrame:
     frame = pd.read_json(path, lines=True, dtype={"price": object}, convert_dates=False)
     # pandas reads the ids as floats (NaN padding rows); the catalogue keys are the integer ids as text.
     frame["id"] = [None if pd.isna(v) else (str(int(v)) if isinstance(v, float) else str(v)) for v in frame["id"]]
+    # The file carries some names HTML-escaped ('Animation &amp; Modeling'); the catalogue holds them as shown.
+    for column in NAME_LIST_COLUMNS:
+        if column in frame.columns:
+            frame[column] = [[html.unescape(str(name)) for name in v] if isinstance(v, list) else v
+                             for v in frame[column]]
     return frame
 
 

@@ -30,7 +30,7 @@ def playtime_genre_answers(user_items: pd.DataFrame, games: pd.DataFrame) -> dg.
 def user_for_genre_answers(user_items: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
     """UserForGenre: for each genre, its most devoted player and their hours per release year."""
     frame = answers.user_for_genre(user_items, games)
-    return dg.Output(frame, metadata={"genres": int(frame["genre"].nunique()), "rows": len(frame)})
+    return dg.Output(frame, metadata={"genres": int(frame["genre"].nunique()), "dagster/row_count": len(frame)})
 
 
 @dg.asset(**COMMON)
@@ -76,7 +76,7 @@ def game_recommendations(games: pd.DataFrame):
 def user_recommendations(user_items: pd.DataFrame, raw_user_items: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
     """user_recommendation: 5 games for every player, from their playtime-weighted taste, none they own."""
     frame = recommend.user_item(user_items, games, owned=raw_user_items[["user_id", "item_id"]])
-    return dg.Output(frame, metadata={"users": int(frame["user_id"].nunique()), "rows": len(frame)})
+    return dg.Output(frame, metadata={"users": int(frame["user_id"].nunique()), "dagster/row_count": len(frame)})
 
 
 @dg.asset(key_prefix=KEY_PREFIX, group_name=GROUP, kinds={"pandas", "matplotlib"}, code_version="1")
@@ -104,7 +104,7 @@ def _lower_unique(keys) -> dict[str, str]:
     return {low: originals[0] for low, originals in lowered.items() if len(originals) == 1}
 
 
-@dg.asset(key_prefix=KEY_PREFIX, group_name=GROUP, kinds={"json", "s3"}, code_version="1")
+@dg.asset(key_prefix=KEY_PREFIX, group_name=GROUP, kinds={"json"}, code_version="1")
 def serving_snapshot(context: dg.AssetExecutionContext, playtime_genre_answers: pd.DataFrame, user_for_genre_answers: pd.DataFrame,
                      users_recommend_answers: pd.DataFrame, users_not_recommend_answers: pd.DataFrame,
                      sentiment_answers: pd.DataFrame, game_recommendations: pd.DataFrame,

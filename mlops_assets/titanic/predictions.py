@@ -26,7 +26,7 @@ class NoChampion(Exception):
     pass
 
 
-@dg.asset(**COMMON, kinds={"sklearn", "duckdb"}, code_version="1", pool=DUCKDB_POOL,
+@dg.asset(**COMMON, kinds={"scikit-learn", "duckdb"}, code_version="1", pool=DUCKDB_POOL,
           partitions_def=daily_partitions, metadata={"partition_expr": "event_date"},
           deps=[dg.AssetKey([SYSTEM, "survival_model"])])
 def batch_prediction(context: dg.AssetExecutionContext, daily_passenger: pd.DataFrame,
@@ -82,7 +82,7 @@ def _store_image(context, store: ObjectStore, name: str, png: bytes, alt: str) -
     return dg.MaterializeResult(metadata=image_metadata(png, uri, alt))
 
 
-@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1")
+@dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1")
 def latest_passenger_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
                            object_store: ObjectStore) -> dg.MaterializeResult:
     """`latest_passenger.png`: the fate the model predicts for the newest passenger."""
@@ -91,7 +91,7 @@ def latest_passenger_image(context: dg.AssetExecutionContext, prediction_history
     return _store_image(context, object_store, "latest_passenger", png, "predicted fate")
 
 
-@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1", output_required=False)
+@dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1", output_required=False)
 def actual_fate_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame, object_store: ObjectStore):
     """`actual_fate.png`: the true fate of the newest passenger, to compare with the prediction."""
     row = latest(prediction_history)
@@ -113,7 +113,7 @@ def recent_rows(history: pd.DataFrame) -> pd.DataFrame:
     })
 
 
-@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1")
+@dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1")
 def recent_predictions_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
                              object_store: ObjectStore) -> dg.MaterializeResult:
     """`df_recent.png`: the last five predictions next to the true fates; also published as JSON for serving."""
@@ -122,10 +122,10 @@ def recent_predictions_image(context: dg.AssetExecutionContext, prediction_histo
                            "application/json")
     png = table_picture(recent, "Recent predictions")
     result = _store_image(context, object_store, "df_recent", png, "recent predictions")
-    return dg.MaterializeResult(metadata={**result.metadata, "rows": dg.MetadataValue.int(len(recent))})
+    return dg.MaterializeResult(metadata={**result.metadata, "dagster/row_count": dg.MetadataValue.int(len(recent))})
 
 
-@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1",
+@dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1",
           output_required=False)
 def confusion_matrix_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
                            object_store: ObjectStore):

@@ -63,3 +63,28 @@ def test_reviews_explode_and_items_keep_played_only(tiny_steam_data):
                           "playtime_2weeks": [0, 0]})
     assert etl.clean_items(items)["item_id"].tolist() == ["2"]
     assert USERS["items_count"].sum() == 9
+
+
+def test_genre_and_tag_names_are_html_unescaped_at_ingest(tmp_path):
+    import gzip
+    import json
+
+    from tests.support import shared_data_dir
+
+    real = None if shared_data_dir() is None else shared_data_dir() / "steam" / "steam_games.json.gz"
+    path = tmp_path / "steam_games.json.gz"
+    if real is not None and real.exists():
+        # The real file's escaped lines only: reading all 120,445 lines would cost the suite half a minute.
+        with gzip.open(real, "rt", encoding="utf-8") as lines:
+            escaped = [line for line in lines if "&amp;" in line]
+        assert len(escaped) > 100
+        path.write_bytes(gzip.compress("".join(escaped).encode()))
+    else:
+        path.write_bytes(gzip.compress(json.dumps({
+            "id": "1", "app_name": "Blender", "genres": ["Animation &amp; Modeling"],
+            "tags": ["Animation &amp; Modeling", "Design &amp; Illustration"], "specs": ["Single-player"]}).encode()))
+    games = read_games(path)
+    names = {name for column in ("genres", "tags", "specs") for cell in games[column] if isinstance(cell, list)
+             for name in cell}
+    assert "Animation & Modeling" in names and "Design & Illustration" in names
+    assert not [name for name in names if "&amp;" in name or "&#" in name]

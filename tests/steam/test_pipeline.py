@@ -41,7 +41,7 @@ def test_bootstrap_materializes_the_group_from_tiny_files_with_generated_items(s
     items = instance.get_latest_materialization_event(dg.AssetKey(["steam", "raw_user_items"]))
     meta = items.asset_materialization.metadata
     assert meta["source"].value == "generated"
-    assert meta["rows"].value == 9  # the users' real items_count: 3 + 4 + 0 + 2
+    assert meta["dagster/row_count"].value == 9  # the users' real items_count: 3 + 4 + 0 + 2
 
     store = resources["object_store"]
     pointer = current_snapshot(store, "steam")
