@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL
+from mlops_assets.common.tables import table_metadata
 from mlops_assets.pistachio.constants import (
     DATASET_RELATIVE_PATH, DATASET_URL, MODEL_FILE_KEY, MODEL_MANIFEST_KEY, MODEL_NAME, TRAINING_DATAFILE_TAG,
     VALIDATION_AUC_TAG,
@@ -77,7 +78,7 @@ def raw_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore):
     frame.insert(0, "snapshot", snapshot)
     counts = frame["class"].value_counts()
     yield dg.Output(frame, metadata={
-        "dagster/row_count": dg.MetadataValue.int(len(frame)),
+        **table_metadata(frame),
         "kirmizi_rows": dg.MetadataValue.int(int(counts.get(0, 0))),
         "siit_rows": dg.MetadataValue.int(int(counts.get(1, 0))),
         "source_uri": dg.MetadataValue.text(object_store.uri(key)),
@@ -107,6 +108,7 @@ def snapshot_splits(raw_snapshot: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     splits.insert(0, "snapshot", raw_snapshot["snapshot"].iloc[0])
     sizes = splits["split"].value_counts()
     return dg.Output(splits, metadata={
+        **table_metadata(splits),
         **{f"{name}_rows": dg.MetadataValue.int(int(sizes.get(name, 0))) for name in SPLITS},
         "siit_share_train": dg.MetadataValue.float(float(splits.loc[splits["split"] == "train", "class"].mean())),
     })

@@ -12,6 +12,7 @@ from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTIO
 from mlops_assets.common.images import image_metadata
 from mlops_assets.common.promotion import candidate_of_run
 from mlops_assets.common.promotion import promotion_gate as gate
+from mlops_assets.common.tables import table_metadata
 from mlops_assets.common.training import (FINGERPRINT_TAG, SKIPPED, TRAINED, asset_code_version, content_version,
                                           fingerprint, registered_version, skipped_result)
 from mlops_assets.scones.cifar import (SPLITS, CifarSplit, check_label_names, fine_label_names, manifest_text,
@@ -52,7 +53,7 @@ def cifar100_archive(context: dg.AssetExecutionContext, data_source: DataSource)
             "label": split.labels, "filename": split.filenames, "pixels": [bytes(p) for p in planes]}))
     rows = pd.concat(frames, ignore_index=True)
     context.log.info("read %d bicycle/motorcycle rows from %s", len(rows), ", ".join(str(f.path) for f in fetched))
-    metadata = {**fetched[0].metadata(), "dagster/row_count": len(rows),
+    metadata = {**fetched[0].metadata(), **table_metadata(rows),
                 **{f"{name}_rows": dg.MetadataValue.int(int((rows["split"] == name).sum())) for name in SPLITS}}
     version = "-".join(f.sha256[:8] for f in fetched)
     return dg.Output(rows, data_version=dg.DataVersion(version), metadata=metadata)
@@ -93,7 +94,7 @@ def labelled_images(context: dg.AssetExecutionContext, cifar100_archive: pd.Data
     context.log.info("wrote %d PNGs and 2 manifests under %s/", len(index), DATASET_PREFIX)
     counts = index.groupby(["split", "class_name"]).size()
     return dg.Output(index, metadata={
-        "dagster/row_count": len(index),
+        **table_metadata(index),
         "location": dg.MetadataValue.text(object_store.uri(DATASET_PREFIX)),
         **{f"{split}_{name}": dg.MetadataValue.int(int(count)) for (split, name), count in counts.items()},
     })

@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
+from mlops_assets.common.tables import table_metadata
 from mlops_assets.steam import etl, ingest
 from mlops_assets.steam.constants import (GENERATED_ITEMS_KEY, GOLDEN_SENTIMENT, GOLDEN_SENTIMENT_YEAR, GROUP,
                                           ITEMS_EXTRACT_FILE, KEY_PREFIX, REAL_GAME_LINES, REAL_GAME_ROWS,
@@ -47,7 +48,7 @@ def raw_games(context: dg.AssetExecutionContext, data_source: DataSource):
     yield dg.AssetCheckResult(
         check_name="non_empty_game_rows", passed=(non_empty == REAL_GAME_ROWS) if real else non_empty > 0,
         metadata={"non_empty_rows": non_empty, "expected": REAL_GAME_ROWS if real else "any (not the real file)"})
-    yield dg.Output(frame, metadata={**fetched.metadata(), "dagster/row_count": len(frame), "non_empty_rows": non_empty},
+    yield dg.Output(frame, metadata={**fetched.metadata(), **table_metadata(frame), "non_empty_rows": non_empty},
                     data_version=fetched.data_version)
 
 
@@ -58,7 +59,7 @@ def raw_reviews(context: dg.AssetExecutionContext, data_source: DataSource):
     fetched = data_source.fetch(REVIEWS_FILE)
     frame, report = ingest.read_reviews(fetched.path)
     yield _parse_check("raw_reviews", report, REVIEWS_FILE.relative_path)
-    yield dg.Output(frame, metadata={**fetched.metadata(), **_parse_metadata(report), "dagster/row_count": len(frame)},
+    yield dg.Output(frame, metadata={**fetched.metadata(), **_parse_metadata(report), **table_metadata(frame)},
                     data_version=fetched.data_version)
 
 
@@ -97,7 +98,7 @@ def raw_user_items(context: dg.AssetExecutionContext, config: UsersItemsConfig, 
     declared = int(frame.groupby("line")["items_count"].first().sum()) if len(frame) else 0
     yield dg.AssetCheckResult(check_name="item_rows_match_items_count", passed=declared == len(frame),
                               metadata={"rows": len(frame), "sum_items_count": declared})
-    yield dg.Output(frame, metadata={**source, **_parse_metadata(report), "dagster/row_count": len(frame),
+    yield dg.Output(frame, metadata={**source, **_parse_metadata(report), **table_metadata(frame),
                                      "users": int(frame["user_id"].nunique())})
 
 
@@ -115,7 +116,7 @@ def reviews(raw_reviews: pd.DataFrame):
         metadata={**{f"observed_{k}": v for k, v in observed.items()},
                   **{f"golden_{k}": v for k, v in GOLDEN_SENTIMENT.items()}})
     shares = frame["sentiment"].value_counts(normalize=True)
-    yield dg.Output(frame, metadata={"dagster/row_count": len(frame), "negative_share": float(shares.get(0, 0.0)),
+    yield dg.Output(frame, metadata={**table_metadata(frame), "negative_share": float(shares.get(0, 0.0)),
                                      "neutral_share": float(shares.get(1, 0.0)),
                                      "positive_share": float(shares.get(2, 0.0))})
 
@@ -124,7 +125,7 @@ def reviews(raw_reviews: pd.DataFrame):
 def games(raw_games: pd.DataFrame, reviews: pd.DataFrame) -> dg.Output:
     """The game catalogue: one row per id, tags&genres, numeric price, release date always filled."""
     frame = etl.clean_games(raw_games, reviews)
-    return dg.Output(frame, metadata={"dagster/row_count": len(frame), **{
+    return dg.Output(frame, metadata={**table_metadata(frame), **{
         f"release_date_from_{k.replace(' ', '_')}": int(v)
         for k, v in frame["release_date_source"].value_counts().items()}})
 
@@ -133,5 +134,5 @@ def games(raw_games: pd.DataFrame, reviews: pd.DataFrame) -> dg.Output:
 def user_items(raw_user_items: pd.DataFrame) -> dg.Output:
     """Games users actually played (playtime_forever > 0): what hours, genres and recommendations count."""
     frame = etl.clean_items(raw_user_items)
-    return dg.Output(frame, metadata={"dagster/row_count": len(frame), "users": int(frame["user_id"].nunique()),
+    return dg.Output(frame, metadata={**table_metadata(frame), "users": int(frame["user_id"].nunique()),
                                       "played_share": float(len(frame) / max(len(raw_user_items), 1))})

@@ -9,6 +9,7 @@ import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
+from mlops_assets.common.tables import table_metadata
 from mlops_assets.steam import answers, recommend
 from mlops_assets.steam.constants import GROUP, KEY_PREFIX, SYSTEM
 from resources.object_store import ObjectStore
@@ -30,7 +31,7 @@ def playtime_genre_answers(user_items: pd.DataFrame, games: pd.DataFrame) -> dg.
 def user_for_genre_answers(user_items: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
     """UserForGenre: for each genre, its most devoted player and their hours per release year."""
     frame = answers.user_for_genre(user_items, games)
-    return dg.Output(frame, metadata={"genres": int(frame["genre"].nunique()), "dagster/row_count": len(frame)})
+    return dg.Output(frame, metadata={"genres": int(frame["genre"].nunique()), **table_metadata(frame)})
 
 
 @dg.asset(**COMMON)
@@ -76,7 +77,7 @@ def game_recommendations(games: pd.DataFrame):
 def user_recommendations(user_items: pd.DataFrame, raw_user_items: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
     """user_recommendation: 5 games for every player, from their playtime-weighted taste, none they own."""
     frame = recommend.user_item(user_items, games, owned=raw_user_items[["user_id", "item_id"]])
-    return dg.Output(frame, metadata={"users": int(frame["user_id"].nunique()), "dagster/row_count": len(frame)})
+    return dg.Output(frame, metadata={"users": int(frame["user_id"].nunique()), **table_metadata(frame)})
 
 
 @dg.asset(key_prefix=KEY_PREFIX, group_name=GROUP, kinds={"pandas", "matplotlib"}, code_version="1")

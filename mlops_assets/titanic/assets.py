@@ -10,6 +10,7 @@ import pandas as pd
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTION_POOL
 from mlops_assets.common.promotion import candidate_of_run
 from mlops_assets.common.promotion import promotion_gate as gate
+from mlops_assets.common.tables import table_metadata
 from mlops_assets.common.training import (FINGERPRINT_TAG, SKIPPED, TRAINED, asset_code_version, content_version,
                                           fingerprint, registered_version, skipped_result)
 from mlops_assets.titanic.constants import (EXPERIMENT, FEATURES, LABEL, MODEL_NAME, MODEL_PARAMS, SYSTEM,
@@ -34,14 +35,14 @@ def raw_passengers(context: dg.AssetExecutionContext, data_source: DataSource) -
     frame = pd.read_csv(fetched.path)
     context.log.info("read %d passengers from %s (%s)", len(frame), fetched.path, fetched.origin)
     return dg.Output(frame, data_version=fetched.data_version,
-                     metadata={**fetched.metadata(), "dagster/row_count": len(frame)})
+                     metadata={**fetched.metadata(), **table_metadata(frame)})
 
 
 @dg.asset(**COMMON, kinds={"pandas", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
 def passenger_features(raw_passengers: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """The real passengers as model features: missing ages → 29, ports → 'Q', sex/port codes, age and fare bands."""
     features = prepare_passengers(raw_passengers)
-    return dg.Output(features, metadata={"dagster/row_count": len(features),
+    return dg.Output(features, metadata={**table_metadata(features),
                                          "survival_rate": float(features[LABEL].mean())})
 
 
@@ -63,7 +64,7 @@ def feature_group(passenger_features: pd.DataFrame, daily_passenger: pd.DataFram
     synthetic = daily_passenger.drop(columns=["event_date"], errors="ignore")
     group = upsert(passenger_features.assign(source="kaggle"), synthetic.assign(source="synthetic"))
     return dg.Output(group, metadata={
-        "dagster/row_count": len(group),
+        **table_metadata(group),
         "synthetic_rows": dg.MetadataValue.int(int((group["source"] == "synthetic").sum())),
         "survival_rate": float(group[LABEL].mean()),
     })
@@ -74,7 +75,8 @@ def training_split(feature_group: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """The feature group with a stable 80/20 split: each passenger's side is fixed by a hash of its id."""
     split = feature_group.assign(split=in_holdout(feature_group["passenger_id"]).map({True: "holdout", False: "train"}))
     counts = split["split"].value_counts()
-    return dg.Output(split, metadata={"train_rows": dg.MetadataValue.int(int(counts.get("train", 0))),
+    return dg.Output(split, metadata={**table_metadata(split),
+                                      "train_rows": dg.MetadataValue.int(int(counts.get("train", 0))),
                                       "holdout_rows": dg.MetadataValue.int(int(counts.get("holdout", 0)))})
 
 

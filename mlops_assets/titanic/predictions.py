@@ -10,6 +10,7 @@ import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import image_metadata
+from mlops_assets.common.tables import table_metadata
 from mlops_assets.titanic.constants import (FEATURES, IMAGE_KEYS, LABEL, MODEL_NAME, RECENT_PREDICTIONS_KEY,
                                             RECENT_ROWS, SYSTEM)
 from mlops_assets.titanic.partitions import daily_partitions
@@ -66,7 +67,7 @@ def prediction_history(batch_prediction: pd.DataFrame, feature_group: pd.DataFra
     history = join_labels(batch_prediction, feature_group)
     labelled = history.dropna(subset=["label"])
     accuracy = float((labelled["prediction"] == labelled["label"]).mean()) if len(labelled) else float("nan")
-    return dg.Output(history, metadata={"dagster/row_count": len(history), "labelled_rows": len(labelled),
+    return dg.Output(history, metadata={**table_metadata(history), "labelled_rows": len(labelled),
                                         "history_accuracy": accuracy})
 
 

@@ -12,7 +12,8 @@ from mlops_assets.titanic.assets import holdout_accuracy, promotion_gate
 from mlops_assets.titanic.constants import FEATURES, IMAGE_KEYS, LABEL, MODEL_NAME, RECENT_PREDICTIONS_KEY
 from mlops_assets.titanic.features import synthetic_passenger
 from resources import build_object_store, build_registry
-from resources.mlflow_registry import CHALLENGER, CHAMPION
+from mlops_assets.common.training import SKIPPED
+from resources.mlflow_registry import CHALLENGER, CHAMPION, model_uri
 from sensors.titanic import daily_schedule, feature_group_change_sensor, latest_materialization
 from tests.titanic.conftest import BOOTSTRAP_DAYS
 
@@ -81,16 +82,29 @@ def test_daily_predictions_history_and_pictures(titanic_platform):
     assert store.exists(IMAGE_KEYS["confusion_matrix"]) == both_fates
 
 
-def test_gate_promotes_ties_and_keeps_champion_against_a_worse_model(titanic_platform):
+def test_unchanged_inputs_skip_training_and_ties_go_to_the_newer_model(titanic_platform):
     registry = build_registry(titanic_platform.settings)
     before = registry.version_by_alias(MODEL_NAME, CHAMPION)
+    registered = len(registry.client().search_model_versions(f"name = '{MODEL_NAME}'"))
     result = titanic_platform.job("titanic_training").execute_in_process(instance=titanic_platform.instance)
     gate = result.get_asset_check_evaluations()[0]
-    assert gate.passed  # same data, same seed: a tie, and ties go to the newer model
-    retrained = registry.version_by_alias(MODEL_NAME, CHAMPION)
-    assert int(retrained.version) == int(before.version) + 1
+    assert gate.passed  # the champion's own version, re-emitted: the gate keeps it
+    meta, _ = latest_metadata(titanic_platform, "survival_model")
+    assert meta["training"] == SKIPPED and meta["model_version"] == str(before.version)
+    assert len(registry.client().search_model_versions(f"name = '{MODEL_NAME}'")) == registered
 
+    # Same model, same holdout: a tie, and ties go to the newer version.
     split = read_table(titanic_platform, "training_split")
+    # A copy of the champion, from the same runs: it carries their lineage, which serving reports.
+    tie = registry.register(MODEL_NAME, model_uri(MODEL_NAME, before.version), before.run_id,
+                            tags={"dagster_run_id": before.tags["dagster_run_id"]})
+    champion_model = registry.load_version(MODEL_NAME, before.version)
+    check = promotion_gate(dg.build_asset_context(), registry, split, str(tie.version),
+                           holdout_accuracy(champion_model, split))
+    assert check.passed
+    retrained = registry.version_by_alias(MODEL_NAME, CHAMPION)
+    assert retrained.version == tie.version
+
     train = split[split["split"] == "train"]
     dummy = DummyClassifier(strategy="constant", constant=1).fit(train[FEATURES], train[LABEL])
     with registry.start_run("titanic") as run:

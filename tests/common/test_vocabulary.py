@@ -1,0 +1,27 @@
+"""One vocabulary across the systems: kinds spelled one way, tables described the same way."""
+
+import pandas as pd
+
+from mlops_assets.common.tables import table_metadata
+
+# Spellings replaced by one (scikit-learn), and a storage kind that would be wrong when the store is the folder.
+RETIRED_KINDS = {"sklearn", "scikitlearn", "s3", "S3"}
+
+
+def test_no_asset_uses_a_retired_kind():
+    from mlops_assets.definitions import defs
+
+    graph = defs().resolve_asset_graph()
+    kinds = {key.to_user_string(): graph.get(key).kinds for key in graph.get_all_asset_keys()}
+    assert {key: sorted(k & RETIRED_KINDS) for key, k in kinds.items() if k & RETIRED_KINDS} == {}
+    for model in ("titanic/survival_model", "scones/image_classifier", "pistachio/model_sweep"):
+        assert "scikit-learn" in kinds[model], model
+
+
+def test_table_metadata_is_row_count_and_column_schema():
+    frame = pd.DataFrame({"passenger_id": [1, 2], "survived": [0, 1], "source": ["kaggle", "synthetic"]})
+    metadata = table_metadata(frame)
+    assert metadata["dagster/row_count"].value == 2
+    columns = metadata["dagster/column_schema"].value.columns
+    assert [(c.name, c.type) for c in columns] == [("passenger_id", "int64"), ("survived", "int64"),
+                                                    ("source", "object")]
