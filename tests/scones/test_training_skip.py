@@ -66,4 +66,3 @@ def test_identical_images_train_once_and_changes_train_again(tmp_path, small_mod
 
     write_images(store, seed=2, per_class={"train": 40, "test": 20})  # same keys, new pixels
     assert materialize(store, registry, index)["training"] == TRAINED and versions() == ["1", "2"]
-
