@@ -7,6 +7,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from mlops_assets.titanic import assets as titanic_assets
 from mlops_assets.titanic.constants import AGE_BANDS, FARE_BANDS, FEATURES, MODEL_NAME, PORT_NAMES
 from mlops_assets.titanic.features import prepare_passengers
 from resources import build_registry
@@ -108,10 +109,15 @@ def test_unknown_picture_is_a_404_not_a_500(api):
     assert httpx.get(f"{api}/titanic/recent").status_code == 200
 
 
-def test_a_newly_promoted_model_is_served_without_restart(api, titanic_platform):
+def test_a_newly_promoted_model_is_served_without_restart(api, titanic_platform, monkeypatch):
     before = httpx.post(f"{api}/titanic/predict", json=PASSENGER).json()["lineage"]
-    titanic_platform.job("titanic_training").execute_in_process(instance=titanic_platform.instance)
-    champion = build_registry(titanic_platform.settings).version_by_alias(MODEL_NAME, CHAMPION)
+    # Another seed: unchanged inputs would skip the training and register nothing new.
+    monkeypatch.setitem(titanic_assets.MODEL_PARAMS, "random_state", 7)
+    result = titanic_platform.job("titanic_training").execute_in_process(instance=titanic_platform.instance)
+    registry = build_registry(titanic_platform.settings)
+    trained = result.asset_materializations_for_node("titanic__survival_model")[0].metadata["model_version"].value
+    registry.set_alias(MODEL_NAME, CHAMPION, trained)  # whatever the gate decided: serving follows the alias
+    champion = registry.version_by_alias(MODEL_NAME, CHAMPION)
     assert str(champion.version) != before["model_version"]
     deadline = time.monotonic() + 10
     while True:
