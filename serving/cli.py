@@ -44,9 +44,11 @@ def friendly(command):
             raise
         except (ModelBucketError, ModelRefused, ValueError, OSError) as exc:
             fail(str(exc))
-        except Exception as exc:  # botocore's connection and credential errors, named without a traceback
+        except Exception as exc:  # botocore's and MLflow's connection and credential errors, without a traceback
             if type(exc).__module__.startswith(("botocore", "boto3")):
                 fail(f"S3: {exc}")
+            if type(exc).__module__.startswith("mlflow"):
+                fail(f"MLflow registry: {str(exc).splitlines()[0][:300]}")
             raise
 
     return wrapper

@@ -84,3 +84,13 @@ def test_pins_lists_every_deployment(platform_env, settings):
     result = run("pins")
     assert result.exit_code == 0
     assert "paris_airbnb_price\t(not pinned)" in result.output and "titanic_survival" in result.output
+
+
+def test_an_unreachable_registry_is_one_line_error(platform_env, monkeypatch):
+    """The registry no longer reads an outage as "no such alias": the CLI says which service failed, no traceback."""
+    from tests.support import free_port
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    assert_clean_error(run("deploy", "pistachio", "models:/Pistachio_Classifier@champion"), "MLflow registry")
