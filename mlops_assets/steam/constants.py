@@ -3,6 +3,7 @@
 from resources.data_source import DatasetFile
 
 SYSTEM = "steam"
+# Spelled as mlops_assets.common.keys.placement(SYSTEM) spells them; kept as names for the decorators.
 KEY_PREFIX = [SYSTEM]
 GROUP = SYSTEM
 
