@@ -7,12 +7,21 @@ loads (not at import), so one environment variable switches storage.
 
 from __future__ import annotations
 
+import warnings
+
 import dagster as dg
 
 from mlops_assets.systems import system_definitions
 from resources import build_resources
 from resources.buckets import ensure_buckets
 from resources.settings import PlatformSettings
+
+# A raw asset returns its table through the IO manager and versions it by the source file's digest: that data
+# version is what keeps downstream assets "not stale" when a re-run read the same file. `Output(data_version=)`
+# is the only way to version an IO-managed output, and Dagster flags the parameter as beta on every call, once
+# per materialization in every run's log. Exactly that warning is silenced; every other stays.
+OUTPUT_DATA_VERSION_BETA = r"Parameter `data_version` of initializer `Output.__init__` is currently in beta"
+warnings.filterwarnings("ignore", message=OUTPUT_DATA_VERSION_BETA, category=dg.BetaWarning)
 
 
 @dg.definitions

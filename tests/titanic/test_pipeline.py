@@ -126,8 +126,10 @@ def test_retraining_is_requested_once_per_feature_group_change(titanic_platform)
     assert again.total_requested == 0  # requested once per change, not on every tick
 
 
-def test_daily_schedule_requests_yesterdays_partition():
+def test_daily_schedule_requests_yesterdays_partition(titanic_platform):
+    # Resolved by the location: the job's daily partitions come from the assets it selects.
+    schedule = titanic_platform.definitions.resolve_schedule_def(daily_schedule.name)
     context = dg.build_schedule_context(
         scheduled_execution_time=dt.datetime(2026, 3, 11, 6, 0, tzinfo=dt.timezone.utc))
-    requests = list(daily_schedule.evaluate_tick(context).run_requests)
+    requests = list(schedule.evaluate_tick(context).run_requests)
     assert [r.partition_key for r in requests] == ["2026-03-10"]
