@@ -12,6 +12,7 @@ import yaml
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from mlops_assets.common.constants import DUCKDB_POOL
+from mlops_assets.common.runs import ONE_AT_A_TIME
 from mlops_assets.systems import system_names
 from tests.support import REPO_ROOT
 
@@ -156,3 +157,16 @@ def test_the_pool_admits_one_step_and_runs_execute_in_one_process(definitions, r
     multiprocess = {job.name: job.executor_def.name for job in repository.get_all_jobs()
                     if job.executor_def.name != dg.in_process_executor.name}
     assert multiprocess == {}, f"jobs whose steps would run in parallel processes: {multiprocess}"
+
+
+def test_pistachio_runs_are_limited_to_one_at_a_time_by_the_instance(repository, tmp_path, monkeypatch):
+    """The instance that dev.py up copies loads, and its run queue admits one run per `mlops/one_at_a_time`
+    value: both Pistachio jobs carry that tag, so weeks are trained and promoted in order."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text(Path(REPO_ROOT, "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    limit = {entry["key"]: entry for entry in limits}[ONE_AT_A_TIME]
+    assert limit["limit"] == 1 and limit["value"] == {"applyLimitPerUniqueValue": True}
+    for job in ("pistachio_training_job", "pistachio_snapshot_files_job"):
+        assert repository.get_job(job).tags.get(ONE_AT_A_TIME) == "pistachio", job
