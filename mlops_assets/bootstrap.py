@@ -1,7 +1,8 @@
 """First materialization of every system, so that a new deployment's UI and API are not empty.
 
-`python -m mlops_assets.bootstrap` (run by `python3 dev.py up`) calls each `sensors.<system>.bootstrap`,
-Titanic first, against the instance in DAGSTER_HOME; the runs appear in the UI like any other. A system that
+`python -m mlops_assets.bootstrap` (run by `python3 dev.py up`) calls each system's
+`mlops_assets.<system>.bootstrap.bootstrap` (found by `mlops_assets.systems`, by their ORDER: Titanic first)
+against the instance in DAGSTER_HOME; the runs appear in the UI like any other. A system that
 was bootstrapped before is skipped (unless --force), and one that fails does not stop the others.
 
 The console gets one line per system (materializing, done in N s, or failed with the reason); everything the
@@ -12,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
-import pkgutil
 import sys
 import time
 import traceback
@@ -22,22 +21,9 @@ from pathlib import Path
 
 import dagster as dg
 
-import sensors
+from mlops_assets.systems import system_bootstraps
 from resources.buckets import BucketUnavailable
 from resources.settings import PlatformSettings
-
-FIRST = ["titanic"]
-
-
-def system_bootstraps() -> list[tuple[str, object]]:
-    names = [m.name for m in pkgutil.iter_modules(sensors.__path__)]
-    ordered = [n for n in FIRST if n in names] + sorted(n for n in names if n not in FIRST)
-    found = []
-    for name in ordered:
-        module = importlib.import_module(f"sensors.{name}")
-        if callable(getattr(module, "bootstrap", None)):
-            found.append((name, module.bootstrap))
-    return found
 
 
 @contextlib.contextmanager

@@ -194,12 +194,12 @@ def _percentiles(base: str, paths: list[str], requests: int, warmup: int = 0) ->
     return statistics.median(timings), percentile(timings, 99)
 
 
-def _materialize(defs, automation, scale: float) -> None:
+def _materialize(defs, automation, bootstrap, scale: float) -> None:
     import dagster as dg
 
     start = time.perf_counter()
     result = defs.resolve_job_def(automation.STEAM_JOB).execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), run_config=automation.bootstrap_run_config(scale))
+        instance=dg.DagsterInstance.ephemeral(), run_config=bootstrap.bootstrap_run_config(scale))
     print(f"materialization of the steam group (generator scale {scale}): {time.perf_counter() - start:.1f} s")
     for event in result.all_events:
         if event.event_type_value == "STEP_SUCCESS":
@@ -221,12 +221,12 @@ def main(data_dir: Path = typer.Option(REPO.parent / "shared" / "data"), scale: 
     from mlops_assets import steam
     from resources import build_resources
     from resources.settings import PlatformSettings
-    from sensors import steam as automation
+    from mlops_assets.steam import automation, bootstrap
 
-    defs = dg.Definitions.merge(steam.defs, automation.defs, dg.Definitions(
+    defs = dg.Definitions.merge(steam.defs, dg.Definitions(
         resources=build_resources(PlatformSettings.from_env()), executor=dg.in_process_executor))
     if materialize:
-        _materialize(defs, automation, scale)
+        _materialize(defs, automation, bootstrap, scale)
     objects = home / "objects"
 
     _ingest(data_dir, objects / "steam" / "generated" / "users_items.json.gz", sample_lines)

@@ -38,7 +38,7 @@ def main() -> None:
         env = standalone_environment(Path(tmp) / "mlops", data)
         os.environ.update(env)
         from mlops_assets.definitions import defs
-        from sensors import titanic
+        from mlops_assets.titanic import bootstrap as titanic
 
         started = time.perf_counter()
         definitions = defs()

@@ -1,6 +1,7 @@
 """The serving app: `uvicorn serving.app:create_app --factory`.
 
-Each system contributes one router built from the shared `ServingContext`; the app itself only composes.
+Each system contributes one router built from the shared `ServingContext` (its `serving/<system>.py`, found by
+`mlops_assets.systems`); the app itself only composes.
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import os
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
+from mlops_assets.systems import system_routers
 from resources.buckets import ensure_buckets
 from resources.settings import PlatformSettings
-from serving import deploy, hot_path, pistachio, scones, steam, titanic
+from serving import hot_path
 from serving.context import ServingContext
 
 # Each entry: a module exposing `build_router(ctx) -> APIRouter` and `TITLE`, `HOME` (its landing page).
-SYSTEMS = [titanic, deploy, scones, steam, pistachio]
+SYSTEMS = system_routers()
 
 
 def create_app(settings: PlatformSettings | None = None, poll_seconds: float | None = None) -> FastAPI:

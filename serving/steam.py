@@ -13,11 +13,14 @@ import orjson
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from mlops_assets.steam.constants import (GAME_NAMES_FILE, GAME_RECOMMENDATIONS_FILE, PLAYTIME_GENRE_FILE,
+                                          SENTIMENT_FILE, SNAPSHOT_FORMAT, SYSTEM, USER_FOR_GENRE_FILE,
+                                          USER_IDS_LOWER_FILE, USER_RECOMMENDATIONS_FILE, USERS_NOT_RECOMMEND_FILE,
+                                          USERS_RECOMMEND_FILE)
 from resources.snapshots import read_snapshot_file
 
 TITLE = "Steam games"
 HOME = "/steam"
-SYSTEM = "steam"
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,20 @@ def _ranked(rows: list[dict]) -> bytes:
     return orjson.dumps([{f"Puesto {row['rank']}": row["name"]} for row in rows])
 
 
+class SnapshotFormatError(ValueError):
+    """A published snapshot this reader does not understand: the watcher keeps serving the previous one."""
+
+
 def build_answers(store, pointer: dict) -> SteamAnswers:
+    found = pointer.get("manifest", {}).get("format")
+    if found != SNAPSHOT_FORMAT:
+        raise SnapshotFormatError(f"steam snapshot {pointer.get('snapshot_id')} has format {found!r}; "
+                                  f"this server reads format {SNAPSHOT_FORMAT}")
     load = lambda name: orjson.loads(read_snapshot_file(store, pointer, name))
-    names = load("game_names.json")
-    playtime, for_genre = load("playtime_genre.json"), load("user_for_genre.json")
-    recommend, not_recommend = load("users_recommend.json"), load("users_not_recommend.json")
-    sentiment = load("sentiment.json")
+    names = load(GAME_NAMES_FILE)
+    playtime, for_genre = load(PLAYTIME_GENRE_FILE), load(USER_FOR_GENRE_FILE)
+    recommend, not_recommend = load(USERS_RECOMMEND_FILE), load(USERS_NOT_RECOMMEND_FILE)
+    sentiment = load(SENTIMENT_FILE)
     games = lambda ids: orjson.dumps([{"item_id": i, "name": names.get(i, f"item {i}")} for i in ids])
     return SteamAnswers(
         snapshot_id=pointer["snapshot_id"],
@@ -59,9 +70,9 @@ def build_answers(store, pointer: dict) -> SteamAnswers:
         users_recommend={y: _ranked(rows) for y, rows in recommend.items()},
         users_not_recommend={y: _ranked(rows) for y, rows in not_recommend.items()},
         sentiment={y: orjson.dumps(counts) for y, counts in sentiment.items()},
-        game_recommendation={i: games(ids) for i, ids in load("game_recommendations.json").items()},
-        user_recommendation={u: games(ids) for u, ids in load("user_recommendations.json").items()},
-        user_ids_lower=load("user_ids_lower.json"),
+        game_recommendation={i: games(ids) for i, ids in load(GAME_RECOMMENDATIONS_FILE).items()},
+        user_recommendation={u: games(ids) for u, ids in load(USER_RECOMMENDATIONS_FILE).items()},
+        user_ids_lower=load(USER_IDS_LOWER_FILE),
         genres=sorted(playtime), years=sorted(int(y) for y in sentiment),
     )
 

@@ -12,17 +12,21 @@ import yaml
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from mlops_assets.common.constants import DUCKDB_POOL
+from mlops_assets.common.runs import ONE_AT_A_TIME
+from mlops_assets.systems import system_names
 from tests.support import REPO_ROOT
 
 # What each system must bring to the location: a subset, so a new asset does not break the test, but a system
-# (or its promotion gate, golden check or automation) dropped from the definitions does.
+# (or its promotion gate, golden check or automation) dropped from the definitions does. The whole graph is
+# pinned by tests/test_graph_snapshot.py.
 SYSTEMS = {
     "titanic": dict(
         assets={"raw_passengers", "feature_group", "training_split", "survival_model", "batch_prediction"},
         checks={("feature_group", "feature_group_valid"), ("survival_model", "promotion_gate")},
         jobs={"titanic_daily", "titanic_training", "titanic_feature_backfill"},
         schedules={"titanic_daily_schedule": "titanic_daily"},
-        sensors={"feature_group_change_sensor": "titanic_training"}),
+        sensors={},
+        automation={"training_split", "survival_model"}),
     "steam": dict(
         assets={"raw_reviews", "reviews", "games", "sentiment_answers", "user_recommendations", "serving_snapshot"},
         checks={("reviews", "golden_sentiment_2015"), ("game_recommendations", "similarity_matches_own_tags")},
@@ -87,12 +91,36 @@ def test_every_system_is_wired_into_the_location(definitions, repository, system
         job = repository.get_job(name)
         targets = {key.path[0] for key in job.asset_layer.executable_asset_keys} if job.asset_layer else set()
         assert targets <= {system}, f"{name} materializes assets of {targets - {system}}"
-    schedules = {s.name: s.job_name for s in definitions.schedules or []}
-    sensors = {s.name: [j.name for j in s.jobs] for s in definitions.sensors or []}
+    schedules = {s.name: s.job_name for s in repository.schedule_defs}
+    sensors = {s.name: [j.name for j in s.jobs] for s in repository.sensor_defs if s.has_jobs}
     for name, job in expected["schedules"].items():
         assert schedules.get(name) == job, f"schedule {name} should run {job}"
     for name, job in expected["sensors"].items():
         assert sensors.get(name) == [job], f"sensor {name} should run {job}"
+    automated = {key.path[-1] for key in graph.get_all_asset_keys()
+                 if key.path[0] == system and graph.get(key).automation_condition is not None}
+    assert expected.get("automation", set()) <= automated, f"{system} lacks automation conditions"
+
+
+@pytest.mark.parametrize("system", system_names())
+def test_every_discovered_system_has_its_group_checks_and_automation(repository, system):
+    """Whatever systems exist (a new one included): a group of its own under its prefix, at least one asset
+    check, and something that materializes it on its own (a schedule, a sensor or an automation condition)."""
+    graph = repository.asset_graph
+    keys = [key for key in graph.get_all_asset_keys() if graph.get(key).group_name == system]
+    assert keys, f"no asset in group {system}"
+    assert all(key.path[0] == system for key in keys), f"{system} assets outside the prefix [{system}]"
+    assert any(key.asset_key.path[0] == system for key in graph.asset_check_keys), f"{system} has no asset check"
+    jobs = {job.name for job in repository.get_all_jobs() if job.asset_layer
+            and any(key.path[0] == system for key in job.asset_layer.executable_asset_keys)}
+    instigated = {s.job_name for s in repository.schedule_defs} | {
+        j.name for s in repository.sensor_defs if s.has_jobs for j in s.jobs}
+    conditions = [key for key in keys if graph.get(key).automation_condition is not None]
+    assert jobs & instigated or conditions, f"nothing materializes {system} on its own"
+    if conditions:  # an automation condition needs a sensor evaluating it, running from the start
+        evaluating = [s for s in repository.sensor_defs if isinstance(s, dg.AutomationConditionSensorDefinition)
+                      and set(conditions) <= s.asset_selection.resolve(graph)]
+        assert evaluating and all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in evaluating)
 
 
 def writes_through_io_manager(assets_def: dg.AssetsDefinition) -> bool:
@@ -129,3 +157,16 @@ def test_the_pool_admits_one_step_and_runs_execute_in_one_process(definitions, r
     multiprocess = {job.name: job.executor_def.name for job in repository.get_all_jobs()
                     if job.executor_def.name != dg.in_process_executor.name}
     assert multiprocess == {}, f"jobs whose steps would run in parallel processes: {multiprocess}"
+
+
+def test_pistachio_runs_are_limited_to_one_at_a_time_by_the_instance(repository, tmp_path, monkeypatch):
+    """The instance that dev.py up copies loads, and its run queue admits one run per `mlops/one_at_a_time`
+    value: both Pistachio jobs carry that tag, so weeks are trained and promoted in order."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text(Path(REPO_ROOT, "dagster.yaml").read_text())
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    limit = {entry["key"]: entry for entry in limits}[ONE_AT_A_TIME]
+    assert limit["limit"] == 1 and limit["value"] == {"applyLimitPerUniqueValue": True}
+    for job in ("pistachio_training_job", "pistachio_snapshot_files_job"):
+        assert repository.get_job(job).tags.get(ONE_AT_A_TIME) == "pistachio", job

@@ -2,13 +2,22 @@
 
 import dagster as dg
 
+from mlops_assets.pistachio import automation
 from mlops_assets.pistachio.assets import (
-    champion_model_file, model_sweep, raw_snapshot, registered_model, snapshot_splits, weekly_snapshot_files,
+    champion_model_file,
+    model_sweep,
+    raw_snapshot,
+    registered_model,
+    snapshot_splits,
+    weekly_snapshot_files,
 )
 from mlops_assets.pistachio.checks import champion_promotion
 
-defs = dg.Definitions(
-    assets=[weekly_snapshot_files, raw_snapshot, snapshot_splits, model_sweep, registered_model,
-            champion_model_file],
-    asset_checks=[champion_promotion],
+defs = dg.Definitions.merge(
+    dg.Definitions(
+        assets=[weekly_snapshot_files, raw_snapshot, snapshot_splits, model_sweep, registered_model,
+                champion_model_file],
+        asset_checks=[champion_promotion],
+    ),
+    automation.defs,
 )

@@ -6,6 +6,7 @@ import io
 import dagster as dg
 import pandas as pd
 
+from mlops_assets.common.keys import key
 from mlops_assets.scones.constants import CLASS_NAMES, EXPECTED_COUNTS, SYSTEM
 from resources.object_store import ObjectStore
 
@@ -55,13 +56,13 @@ def _result(problems: list[str], **extra) -> dg.AssetCheckResult:
         "problem_count": dg.MetadataValue.int(len(problems)), **extra})
 
 
-@dg.asset_check(asset=dg.AssetKey([SYSTEM, "labelled_images"]), blocking=True,
+@dg.asset_check(asset=key(SYSTEM, "labelled_images"), blocking=True,
                 description="1,000 train and 200 test images, 50/50 bicycle/motorcycle, unique file names")
 def labelled_images_counts(labelled_images: pd.DataFrame) -> dg.AssetCheckResult:
     return _result(count_problems(labelled_images), images=dg.MetadataValue.int(len(labelled_images)))
 
 
-@dg.asset_check(asset=dg.AssetKey([SYSTEM, "labelled_images"]), blocking=True,
+@dg.asset_check(asset=key(SYSTEM, "labelled_images"), blocking=True,
                 description="Every PNG in the object store decodes as a 32x32 image")
 def labelled_images_decode(labelled_images: pd.DataFrame, object_store: ObjectStore) -> dg.AssetCheckResult:
     return _result(decode_problems(labelled_images, object_store),

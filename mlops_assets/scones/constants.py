@@ -1,7 +1,6 @@
 """Names and numbers of the Scones Unlimited system."""
 
 SYSTEM = "scones"
-GROUP = "scones"
 
 # CIFAR-100 fine labels of the two classes and the class index the original project gave them.
 CLASS_NAMES = ("bicycle", "motorcycle")

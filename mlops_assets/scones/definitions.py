@@ -2,10 +2,16 @@
 
 import dagster as dg
 
-from mlops_assets.scones import assets, checks, monitoring
+from mlops_assets.common.automation import with_policies
+from mlops_assets.scones import assets, automation, checks, monitoring
 from mlops_assets.scones.inference import inference_captures
 
-defs = dg.Definitions(
-    assets=[*dg.load_assets_from_modules([assets, monitoring]), inference_captures],
-    asset_checks=[checks.labelled_images_counts, checks.labelled_images_decode, assets.image_classifier_gate],
+defs = dg.Definitions.merge(
+    dg.Definitions(
+        assets=with_policies([*dg.load_assets_from_modules([assets, monitoring]), inference_captures],
+                             freshness=automation.FRESHNESS),
+        asset_checks=[checks.labelled_images_counts, checks.labelled_images_decode,
+                      assets.image_classifier_gate],
+    ),
+    automation.defs,
 )

@@ -2,6 +2,6 @@
 
 import dagster as dg
 
-from mlops_assets.steam import assets, products
+from mlops_assets.steam import assets, automation, products
 
-defs = dg.Definitions(assets=dg.load_assets_from_modules([assets, products]))
+defs = dg.Definitions.merge(dg.Definitions(assets=dg.load_assets_from_modules([assets, products])), automation.defs)

@@ -11,13 +11,16 @@ from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
 from mlops_assets.common.tables import table_metadata
 from mlops_assets.steam import answers, recommend
-from mlops_assets.steam.constants import GROUP, KEY_PREFIX, SYSTEM
+from mlops_assets.steam.constants import (GAME_NAMES_FILE, GAME_RECOMMENDATIONS_FILE, GROUP, KEY_PREFIX,
+                                          PLAYTIME_GENRE_FILE, SENTIMENT_FILE, SNAPSHOT_FORMAT,
+                                          SYSTEM, USER_FOR_GENRE_FILE, USER_IDS_LOWER_FILE,
+                                          USER_RECOMMENDATIONS_FILE, USERS_NOT_RECOMMEND_FILE,
+                                          USERS_RECOMMEND_FILE)
 from resources.object_store import ObjectStore
 from resources.snapshots import publish_snapshot
 
 COMMON = dict(key_prefix=KEY_PREFIX, group_name=GROUP, pool=DUCKDB_POOL, kinds={"pandas", "duckdb"},
               code_version="1")
-SNAPSHOT_FORMAT = 1
 
 
 @dg.asset(**COMMON)
@@ -122,23 +125,23 @@ def serving_snapshot(context: dg.AssetExecutionContext, playtime_genre_answers: 
         return {k: list(part[value]) for k, part in ordered.groupby(key, sort=False)}
     user_recs = grouped_ids(user_recommendations, "user_id", "recommended_id")
     files = {
-        "playtime_genre.json": {g: int(y) for g, y in zip(playtime_genre_answers["genre"], playtime_genre_answers["year"])},
-        "user_for_genre.json": {g: {"user_id": u, "years": genre_years.get(g, [])}
+        PLAYTIME_GENRE_FILE: {g: int(y) for g, y in zip(playtime_genre_answers["genre"], playtime_genre_answers["year"])},
+        USER_FOR_GENRE_FILE: {g: {"user_id": u, "years": genre_years.get(g, [])}
                                 for g, u in user_for_genre_answers.drop_duplicates("genre")[["genre", "user_id"]]
                                 .itertuples(index=False, name=None)},
-        "users_recommend.json": ranked(users_recommend_answers),
-        "users_not_recommend.json": ranked(users_not_recommend_answers),
-        "sentiment.json": {int(r.year): {"Negative": int(r.negative), "Neutral": int(r.neutral),
+        USERS_RECOMMEND_FILE: ranked(users_recommend_answers),
+        USERS_NOT_RECOMMEND_FILE: ranked(users_not_recommend_answers),
+        SENTIMENT_FILE: {int(r.year): {"Negative": int(r.negative), "Neutral": int(r.neutral),
                                          "Positive": int(r.positive)} for r in sentiment_answers.itertuples()},
-        "game_recommendations.json": grouped_ids(game_recommendations, "item_id", "recommended_id"),
-        "user_recommendations.json": user_recs,
-        "user_ids_lower.json": _lower_unique(user_recs),
-        "game_names.json": dict(zip(games["item_id"], games["name"])),
+        GAME_RECOMMENDATIONS_FILE: grouped_ids(game_recommendations, "item_id", "recommended_id"),
+        USER_RECOMMENDATIONS_FILE: user_recs,
+        USER_IDS_LOWER_FILE: _lower_unique(user_recs),
+        GAME_NAMES_FILE: dict(zip(games["item_id"], games["name"])),
     }
     encoded = {name: orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS) for name, value in files.items()}
     pointer = publish_snapshot(object_store, SYSTEM, encoded, manifest={
         "format": SNAPSHOT_FORMAT, "dagster_run_id": context.run_id})
     return dg.MaterializeResult(metadata={
         "snapshot_id": pointer["snapshot_id"], "bytes": sum(len(v) for v in encoded.values()),
-        "genres": len(files["playtime_genre.json"]), "users": len(user_recs),
-        "games": len(files["game_recommendations.json"])})
+        "genres": len(files[PLAYTIME_GENRE_FILE]), "users": len(user_recs),
+        "games": len(files[GAME_RECOMMENDATIONS_FILE])})

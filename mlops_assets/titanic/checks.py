@@ -4,6 +4,7 @@
 import dagster as dg
 import pandas as pd
 
+from mlops_assets.common.keys import key
 from mlops_assets.titanic.constants import EMBARKED_CODES, FEATURE_GROUP_COLUMNS, SEX_CODES, SYSTEM, TRAIN_CSV
 from mlops_assets.titanic.features import RAW_COLUMNS
 
@@ -45,7 +46,7 @@ def raw_problems(frame: pd.DataFrame) -> list[str]:
     return problems
 
 
-@dg.asset_check(asset=dg.AssetKey([SYSTEM, "raw_passengers"]), blocking=True,
+@dg.asset_check(asset=key(SYSTEM, "raw_passengers"), blocking=True,
                 description="Columns present, ids unique, categorical values known, ages and fares not negative")
 def raw_passengers_valid(raw_passengers: pd.DataFrame) -> dg.AssetCheckResult:
     return problems_result(raw_problems(raw_passengers), len(raw_passengers))
@@ -70,7 +71,7 @@ def feature_group_problems(group: pd.DataFrame) -> list[str]:
     return problems
 
 
-@dg.asset_check(asset=dg.AssetKey([SYSTEM, "feature_group"]), blocking=True,
+@dg.asset_check(asset=key(SYSTEM, "feature_group"), blocking=True,
                 description="passenger_id is a primary key and every encoded feature is in its range")
 def feature_group_valid(feature_group: pd.DataFrame) -> dg.AssetCheckResult:
     return problems_result(feature_group_problems(feature_group), len(feature_group))

@@ -2,9 +2,14 @@
 
 import dagster as dg
 
-from mlops_assets.titanic import assets, checks, predictions
+from mlops_assets.common.automation import with_policies
+from mlops_assets.titanic import assets, automation, checks, predictions
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([assets, predictions]),
-    asset_checks=[checks.raw_passengers_valid, checks.feature_group_valid, assets.survival_model_gate],
+defs = dg.Definitions.merge(
+    dg.Definitions(
+        assets=with_policies(dg.load_assets_from_modules([assets, predictions]),
+                             automation=automation.AUTOMATION, freshness=automation.FRESHNESS),
+        asset_checks=[checks.raw_passengers_valid, checks.feature_group_valid, assets.survival_model_gate],
+    ),
+    automation.defs,
 )

@@ -10,6 +10,7 @@ import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import image_metadata
+from mlops_assets.common.keys import key, placement
 from mlops_assets.common.tables import table_metadata
 from mlops_assets.titanic.constants import (FEATURES, IMAGE_KEYS, LABEL, MODEL_NAME, RECENT_PREDICTIONS_KEY,
                                             RECENT_ROWS, SYSTEM)
@@ -18,8 +19,8 @@ from mlops_assets.titanic.pictures import confusion_picture, fate_picture, table
 from resources.mlflow_registry import CHAMPION, MlflowRegistry
 from resources.object_store import ObjectStore
 
-COMMON = dict(key_prefix=[SYSTEM], group_name=SYSTEM)
-ALL_DAYS = dg.AssetIn(key=dg.AssetKey([SYSTEM, "batch_prediction"]), partition_mapping=dg.AllPartitionMapping())
+COMMON = placement(SYSTEM)
+ALL_DAYS = dg.AssetIn(key=key(SYSTEM, "batch_prediction"), partition_mapping=dg.AllPartitionMapping())
 FATE_LABELS = ["did not survive", "survived"]
 
 
@@ -29,7 +30,7 @@ class NoChampion(Exception):
 
 @dg.asset(**COMMON, kinds={"scikit-learn", "duckdb"}, code_version="1", pool=DUCKDB_POOL,
           partitions_def=daily_partitions, metadata={"partition_expr": "event_date"},
-          deps=[dg.AssetKey([SYSTEM, "survival_model"])])
+          deps=[key(SYSTEM, "survival_model")])
 def batch_prediction(context: dg.AssetExecutionContext, daily_passenger: pd.DataFrame,
                      mlflow: MlflowRegistry) -> dg.Output[pd.DataFrame]:
     """The daily batch inference: the day's passenger scored by whichever version is champion now."""

@@ -17,7 +17,7 @@ from resources.data_source import DataSource
 from resources.mlflow_registry import MlflowRegistry
 from resources.model_bucket import sha256_bytes
 from resources.snapshots import current_snapshot, read_snapshot_file
-from sensors.deploy import deploy_sensor
+from mlops_assets.deploy.automation import deploy_sensor
 from tests.deploy.helpers import Explodes, pickle_bytes, upload_and_deploy
 
 DEPLOYMENTS = load_deployments()

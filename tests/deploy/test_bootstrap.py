@@ -10,14 +10,14 @@ from mlops_assets.deploy.records import list_records
 from resources import build_object_store, build_resources
 from resources.model_bucket import build_model_bucket
 from resources.snapshots import current_snapshot
-from sensors import deploy as deploy_automation
+from mlops_assets.deploy import bootstrap as deploy_bootstrap
 
 
 def test_bootstrap_deploys_both_demos_as_ordinary_deployments(settings, data_dir):
     defs = dg.Definitions.merge(dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor),
-                                deploy.defs, deploy_automation.defs)
+                                deploy.defs)
     instance = dg.DagsterInstance.ephemeral()
-    deploy_automation.bootstrap(defs, instance)
+    deploy_bootstrap.bootstrap(defs, instance)
 
     store, bucket = build_object_store(settings), build_model_bucket(settings)
     assert set(list_records(store)) == {"titanic_survival", "paris_airbnb_price"}

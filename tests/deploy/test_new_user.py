@@ -16,7 +16,7 @@ import pytest
 from mlops_assets import deploy
 from resources import build_resources
 from resources.settings import PlatformSettings
-from sensors import deploy as deploy_automation
+from mlops_assets.deploy import automation as deploy_automation
 from tests.deploy.test_live import call
 from tests.support import REPO_ROOT, isolated_environment, standalone_environment, uvicorn_server, wait_for
 
@@ -41,7 +41,7 @@ def platform(tmp_path_factory):
         settings = PlatformSettings.from_env()
         defs = dg.Definitions.merge(dg.Definitions(resources=build_resources(settings),
                                                    executor=dg.in_process_executor),
-                                    deploy.defs, deploy_automation.defs)
+                                    deploy.defs)
         with uvicorn_server(env, log_path=home / "uvicorn.log",
                             startup_timeout=600) as base:
             yield env, lambda: deploy_automation.release_now(defs, instance), base, home, instance

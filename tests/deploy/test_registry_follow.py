@@ -19,7 +19,7 @@ from mlops_assets.pistachio.sweep import Config, build_pipeline
 from resources import CHAMPION, build_object_store, build_registry, build_resources
 from resources.model_bucket import build_model_bucket
 from resources.snapshots import current_snapshot, read_snapshot_file
-from sensors import deploy as deploy_automation
+from mlops_assets.deploy import automation as deploy_automation
 from serving.cli import app
 from serving.deploy_served import load_served
 
@@ -38,7 +38,7 @@ def register(registry, C: float, seed: int) -> str:
 def platform(settings, tmp_path):
     (tmp_path / "dagster_home").mkdir()
     defs = dg.Definitions.merge(dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor),
-                                deploy.defs, deploy_automation.defs)
+                                deploy.defs)
     with dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home")) as instance:
         yield settings, lambda: deploy_automation.release_now(defs, instance)
 

@@ -11,7 +11,7 @@ from mlops_assets import pistachio
 from mlops_assets.pistachio.sweep import Config
 from resources import build_resources
 from resources.settings import PlatformSettings
-from sensors import pistachio as pistachio_automation
+from mlops_assets.pistachio import bootstrap as pistachio_bootstrap
 from tests.support import isolated_environment, platform_environment, require_shared_data
 
 # Three configurations keep a weekly run to seconds; the 96-run grid is timed by scripts/bench_pistachio.py.
@@ -31,7 +31,7 @@ class Deployment:
 
 def make_definitions(settings: PlatformSettings) -> dg.Definitions:
     platform = dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor)
-    return dg.Definitions.merge(platform, pistachio.defs, pistachio_automation.defs)
+    return dg.Definitions.merge(platform, pistachio.defs)
 
 
 @pytest.fixture(scope="package")
@@ -43,5 +43,5 @@ def bootstrapped(tmp_path_factory) -> Deployment:
         settings = PlatformSettings.from_env()
         defs = make_definitions(settings)
         with dg.instance_for_test() as instance:
-            pistachio_automation.bootstrap(defs, instance)
+            pistachio_bootstrap.bootstrap(defs, instance)
             yield Deployment(env, settings, defs, instance)

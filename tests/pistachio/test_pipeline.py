@@ -15,7 +15,7 @@ from mlops_assets.pistachio.constants import (
 from mlops_assets.pistachio.partitions import snapshot_partitions
 from mlops_assets.pistachio.snapshot_files import snapshot_object_key
 from resources import CHALLENGER, CHAMPION
-from sensors.pistachio import SENSOR, TRAINING_JOB
+from mlops_assets.pistachio.automation import SENSOR, TRAINING_JOB
 from tests.pistachio.conftest import SMALL_GRID
 
 WEEKS = ["pistachio_20230710", "pistachio_20230717", "pistachio_20230724"]

@@ -5,7 +5,7 @@ from mlops_assets import steam
 from resources import build_resources
 from resources.settings import PlatformSettings
 from resources.snapshots import current_snapshot, read_snapshot_file
-from sensors import steam as automation
+from mlops_assets.steam import bootstrap as steam_bootstrap
 
 
 @pytest.fixture
@@ -13,7 +13,7 @@ def steam_defs(platform_env, tiny_steam_data, monkeypatch):
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tiny_steam_data))
     settings = PlatformSettings.from_env()
     resources = build_resources(settings)
-    defs = dg.Definitions.merge(steam.defs, automation.defs,
+    defs = dg.Definitions.merge(steam.defs,
                                 dg.Definitions(resources=resources, executor=dg.in_process_executor))
     return defs, resources
 
@@ -28,7 +28,7 @@ def _checks(instance, run_id):
 def test_bootstrap_materializes_the_group_from_tiny_files_with_generated_items(steam_defs):
     defs, resources = steam_defs
     instance = dg.DagsterInstance.ephemeral()
-    automation.bootstrap(defs, instance, generator_scale=1.0)
+    steam_bootstrap.bootstrap(defs, instance, generator_scale=1.0)
 
     run = instance.get_runs()[0]
     checks = _checks(instance, run.run_id)

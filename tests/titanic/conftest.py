@@ -29,7 +29,7 @@ class TitanicPlatform:
 def bootstrapped(env: dict[str, str], instance_dir: Path, days: int = 3):
     """Materialize the group with the production bootstrap, for `days` days ending the day before TODAY."""
     from mlops_assets.definitions import defs
-    from sensors import titanic
+    from mlops_assets.titanic import bootstrap as titanic
 
     definitions = defs()
     instance_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""The Titanic group materialized end to end, the promotion gate, the retrain sensor and the schedule."""
+"""The Titanic group materialized end to end, the promotion gate, declarative retraining and the schedule."""
 
 import datetime as dt
 import json
@@ -14,7 +14,7 @@ from mlops_assets.titanic.features import synthetic_passenger
 from resources import build_object_store, build_registry
 from mlops_assets.common.training import SKIPPED
 from resources.mlflow_registry import CHALLENGER, CHAMPION, model_uri
-from sensors.titanic import daily_schedule, feature_group_change_sensor, latest_materialization
+from mlops_assets.titanic.automation import daily_schedule
 from tests.titanic.conftest import BOOTSTRAP_DAYS
 
 
@@ -118,24 +118,32 @@ def test_unchanged_inputs_skip_training_and_ties_go_to_the_newer_model(titanic_p
     assert "worse" in registry.client().get_model_version(MODEL_NAME, worse.version).tags["promotion.reason"]
 
 
-def test_retrain_sensor_fires_once_per_feature_group_change(titanic_platform):
-    instance = titanic_platform.instance
-    first = feature_group_change_sensor(dg.build_sensor_context(instance=instance))
-    assert isinstance(first, dg.SkipReason)  # the model is newer than the features
+def requested(result) -> set[str]:
+    """Names of the assets an automation evaluation requested."""
+    return {r.key.path[-1] for r in result.results if result.get_num_requested(r.key)}
+
+
+def test_retraining_is_requested_once_per_feature_group_change(titanic_platform):
+    instance, definitions = titanic_platform.instance, titanic_platform.definitions
+    titanic = dg.AssetSelection.groups("titanic")
+    first = dg.evaluate_automation_conditions(defs=definitions, instance=instance, asset_selection=titanic)
+    assert first.total_requested == 0  # the bootstrap trained on the latest features
 
     titanic_platform.job("titanic_daily").execute_in_process(
         instance=instance, partition_key=BOOTSTRAP_DAYS[-1], asset_selection=[key("feature_group")])
-    context = dg.build_sensor_context(instance=instance, cursor=None)
-    fg = latest_materialization(instance, key("feature_group"))
-    context.update_cursor(str(fg.storage_id - 1))
-    request = feature_group_change_sensor(context)
-    assert isinstance(request, dg.RunRequest) and request.run_key == f"feature_group:{fg.storage_id}"
-    again = feature_group_change_sensor(dg.build_sensor_context(instance=instance, cursor=context.cursor))
-    assert isinstance(again, dg.SkipReason)
+    second = dg.evaluate_automation_conditions(defs=definitions, instance=instance, asset_selection=titanic,
+                                               cursor=first.cursor)
+    assert requested(second) == {"training_split", "survival_model"}  # one run: split, then model and gate
+
+    again = dg.evaluate_automation_conditions(defs=definitions, instance=instance, asset_selection=titanic,
+                                              cursor=second.cursor)
+    assert again.total_requested == 0  # requested once per change, not on every tick
 
 
-def test_daily_schedule_requests_yesterdays_partition():
+def test_daily_schedule_requests_yesterdays_partition(titanic_platform):
+    # Resolved by the location: the job's daily partitions come from the assets it selects.
+    schedule = titanic_platform.definitions.resolve_schedule_def(daily_schedule.name)
     context = dg.build_schedule_context(
         scheduled_execution_time=dt.datetime(2026, 3, 11, 6, 0, tzinfo=dt.timezone.utc))
-    requests = list(daily_schedule.evaluate_tick(context).run_requests)
+    requests = list(schedule.evaluate_tick(context).run_requests)
     assert [r.partition_key for r in requests] == ["2026-03-10"]

@@ -11,8 +11,13 @@ import json
 
 import dagster as dg
 
-from mlops_assets.deploy.assets import (DEMO_MODEL_FILES, DEPLOYMENT_KEY, PINNED_MODEL_KEY, deployment_partitions,
-                                        release_token)
+from mlops_assets.deploy.assets import (
+    DEMO_MODEL_FILES,
+    DEPLOYMENT_KEY,
+    PINNED_MODEL_KEY,
+    deployment_partitions,
+    release_token,
+)
 from mlops_assets.deploy.models import ModelRefused, read_pin, resolve_registry_pin
 from mlops_assets.deploy.records import MLFLOW, DeploymentRecord, list_records
 from resources.mlflow_registry import MlflowRegistry
@@ -25,7 +30,6 @@ deploy_demo_job = dg.define_asset_job(
 
 deploy_release_job = dg.define_asset_job(
     "deploy_release_job", selection=dg.AssetSelection.assets(PINNED_MODEL_KEY, DEPLOYMENT_KEY),
-    partitions_def=deployment_partitions,
     description="Check and publish one deployment (a partition): what the deploy sensor runs.",
 )
 
@@ -108,10 +112,3 @@ def release_now(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[dg.E
     job = defs.resolve_job_def(deploy_release_job.name)
     return [job.execute_in_process(instance=instance, partition_key=r.partition_key, tags=r.tags,
                                    raise_on_error=False) for r in requests]
-
-
-def bootstrap(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
-    """Train and upload both demos and create their deployments as `mlops deploy` would, then release them."""
-    # A missing dataset fails only the Titanic branch; the Airbnb demo still deploys.
-    defs.resolve_job_def(deploy_demo_job.name).execute_in_process(instance=instance, raise_on_error=False)
-    release_now(defs, instance)
