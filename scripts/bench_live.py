@@ -10,10 +10,13 @@ default run launcher, one process per run, and the serving API) on a temporary h
    uploaded and pinned with the `mlops` CLI → `/api/paris_airbnb_price/predict` answers with that version.
 5. Beside them: the same Scones figures from the in-process harness (scripts/bench_scones.py, labelled
    "harness"), and the code-location load ratio (load of the code location / a bare `import dagster`).
+6. Where the time goes per image on the real path (medians from the runs' event logs): the sensor loop and tick,
+   the run queue, the run worker's start (process + code location), the steps, and the pool waits among them.
 
 Every process it starts is stopped on exit, Ctrl-C and errors included.
 
-    .venv/bin/python scripts/bench_live.py [--images 20] [--gap 3] [--burst 50] [--no-harness]
+    .venv/bin/python scripts/bench_live.py [--images 20] [--gap 3] [--burst 50] [--no-harness] [--scones-only]
+                                           [--no-load]
 """
 
 from __future__ import annotations

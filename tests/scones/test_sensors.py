@@ -165,7 +165,7 @@ def test_landed_images_are_classified_once_and_captured(s3_platform, scones_plat
         assert (f"{THRESHOLD_FAILURE}: best confidence" in failures["filter_confidences"]
                 and key in failures["filter_confidences"]) == (verdict == THRESHOLD_FAILURE)
 
-    # Re-executing the batch (e.g. from the UI) classifies nothing twice: each object version has one row.
+    # Re-executing the batch (e.g. from the UI) captures nothing twice: each object version has one row.
     result = job.execute_in_process(run_config=request.run_config, instance=instance, raise_on_error=False)
     assert result.success and len(captures(settings)) == 4
 
