@@ -50,7 +50,7 @@ def ensure_environment() -> None:
         say("creating .venv")
         quiet([sys.executable, "-m", "venv", str(VENV)], check=True)
     started = time.monotonic()
-    say("installing the platform into .venv (uv, about 30 s the first time)")
+    say("installing the platform into .venv (uv, then byte-code compilation; once)")
     uv = BIN / "uv" if (BIN / "uv").exists() else shutil.which("uv")
     if uv is None:
         ensure_pip()

@@ -134,7 +134,10 @@ def phases(instance, rows: list[tuple], landed: dict[str, datetime]) -> dict[str
                                                                  dg.DagsterEventType.STEP_FAILURE)]
             ready = [first.get(dg.DagsterEventType.RUN_START, 0.0), *ends]
             runs[run_id] = {"created": record.create_timestamp.timestamp(),
-                            "dequeued": first.get(dg.DagsterEventType.RUN_DEQUEUED),
+                            # Taken off the queue: the coordinator logs RUN_STARTING as it hands the run to the
+                            # launcher (RUN_DEQUEUED only where a run is dequeued without launching yet).
+                            "dequeued": first.get(dg.DagsterEventType.RUN_DEQUEUED,
+                                                  first.get(dg.DagsterEventType.RUN_STARTING)),
                             "started": first.get(dg.DagsterEventType.RUN_START),
                             "first_step": min(step_starts, default=None),
                             "pool_wait": sum(start - before for start, before in zip(step_starts[1:], ready[1:]))}
