@@ -106,10 +106,26 @@ def bucket_of(store: ObjectStore) -> str:
     return getattr(store, "bucket", "local")
 
 
+# A run that waits to start (queued, or its run worker still loading the code location) would only be joined by
+# more 1-image runs queuing behind it. Until it runs, the sensor leaves the cursor alone, and the first tick after
+# it started requests one run for everything that landed meanwhile: a landing waits for at most one run start.
+WAITING_TO_START = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING]
+
+
+def run_waiting_to_start(instance: dg.DagsterInstance) -> str | None:
+    """The id of an inference run that was requested but has not started executing, if there is one."""
+    records = instance.get_run_records(dg.RunsFilter(job_name=inference_job.name, statuses=WAITING_TO_START),
+                                       limit=1)
+    return records[0].dagster_run.run_id if records else None
+
+
 @dg.sensor(job=inference_job, minimum_interval_seconds=1, default_status=dg.DefaultSensorStatus.RUNNING,
            description=f"One inference run per tick for the new object versions under {INCOMING_PREFIX}; each "
-                       "version (key@etag) is requested once.")
+                       "version (key@etag) is requested once; no new run while one waits to start.")
 def scones_incoming_images(context: dg.SensorEvaluationContext, object_store: ObjectStore):
+    waiting = run_waiting_to_start(context.instance)
+    if waiting:
+        return dg.SkipReason(f"inference run {waiting} has not started yet: what lands meanwhile joins the next run")
     cursor = LandingCursor.parse(context.cursor)
     listed = object_store.list_objects(INCOMING_PREFIX, since_last_modified=cursor.list_since)
     listed = [info for info in listed if not info.key.endswith("/")]  # folder markers some S3 tools create

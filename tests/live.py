@@ -94,11 +94,11 @@ def live_platform(home: Path, data: Path | None, extra_env: dict[str, str] | Non
     env = {**os.environ, **standalone_environment(home, data), **(extra_env or {})}
     env.pop("DAGSTER_HOME", None)
     prepare_instance(home / "dagster_home", env)
-    ui_port, api_port = free_port(), free_port()
+    ui_port, api_port, mlflow_port = free_port(), free_port(), free_port()
     log = home / "dev-up.log"
     with open(log, "ab") as out:
         process = subprocess.Popen([sys.executable, "dev.py", "up", "--no-bootstrap", "--ui-port", str(ui_port),
-                                    "--api-port", str(api_port)], cwd=REPO_ROOT, env=env, stdout=out,
+                                    "--api-port", str(api_port), "--mlflow-port", str(mlflow_port)], cwd=REPO_ROOT, env=env, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     platform = LivePlatform(home, env, f"http://127.0.0.1:{ui_port}", f"http://127.0.0.1:{api_port}", ui_port, log)
     try:

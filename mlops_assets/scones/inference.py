@@ -4,13 +4,15 @@ What Step Functions chained as three Lambdas per image is a three-op job here, r
 starting a run worker costs seconds, classifying an image milliseconds. Each image keeps the original's
 contract. It fails where the original failed (INVALID_IMAGE in serialize or classify, THRESHOLD_CONFIDENCE_NOT_MET
 in filter), loudly in the log of that step, and every outcome (passed, THRESHOLD_CONFIDENCE_NOT_MET,
-INVALID_IMAGE, NO_CHAMPION) is written to the capture table. An image that fails does not stop the others; the
-last step fails the run after all are captured, naming every image that did not pass.
+INVALID_IMAGE, NO_CHAMPION) is written to the capture table by the last step, the batch in one transaction. An
+image that fails does not stop the others; the last step fails the run after all are captured, naming every image
+that did not pass.
 """
 
 
 from collections import Counter
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import dagster as dg
 from dagster_duckdb import DuckDBResource
@@ -64,59 +66,73 @@ class FilterSettings(dg.Config):
 CHAMPIONS = ChampionLoader(MODEL_NAME)
 
 
+class Outcome(NamedTuple):
+    """What the workflow concluded for one landing; `failure` is the message of an image that did not pass."""
+
+    landing: dict
+    verdict: Verdict
+    threshold: float
+    model_version: str | None
+    failure: str | None = None
+
+    @property
+    def version(self) -> tuple[str, str]:
+        return self.landing["s3_key"], self.landing["etag"]
+
+
 def _landed_at(landing: dict) -> datetime | None:
     return datetime.fromisoformat(landing["landed_at"]) if landing.get("landed_at") else None
 
 
-def capture(context: dg.OpExecutionContext, warehouse: DuckDBResource,
-            outcomes: list[tuple[dict, Verdict, float, str | None]]) -> None:
-    """One capture row per (landing, verdict, threshold, model version), written in one transaction."""
+def capture(context: dg.OpExecutionContext, warehouse: DuckDBResource, outcomes: list[Outcome]) -> list[Outcome]:
+    """One capture row per object version not captured before, all in one transaction; returns those outcomes.
+
+    The check and the insert share the connection of the one step that holds the warehouse pool slot, so a
+    re-executed batch (or one overlapping an earlier run) adds no second row for a version."""
     if not outcomes:
-        return
-    now = datetime.now(timezone.utc)
-    rows = [Capture(captured_at=now, landed_at=_landed_at(landing), s3_bucket=landing["s3_bucket"],
-                    s3_key=landing["s3_key"], etag=landing.get("etag") or None, verdict=verdict,
-                    threshold=threshold, model_name=MODEL_NAME if version else None, model_version=version,
-                    dagster_run_id=context.run_id)
-            for landing, verdict, threshold, version in outcomes]
+        return []
     with warehouse.get_connection() as connection:
-        record_many(connection, rows)
-    verdicts = Counter(verdict.verdict for _, verdict, _, _ in outcomes)
-    metadata = {"images": dg.MetadataValue.int(len(rows)),
-                "s3_keys": dg.MetadataValue.text(", ".join(landing["s3_key"] for landing, *_ in outcomes)),
+        done = captured_versions(connection, [outcome.landing["s3_key"] for outcome in outcomes])
+        fresh = [outcome for outcome in outcomes if outcome.version not in done]
+        now = datetime.now(timezone.utc)
+        record_many(connection, [
+            Capture(captured_at=now, landed_at=_landed_at(o.landing), s3_bucket=o.landing["s3_bucket"],
+                    s3_key=o.landing["s3_key"], etag=o.landing.get("etag") or None, verdict=o.verdict,
+                    threshold=o.threshold, model_name=MODEL_NAME if o.model_version else None,
+                    model_version=o.model_version, dagster_run_id=context.run_id) for o in fresh])
+    for outcome in outcomes:
+        if outcome.version in done:
+            context.log.info("%s@%s was captured by run %s: skipped", *outcome.version, done[outcome.version])
+    if not fresh:
+        return []
+    verdicts = Counter(outcome.verdict.verdict for outcome in fresh)
+    metadata = {"images": dg.MetadataValue.int(len(fresh)),
+                "s3_keys": dg.MetadataValue.text(", ".join(outcome.landing["s3_key"] for outcome in fresh)),
                 **{name: dg.MetadataValue.int(count) for name, count in sorted(verdicts.items())}}
-    confidences = [verdict.max_confidence for _, verdict, _, _ in outcomes if verdict.max_confidence is not None]
+    confidences = [o.verdict.max_confidence for o in fresh if o.verdict.max_confidence is not None]
     if confidences:
         metadata["min_max_confidence"] = dg.MetadataValue.float(min(confidences))
     context.log_event(dg.AssetMaterialization(CAPTURES_KEY, metadata=metadata))
+    return fresh
 
 
-def failure_message(verdict: Verdict, landing: dict) -> str:
-    return f"{verdict.verdict}: {landing['s3_key']}: {verdict.detail}"
-
-
-def refuse(context: dg.OpExecutionContext, failures: list[str], message: str) -> None:
-    """An image that does not pass: said now in this step's log, and failing the run at its last step."""
+def refuse(context: dg.OpExecutionContext, landing: dict, verdict: Verdict, model_version: str | None = None,
+           threshold: float = DEFAULT_THRESHOLD, message: str | None = None) -> Outcome:
+    """An image that does not pass: said now in this step's log, captured and failing the run at the last step."""
+    message = message or f"{verdict.verdict}: {landing['s3_key']}: {verdict.detail}"
     context.log.error(message)
-    failures.append(message)
+    return Outcome(landing, verdict, threshold, model_version, message)
 
 
-@dg.op(out={"images": dg.Out(list, io_manager_key=EVENT_IO), "failures": dg.Out(list, io_manager_key=EVENT_IO)},
-       pool=DUCKDB_POOL, tags={"kind": "png"})
-def serialize_images(context: dg.OpExecutionContext, config: ImageBatch, object_store: ObjectStore,
-                     warehouse: DuckDBResource):
-    """Lambda 1 per image: read it from the object store → {image_data (base64), s3_bucket, s3_key, inferences: []}.
-
-    An object version that already has a capture row (a re-executed run) is skipped: each is classified once."""
-    landings = [landing.model_dump() for landing in config.landings]
-    with warehouse.get_connection() as connection:
-        done = captured_versions(connection, [landing["s3_key"] for landing in landings])
-    images, failures, rejected = [], [], []
-    for landing in landings:
-        if (landing["s3_key"], landing["etag"]) in done:
-            context.log.info("%s@%s was captured by run %s: skipped", landing["s3_key"], landing["etag"],
-                             done[landing["s3_key"], landing["etag"]])
-            continue
+# serialize and classify touch neither DuckDB nor the pool: only the last step, which writes the whole batch in
+# one transaction, takes the warehouse slot, so overlapping inference runs queue for milliseconds, not seconds.
+@dg.op(out={"images": dg.Out(list, io_manager_key=EVENT_IO), "rejected": dg.Out(list, io_manager_key=EVENT_IO)},
+       tags={"kind": "png"})
+def serialize_images(context: dg.OpExecutionContext, config: ImageBatch, object_store: ObjectStore):
+    """Lambda 1 per image: read it from the object store →
+    {image_data (base64), s3_bucket, s3_key, inferences: []}."""
+    images, rejected = [], []
+    for landing in (landing.model_dump() for landing in config.landings):
         verdict = None
         if landing["size"] > MAX_IMAGE_BYTES:
             verdict = Verdict.rejected(f"the object has {landing['size']:,} bytes; the limit is {MAX_IMAGE_BYTES:,}")
@@ -126,60 +142,58 @@ def serialize_images(context: dg.OpExecutionContext, config: ImageBatch, object_
             except ObjectNotFound as exc:
                 verdict = Verdict.rejected(f"the object is gone ({exc})")
         if verdict is not None:
-            rejected.append((landing, verdict, DEFAULT_THRESHOLD, None))
-            refuse(context, failures, failure_message(verdict, landing))
+            rejected.append(refuse(context, landing, verdict))
             continue
         images.append({"landing": landing, "event": serialize(data, landing["s3_bucket"], landing["s3_key"])})
-    capture(context, warehouse, rejected)
     yield dg.Output(images, "images", metadata={"images": dg.MetadataValue.int(len(images))})
-    yield dg.Output(failures, "failures")
+    yield dg.Output(rejected, "rejected")
 
 
-@dg.op(out={"images": dg.Out(list, io_manager_key=EVENT_IO), "failures": dg.Out(list, io_manager_key=EVENT_IO)},
-       pool=DUCKDB_POOL, tags={"kind": "scikit-learn"})
-def classify_images(context: dg.OpExecutionContext, images: list, failures: list, mlflow: MlflowRegistry,
-                    warehouse: DuckDBResource):
+@dg.op(out={"images": dg.Out(list, io_manager_key=EVENT_IO), "rejected": dg.Out(list, io_manager_key=EVENT_IO)},
+       tags={"kind": "scikit-learn"})
+def classify_images(context: dg.OpExecutionContext, images: list, rejected: list, mlflow: MlflowRegistry):
     """Lambda 2 per image: the champion model's `[p_bicycle, p_motorcycle]` (the original's endpoint call)."""
-    failures, rejected, classified = list(failures), [], []
+    rejected, classified = list(rejected), []
     champion = CHAMPIONS.get(mlflow) if images else None
     for image in images:
         landing = image["landing"]
         if champion is None:
             verdict = Verdict(None, None, None, None, NO_CHAMPION,
                               f"no 'champion' version of {MODEL_NAME}: materialize scones/image_classifier first")
-            rejected.append((landing, verdict, DEFAULT_THRESHOLD, None))
-            refuse(context, failures, failure_message(verdict, landing))
+            rejected.append(refuse(context, landing, verdict))
             continue
         model, version = champion.model, champion.number
         try:
             event = classify(image["event"], model)
         except ImageRejected as exc:
-            verdict = Verdict.rejected(exc.reason)
-            rejected.append((landing, verdict, DEFAULT_THRESHOLD, version))
-            refuse(context, failures, failure_message(verdict, landing))
+            rejected.append(refuse(context, landing, Verdict.rejected(exc.reason), version))
             continue
         context.log.info("%s → %s (%s v%s)", landing["s3_key"], event["inferences"], MODEL_NAME, version)
         classified.append({"landing": landing, "event": event, "model_version": version})
-    capture(context, warehouse, rejected)
     yield dg.Output(classified, "images")
-    yield dg.Output(failures, "failures")
+    yield dg.Output(rejected, "rejected")
 
 
 @dg.op(out=dg.Out(list, io_manager_key=EVENT_IO), pool=DUCKDB_POOL, tags={"kind": "duckdb"})
-def filter_confidences(context: dg.OpExecutionContext, config: FilterSettings, images: list, failures: list,
+def filter_confidences(context: dg.OpExecutionContext, config: FilterSettings, images: list, rejected: list,
                        warehouse: DuckDBResource) -> list:
     """Lambda 3 per image: passes it on if any probability reaches the threshold, else
-    THRESHOLD_CONFIDENCE_NOT_MET. Fails after capturing the batch if any image of it did not pass."""
-    failures, outcomes, passed = list(failures), [], []
+    THRESHOLD_CONFIDENCE_NOT_MET. Captures the batch, then fails if any image of it did not pass."""
+    outcomes, events = list(rejected), {}
     for image in images:
         event, landing = image["event"], image["landing"]
-        outcomes.append((landing, Verdict.from_inferences(event["inferences"], config.threshold), config.threshold,
-                         image["model_version"]))
+        verdict = Verdict.from_inferences(event["inferences"], config.threshold)
         try:
-            passed.append(filter_inference(event, config.threshold))
+            filter_inference(event, config.threshold)
         except ThresholdConfidenceNotMet as exc:
-            refuse(context, failures, str(exc))
-    capture(context, warehouse, outcomes)
+            outcomes.append(refuse(context, landing, verdict, image["model_version"], config.threshold, str(exc)))
+            continue
+        outcomes.append(Outcome(landing, verdict, config.threshold, image["model_version"]))
+        events[landing["s3_key"], landing["etag"]] = event
+    fresh = capture(context, warehouse, outcomes)
+    # An image captured by an earlier run is that run's verdict: neither passed on nor failed again here.
+    failures = [outcome.failure for outcome in fresh if outcome.failure]
+    passed = [events[outcome.version] for outcome in fresh if outcome.version in events]
     if failures:
         total = len(passed) + len(failures)
         head = failures[0] if len(failures) == 1 else f"{len(failures)} of {total} images did not pass:\n"
@@ -191,6 +205,6 @@ def filter_confidences(context: dg.OpExecutionContext, config: FilterSettings, i
 
 @dg.graph
 def image_workflow():
-    images, failures = serialize_images()
-    classified, failures = classify_images(images, failures)
-    filter_confidences(classified, failures)
+    images, rejected = serialize_images()
+    classified, rejected = classify_images(images, rejected)
+    filter_confidences(classified, rejected)

@@ -12,7 +12,7 @@ from mlops_assets.scones.workflow import INVALID_IMAGE, PASSED
 from resources import build_object_store
 from resources.object_store import LocalObjectStore, ObjectInfo
 from resources.settings import PlatformSettings
-from sensors.scones import LOOKBACK, LandingCursor, scones_incoming_images
+from sensors.scones import LOOKBACK, LandingCursor, inference_job, scones_incoming_images
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -47,7 +47,8 @@ def test_a_tick_requests_one_run_per_batch_with_a_key_naming_its_versions(tmp_pa
     store = LocalObjectStore(root=str(tmp_path))
     for name in ("a", "b", "c"):
         store.put_bytes(f"{INCOMING_PREFIX}{name}.png", name.encode())
-    with dg.build_sensor_context(resources={"object_store": store}) as context:
+    with dg.instance_for_test() as instance, \
+            dg.build_sensor_context(instance=instance, resources={"object_store": store}) as context:
         requests = scones.scones_incoming_images(context)
     assert [landed_keys(r) for r in requests] == [[f"{INCOMING_PREFIX}a.png", f"{INCOMING_PREFIX}b.png"],
                                                    [f"{INCOMING_PREFIX}c.png"]]
@@ -55,6 +56,36 @@ def test_a_tick_requests_one_run_per_batch_with_a_key_naming_its_versions(tmp_pa
     # The key depends on the set of versions only: the same tick evaluated again asks for the same runs.
     assert scones.batch_request(listed[:2], "local").run_key == scones.batch_request(listed[1::-1], "local").run_key
     assert requests[1].run_key == listed[2].version_token
+
+
+def test_no_run_is_requested_while_one_waits_to_start_and_the_next_batches_what_landed(tmp_path):
+    store = LocalObjectStore(root=str(tmp_path))
+    store.put_bytes(f"{INCOMING_PREFIX}a.png", b"a")
+    with dg.instance_for_test() as instance:
+        (first,), cursor = evaluate(None, instance, store, None)
+        store.put_bytes(f"{INCOMING_PREFIX}b.png", b"b")
+        store.put_bytes(f"{INCOMING_PREFIX}c.png", b"c")
+
+        def run_of_first_batch(status: dg.DagsterRunStatus) -> str:
+            from dagster._core.remote_origin import (
+                RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin,
+            )
+
+            # Dagster stores a queued run only with the origin the daemon will launch it from.
+            origin = RemoteJobOrigin(RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("mlops_platform"),
+                                                            "__repository__"), inference_job.name)
+            return instance.add_run(dg.DagsterRun(job_name=inference_job.name, run_config=first.run_config,
+                                                  tags=first.tags, status=status, remote_job_origin=origin)).run_id
+
+        for status in (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING):
+            run_id = run_of_first_batch(status)
+            requests, unchanged = evaluate(None, instance, store, cursor)
+            assert requests == [] and unchanged == cursor, status  # the landings stay for the next tick
+            instance.delete_run(run_id)
+        # Started (its worker loaded and executing): the next tick requests one run for both landings.
+        run_of_first_batch(dg.DagsterRunStatus.STARTED)
+        (second,), _ = evaluate(None, instance, store, cursor)
+    assert sorted(landed_keys(second)) == [f"{INCOMING_PREFIX}b.png", f"{INCOMING_PREFIX}c.png"]
 
 
 @pytest.fixture
@@ -134,7 +165,7 @@ def test_landed_images_are_classified_once_and_captured(s3_platform, scones_plat
         assert (f"{THRESHOLD_FAILURE}: best confidence" in failures["filter_confidences"]
                 and key in failures["filter_confidences"]) == (verdict == THRESHOLD_FAILURE)
 
-    # Re-executing the batch (e.g. from the UI) classifies nothing twice: each object version has one row.
+    # Re-executing the batch (e.g. from the UI) captures nothing twice: each object version has one row.
     result = job.execute_in_process(run_config=request.run_config, instance=instance, raise_on_error=False)
     assert result.success and len(captures(settings)) == 4
 
