@@ -56,7 +56,7 @@ def main(images: int = typer.Option(50, help="Images dropped for the landing →
     from mlops_assets.scones.imaging import image_row
     from resources import build_object_store, build_registry
     from resources.settings import PlatformSettings
-    from sensors.scones import training_job
+    from mlops_assets.scones.automation import training_job
 
     settings = PlatformSettings.from_env()
     definitions = defs()
@@ -120,7 +120,7 @@ def play_landings(definitions, instance, store, payloads: list[bytes], name: str
 
     from mlops_assets.scones.constants import CAPTURE_TABLE, INCOMING_PREFIX
     from resources.settings import PlatformSettings
-    from sensors.scones import scones_incoming_images
+    from mlops_assets.scones.automation import scones_incoming_images
 
     job = definitions.resolve_job_def("scones_inference")
     landed: dict[str, datetime] = {}

@@ -54,7 +54,7 @@ MODULES = {
 
 def mutmut_section(module: Module) -> str:
     quoted = lambda items: "[" + ", ".join(f'"{item}"' for item in items) + "]"
-    return (f"[tool.mutmut]\nsource_paths = {quoted(['mlops_assets', 'resources', 'serving', 'sensors'])}\n"
+    return (f"[tool.mutmut]\nsource_paths = {quoted(['mlops_assets', 'resources', 'serving'])}\n"
             f"only_mutate = {quoted([module.path])}\n"
             f"pytest_add_cli_args_test_selection = {quoted(module.tests)}\n"
             f"also_copy = {quoted(['dagster.yaml', 'workspace.yaml'])}\n")

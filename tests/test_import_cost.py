@@ -22,7 +22,7 @@ import pytest
 
 from tests.support import REPO_ROOT, standalone_environment
 
-PACKAGES = ("mlops_assets", "resources", "sensors", "serving")
+PACKAGES = ("mlops_assets", "resources", "serving")
 HEAVY = ("skops", "skl2onnx", "onnx", "onnxruntime", "mlflow", "matplotlib", "textblob", "sklearn", "scipy",
          "PIL", "evidently", "boto3", "botocore", "dagster_aws", "deltalake", "joblib")
 # Modules that subclass a heavy library's class, so importing them must import it; nothing loaded at start-up

@@ -37,7 +37,7 @@ def scones_platform(tmp_path_factory):
     env = platform_environment(home / "mlops", data)
     with isolated_environment(env):
         from mlops_assets.definitions import defs
-        from sensors import scones
+        from mlops_assets.scones import automation as scones
 
         definitions = defs()
         (home / "dagster").mkdir()

@@ -12,7 +12,7 @@ from mlops_assets.scones.constants import INCOMING_PREFIX, THRESHOLD_FAILURE
 from mlops_assets.scones.workflow import INVALID_IMAGE, PASSED
 from resources import build_object_store
 from resources.settings import PlatformSettings
-from sensors.scones import WAITING_TO_START
+from mlops_assets.scones.automation import WAITING_TO_START
 from tests.live import capture_rows, captured_keys, ensure_scones_champion, scones_runs_in_flight, wait_until
 
 BURST = 10

@@ -12,7 +12,7 @@ from mlops_assets.scones.workflow import INVALID_IMAGE, PASSED
 from resources import build_object_store
 from resources.object_store import LocalObjectStore, ObjectInfo
 from resources.settings import PlatformSettings
-from sensors.scones import LOOKBACK, LandingCursor, inference_job, scones_incoming_images
+from mlops_assets.scones.automation import LOOKBACK, LandingCursor, inference_job, scones_incoming_images
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -41,7 +41,7 @@ def test_cursor_forgets_versions_older_than_the_lookback():
 
 
 def test_a_tick_requests_one_run_per_batch_with_a_key_naming_its_versions(tmp_path, monkeypatch):
-    from sensors import scones
+    from mlops_assets.scones import automation as scones
 
     monkeypatch.setattr(scones, "MAX_BATCH", 2)
     store = LocalObjectStore(root=str(tmp_path))

@@ -1,1 +1,0 @@
-"""Jobs, schedules and sensors: what makes each system's assets materialize on their own."""
