@@ -37,7 +37,7 @@ def scones_platform(tmp_path_factory):
     env = platform_environment(home / "mlops", data)
     with isolated_environment(env):
         from mlops_assets.definitions import defs
-        from mlops_assets.scones import automation as scones
+        from mlops_assets.scones import bootstrap as scones
 
         definitions = defs()
         (home / "dagster").mkdir()
