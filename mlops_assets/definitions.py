@@ -8,6 +8,7 @@ from __future__ import annotations
 import dagster as dg
 
 from mlops_assets import deploy, pistachio, scones, steam, titanic
+from mlops_assets.common import inference_log
 from resources import build_resources
 from resources.buckets import ensure_buckets
 from resources.settings import PlatformSettings
@@ -23,6 +24,7 @@ SYSTEMS: list[dg.Definitions] = [
     scones.defs, scones_automation.defs,
     steam.defs, steam_automation.defs,
     pistachio.defs, pistachio_automation.defs,
+    inference_log.defs,  # one hourly `inference_log` asset in each system's group
 ]
 
 

@@ -49,7 +49,7 @@ def test_classify_answers_like_the_original_plus_lineage(client, bootstrapped):
     response = client.post("/classify", json=SAMPLE)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"Type", "Model", "lineage"}
+    assert set(body) == {"Type", "Model", "lineage", "prediction_id"}
     assert body["Type"] in CLASS_LABELS and body["Model"] == MODEL_NAME
     champion = bootstrapped.resource("mlflow").version_by_alias(MODEL_NAME, CHAMPION)
     assert body["lineage"]["model_version"] == str(champion.version)
