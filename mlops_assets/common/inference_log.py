@@ -27,6 +27,7 @@ from resources.object_store import ObjectStore
 SYSTEMS = ("titanic", "steam", "scones", "pistachio", "deploy")
 COLUMNS = ["prediction_id", "logged_at", "system", "route", "model_name", "model_version", "inputs", "output",
            "lineage"]
+TABLE_COLUMNS = ", ".join(f"{name} {'TIMESTAMPTZ' if name == 'logged_at' else 'VARCHAR'}" for name in COLUMNS)
 HOURLY = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00", timezone="UTC")
 # Minute 5 of every hour: the hour that just ended (the latest partition) is ingested once its files are complete.
 AUTOMATION = dg.AutomationCondition.on_cron("5 * * * *")
@@ -140,10 +141,12 @@ def inference_log_asset(system: str, extra_rows: ExtraRows | None = None) -> dg.
                       warehouse: DuckDBResource) -> dg.Output[pd.DataFrame]:
         start, end = context.partition_time_window
         frame, files = read_hour(object_store, system, start)
-        extra = []
-        if extra_rows is not None:
-            with warehouse.get_connection() as connection:
-                extra = extra_rows(connection, start, end)
+        with warehouse.get_connection() as connection:
+            extra = extra_rows(connection, start, end) if extra_rows is not None else []
+            if frame.empty and not extra:
+                # The I/O manager creates no table for an empty frame: readers find an empty table instead.
+                connection.execute(f"CREATE SCHEMA IF NOT EXISTS {system}; CREATE TABLE IF NOT EXISTS "
+                                   f"{system}.inference_log ({TABLE_COLUMNS})")
         if extra:
             rows = pd.DataFrame(extra, columns=COLUMNS)
             rows["logged_at"] = pd.to_datetime(rows["logged_at"], utc=True).astype(frame["logged_at"].dtype)
