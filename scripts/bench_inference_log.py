@@ -147,9 +147,10 @@ def main() -> int:
                 stderr=subprocess.DEVNULL, start_new_session=True)
             servers[setting] = (process, port)
         for setting, (process, port) in servers.items():
-            wait_until_ok(f"http://127.0.0.1:{port}/classify", SAMPLE, process)
+            # Both servers load their models at once; a loaded machine needs minutes for that.
+            wait_until_ok(f"http://127.0.0.1:{port}/classify", SAMPLE, process, timeout=900)
             for path in STEAM_PATHS:
-                deadline = time.monotonic() + 120
+                deadline = time.monotonic() + 300
                 while asyncio.run(_status(port, path)) != 200:
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"{path} not answering on the logging-{setting} server")

@@ -36,7 +36,6 @@ def build_router(ctx, systems: list[str]) -> APIRouter:
     router = APIRouter(tags=["platform"])
     # Read once when the app is created; the receipt opens the instance only when first asked for one.
     receipts = Receipts(ctx.registry, os.environ.get("DAGSTER_HOME"))
-    ctx.receipts = receipts
 
     @router.get("/predictions/{prediction_id}", response_model=PredictionReceipt,
                 summary="A logged prediction and its receipt (model, MLflow run, Dagster run, data and code versions)",
