@@ -76,7 +76,7 @@ def start_api(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{base}/health", timeout=300, process=process)
-        wait_until_loaded(base, f"ChampionWatcher:{MODEL_NAME}")
+        wait_until_loaded(base, f"ChampionWatcher:{MODEL_NAME}", timeout=300)
     except BaseException:
         stop_process(process)
         raise
