@@ -107,7 +107,7 @@ def test_titanic_batch_predictions_and_scones_captures_join_their_hour(platform)
                                            "fare_encoded": 4}
     assert json.loads(batch["output"])["prediction"] == 1 and batch["model_version"] == "2"
     assert rows.iloc[0]["prediction_id"] == served[0]
-    materialize(inference_log_asset("titanic", module.titanic_batch_rows), resources)  # same ids, no duplicates
+    materialize(inference_log_asset("titanic", module.titanic_batch_rows), resources)  # same ids, each row once
     assert len(table(database, "titanic")) == 2
     materialize(inference_log_asset("scones", module.scones_event_rows), resources)
     [event] = table(database, "scones").to_dict(orient="records")
