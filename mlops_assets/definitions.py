@@ -11,6 +11,7 @@ import warnings
 
 import dagster as dg
 
+from mlops_assets.common import inference_log
 from mlops_assets.systems import system_definitions
 from resources import build_resources
 from resources.buckets import ensure_buckets
@@ -34,4 +35,5 @@ def defs() -> dg.Definitions:
         # Steps share one process: ~4 s cheaper per step here, and one process per run keeps DuckDB single-writer.
         executor=dg.in_process_executor,
     )
-    return dg.Definitions.merge(platform, *system_definitions())
+    # Platform-wide assets over every system: the hourly inference log of each system's served answers.
+    return dg.Definitions.merge(platform, *system_definitions(), inference_log.defs)

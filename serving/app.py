@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 from mlops_assets.systems import system_routers
 from resources.buckets import ensure_buckets
 from resources.settings import PlatformSettings
-from serving import hot_path
+from serving import hot_path, predictions
 from serving.context import ServingContext
 
 # Each entry: a module exposing `build_router(ctx) -> APIRouter` and `TITLE`, `HOME` (its landing page).
@@ -32,16 +32,19 @@ def create_app(settings: PlatformSettings | None = None, poll_seconds: float | N
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         ctx.poller.start()
+        ctx.inference_log.start()
         try:
             yield
         finally:
             ctx.poller.stop()
+            ctx.inference_log.stop()  # what is still buffered is written before the process ends
 
     app = FastAPI(title="MLOps platform serving API", version="0.1.0", lifespan=lifespan,
                   description="Predictions from the latest promoted models of the platform's ML systems.")
     app.state.ctx = ctx
     for system in SYSTEMS:
         app.include_router(system.build_router(ctx))
+    app.include_router(predictions.build_router(ctx, [system.__name__.rsplit(".", 1)[-1] for system in SYSTEMS]))
     hot_path.install(app, ctx.hot_paths)
     static_openapi = app.openapi
 

@@ -10,6 +10,7 @@ deployment with its exact schema, regenerated as deployments come and go.
 
 import logging
 import os
+from datetime import datetime, timezone
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -106,9 +107,22 @@ def build_router(ctx) -> APIRouter:
 
         def predict() -> float:
             value, record["runtime"] = served.predict(job.request)  # stored with the outcome, after this call
+            ctx.inference_log.record("deploy", f"/api/{job.deployment}/predict", job.request,
+                                     {"value": value, "runtime": record["runtime"]},
+                                     f"{job.deployment}:{served.pin.key}", served.pin.version_id, dict(record),
+                                     prediction_id=job.prediction_id)
             return value
 
         return record, predict
+
+    def locate(prediction_id: str):
+        """Queue ids are uuid4: the inference log finds a deploy row by the time its outcome was stored."""
+        row = queue.get(prediction_id)
+        if row is None or row.completed_at is None:
+            return None
+        return "deploy", datetime.fromtimestamp(row.completed_at, tz=timezone.utc)
+
+    ctx.inference_log.locators.append(locate)
 
     # OpenMP's thread count is per thread, so the limit is set inside the worker thread: single-row predictions
     # gain nothing from a thread team, which only spins against the request threads for the two cores.

@@ -38,6 +38,7 @@ PistachioFeatures = create_model(
 class Classification(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
+    prediction_id: str = Field(description="Id of this answer in the inference log: GET /predictions/{prediction_id}")
     Type: Literal[CLASS_LABELS] = Field(description="Predicted pistachio type")
     Model: str = Field(default=MODEL_NAME, description="Registered model name (as the original answered)")
     lineage: Lineage
@@ -69,8 +70,8 @@ class LinearChampion:
 
 def answers(lineage: Lineage) -> tuple[bytes, bytes]:
     """Both possible response bodies of one champion, serialized once (validated by the response model)."""
-    return tuple(Classification(Type=label, Model=MODEL_NAME, lineage=lineage).model_dump_json().encode()
-                 for label in CLASS_LABELS)
+    return tuple(Classification(prediction_id="", Type=label, Model=MODEL_NAME, lineage=lineage)
+                 .model_dump_json(exclude={"prediction_id"}).encode() for label in CLASS_LABELS)
 
 
 def printable_errors(error: ValidationError) -> list[dict]:
@@ -103,7 +104,11 @@ def build_router(ctx: ServingContext) -> APIRouter:
             return None
         if serialized[0] is not loaded:
             serialized[:] = [loaded, answers(loaded.lineage)]
-        return serialized[1][loaded.model.predict_one(features)]
+        body = serialized[1][loaded.model.predict_one(features)]
+        prediction_id = ctx.inference_log.record("pistachio", "/classify", features, body, MODEL_NAME,
+                                                 loaded.lineage.model_version, loaded.lineage)
+        # The answer stays pre-serialized: the id is spliced in as its last member.
+        return b"%s,\"prediction_id\":\"%s\"}" % (body[:-1], prediction_id.encode())
 
     def classify_hot(body: bytes) -> bytes | None:
         """The successful case, answered before FastAPI's routing (see serving.hot_path); None → the route."""

@@ -10,7 +10,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from mlops_assets.scones.constants import CHART_KEY, CLASS_NAMES, DEFAULT_THRESHOLD, MODEL_NAME, THRESHOLD_FAILURE
-from mlops_assets.scones.imaging import ALLOWED_FORMATS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, ImageRejected, image_row
+from mlops_assets.scones.imaging import (ALLOWED_FORMATS, MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, ImageRejected, decode_image,
+                                         model_input)
 from mlops_assets.scones.workflow import PASSED, passes
 from resources.object_store import ObjectNotFound
 from serving.context import ServingContext
@@ -28,6 +29,7 @@ class PNGResponse(Response):
 
 
 class Classification(BaseModel):
+    prediction_id: str = Field(description="Id of this answer in the inference log: GET /predictions/{prediction_id}")
     filename: str | None = Field(description="Name of the uploaded file")
     inferences: list[float] = Field(description="[p_bicycle, p_motorcycle], the original endpoint's answer")
     probabilities: dict[str, float] = Field(description="The same probabilities by class name")
@@ -81,7 +83,8 @@ def build_router(ctx: ServingContext) -> APIRouter:
                                           description="Probability an inference must reach to pass")) -> Classification:
         data = file.file.read(MAX_IMAGE_BYTES + 1)
         try:
-            row = image_row(data)
+            image = decode_image(data)
+            row = model_input(image)
         except ImageRejected as exc:
             raise HTTPException(exc.status, [{"loc": ["body", "file"], "msg": exc.reason}]) from None
         loaded = champion.current
@@ -90,10 +93,16 @@ def build_router(ctx: ServingContext) -> APIRouter:
         inferences = [float(p) for p in loaded.model.predict_proba(row)[0]]
         best = max(range(len(inferences)), key=inferences.__getitem__)
         ok = passes(inferences, threshold)
-        return Classification(filename=file.filename, inferences=inferences,
-                              probabilities=dict(zip(CLASS_NAMES, inferences)), predicted_class=CLASS_NAMES[best],
-                              confidence=inferences[best], threshold=threshold, passed=ok,
-                              verdict=PASSED if ok else THRESHOLD_FAILURE, lineage=loaded.lineage)
+        answer = Classification(prediction_id="", filename=file.filename, inferences=inferences,
+                                probabilities=dict(zip(CLASS_NAMES, inferences)), predicted_class=CLASS_NAMES[best],
+                                confidence=inferences[best], threshold=threshold, passed=ok,
+                                verdict=PASSED if ok else THRESHOLD_FAILURE, lineage=loaded.lineage)
+        # Statistics, not pixels: what drift of the inputs is measured on (the model sees the 32x32 row).
+        inputs = {"width": image.size[0], "height": image.size[1], "mean_brightness": float(row.mean()),
+                  "std_brightness": float(row.std())}
+        answer.prediction_id = ctx.inference_log.record("scones", "/scones/classify", inputs, answer, MODEL_NAME,
+                                                        loaded.lineage.model_version, loaded.lineage)
+        return answer
 
     @router.get("/monitoring.png", summary="Max confidence over time of the event-driven workflow",
                 response_class=PNGResponse, responses={200: {"content": {"image/png": {}}},

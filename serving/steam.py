@@ -38,6 +38,7 @@ class SteamAnswers:
     user_ids_lower: dict[str, str]
     genres: list[str]
     years: list[int]
+    dagster_run_id: str | None = None  # the run that published the snapshot, for the inference log's receipt
 
 
 def _ranked(rows: list[dict]) -> bytes:
@@ -74,6 +75,7 @@ def build_answers(store, pointer: dict) -> SteamAnswers:
         user_recommendation={u: games(ids) for u, ids in load(USER_RECOMMENDATIONS_FILE).items()},
         user_ids_lower=load(USER_IDS_LOWER_FILE),
         genres=sorted(playtime), years=sorted(int(y) for y in sentiment),
+        dagster_run_id=(pointer.get("manifest") or {}).get("dagster_run_id"),
     )
 
 
@@ -82,10 +84,6 @@ ERRORS = {"description": "Error", "content": {"application/json": {"schema": {
 # What every lookup route may answer besides 200: an unknown key, or answers not published yet.
 NOT_FOUND = {404: {**ERRORS, "description": "Unknown genre, year, game or user (the detail lists what is known)"},
              503: {**ERRORS, "description": "The steam answers are not published yet"}}
-
-
-def _json(body: bytes) -> Response:
-    return Response(content=body, media_type="application/json")
 
 
 def build_router(ctx) -> APIRouter:
@@ -98,47 +96,55 @@ def build_router(ctx) -> APIRouter:
             raise HTTPException(503, "the steam answers are not published yet: materialize the `steam` asset group")
         return current
 
-    def by_genre(table: str, genre: str) -> Response:
+    def logged(state: SteamAnswers, route: str, inputs: dict, body: bytes) -> Response:
+        # The original's answers are kept as they are (some are JSON lists): the log's id goes in a header.
+        prediction_id = ctx.inference_log.record(SYSTEM, f"/steam/{route}", inputs, body, SYSTEM, state.snapshot_id,
+                                                 {"snapshot_id": state.snapshot_id,
+                                                  "dagster_run_id": state.dagster_run_id})
+        return Response(content=body, media_type="application/json", headers={"X-Prediction-Id": prediction_id})
+
+    def by_genre(table: str, genre: str, route: str) -> Response:
         state = answers()
         body = getattr(state, table).get(genre.strip().lower())
         if body is None:
             raise HTTPException(404, f"genre {genre!r} is unknown; known genres: {', '.join(state.genres)}")
-        return _json(body)
+        return logged(state, route, {"genre": genre}, body)
 
-    def by_year(table: str, year: str) -> Response:
+    def by_year(table: str, year: str, route: str) -> Response:
         state = answers()
         body = getattr(state, table).get(year.strip())
         if body is None:
             raise HTTPException(404, f"year {year!r} has no reviews; years with reviews: "
                                      f"{', '.join(map(str, state.years))}")
-        return _json(body)
+        return logged(state, route, {"year": year}, body)
 
     @router.get("/PlayTimeGenre/{genre}", summary="Release year with the most hours played for a genre", responses=NOT_FOUND)
     def play_time_genre(genre: str):
-        return by_genre("playtime_genre", genre)
+        return by_genre("playtime_genre", genre, "PlayTimeGenre/{genre}")
 
     @router.get("/UserForGenre/{genre}", summary="User with the most hours in a genre, with hours per year", responses=NOT_FOUND)
     def user_for_genre(genre: str):
-        return by_genre("user_for_genre", genre)
+        return by_genre("user_for_genre", genre, "UserForGenre/{genre}")
 
     @router.get("/UsersRecommend/{year}", summary="Top 3 most recommended games of a review year", responses=NOT_FOUND)
     def users_recommend(year: str):
-        return by_year("users_recommend", year)
+        return by_year("users_recommend", year, "UsersRecommend/{year}")
 
     @router.get("/UsersNotRecommend/{year}", summary="Top 3 least recommended games of a review year", responses=NOT_FOUND)
     def users_not_recommend(year: str):
-        return by_year("users_not_recommend", year)
+        return by_year("users_not_recommend", year, "UsersNotRecommend/{year}")
 
     @router.get("/sentiment_analysis/{year}", summary="Negative / neutral / positive review counts of a year", responses=NOT_FOUND)
     def sentiment_analysis(year: str):
-        return by_year("sentiment", year)
+        return by_year("sentiment", year, "sentiment_analysis/{year}")
 
     @router.get("/game_recommendation/{item_id}", summary="5 games most similar to a game (tags and genres)", responses=NOT_FOUND)
     def game_recommendation(item_id: str):
-        body = answers().game_recommendation.get(item_id.strip())
+        state = answers()
+        body = state.game_recommendation.get(item_id.strip())
         if body is None:
             raise HTTPException(404, f"item_id {item_id!r} is not a game of the catalogue")
-        return _json(body)
+        return logged(state, "game_recommendation/{item_id}", {"item_id": item_id}, body)
 
     @router.get("/user_recommendation/{user_id}", summary="5 games a user has not got and would like", responses=NOT_FOUND)
     def user_recommendation(user_id: str):
@@ -148,7 +154,7 @@ def build_router(ctx) -> APIRouter:
             state.user_ids_lower.get(key.lower(), ""))
         if body is None:
             raise HTTPException(404, f"user_id {user_id!r} is unknown or has played no game")
-        return _json(body)
+        return logged(state, "user_recommendation/{user_id}", {"user_id": user_id}, body)
 
     @router.get("", response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request):

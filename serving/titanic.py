@@ -64,6 +64,7 @@ class Passenger(BaseModel):
 
 
 class Prediction(BaseModel):
+    prediction_id: str = Field(description="Id of this answer in the inference log: GET /predictions/{prediction_id}")
     survived: bool
     fate: Literal["survived", "did not survive"]
     probability_survived: float
@@ -123,10 +124,13 @@ def build_router(ctx: ServingContext) -> APIRouter:
         features = passenger.encoded()
         label, p_survived = loaded.model.answer(features)
         survived = bool(label)
-        return Prediction(survived=survived, fate="survived" if survived else "did not survive",
-                          probability_survived=round(p_survived, 4),
-                          image_url=f"{HOME}/fate/{'survived' if survived else 'died'}.png",
-                          features=features, lineage=loaded.lineage)
+        answer = Prediction(prediction_id="", survived=survived, fate="survived" if survived else "did not survive",
+                            probability_survived=round(p_survived, 4),
+                            image_url=f"{HOME}/fate/{'survived' if survived else 'died'}.png",
+                            features=features, lineage=loaded.lineage)
+        answer.prediction_id = ctx.inference_log.record("titanic", "/titanic/predict", features, answer, MODEL_NAME,
+                                                        loaded.lineage.model_version, loaded.lineage)
+        return answer
 
     @router.get("/fate/{fate}.png", include_in_schema=False)
     def fate_image(fate: Literal["survived", "died"]) -> Response:

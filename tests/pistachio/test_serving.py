@@ -49,7 +49,7 @@ def test_classify_answers_like_the_original_plus_lineage(client, bootstrapped):
     response = client.post("/classify", json=SAMPLE)
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"Type", "Model", "lineage"}
+    assert set(body) == {"Type", "Model", "lineage", "prediction_id"}
     assert body["Type"] in CLASS_LABELS and body["Model"] == MODEL_NAME
     champion = bootstrapped.resource("mlflow").version_by_alias(MODEL_NAME, CHAMPION)
     assert body["lineage"]["model_version"] == str(champion.version)
@@ -74,7 +74,10 @@ def test_hot_path_and_route_answer_byte_for_byte_alike(client, bootstrapped, dat
         rows = pd.read_csv(data_dir / "pistachio" / "pistachio.csv").rename(columns=str.lower).iloc[::97]
         for record in rows[list(FEATURES)].to_dict(orient="records"):
             hot, routed = client.post("/classify", json=record), route_only.post("/classify", json=record)
-            assert (hot.status_code, hot.content) == (routed.status_code, routed.content) == (200, routed.content)
+            # Byte for byte up to each answer's own prediction_id, the last member of both.
+            same = lambda r: (r.status_code, r.content.rsplit(b',"prediction_id":', 1)[0])  # noqa: E731
+            assert same(hot) == same(routed) == (200, same(routed)[1])
+            assert hot.json()["prediction_id"] != routed.json()["prediction_id"]
             assert hot.headers["content-type"] == routed.headers["content-type"] == "application/json"
     finally:
         ctx.poller.stop()

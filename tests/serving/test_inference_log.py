@@ -1,0 +1,145 @@
+"""The inference log's writer: ids, files per system and hour, lookups, a failing store, the flush triggers."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from datetime import datetime, timezone
+
+import pyarrow.parquet as pq
+import pytest
+
+from resources import build_object_store
+from resources.object_store import LocalObjectStore
+from serving.inference_log import COLUMNS, InferenceLog, id_time, new_prediction_id
+from tests.support import wait_for
+
+
+def log_files(store, system: str) -> list[str]:
+    return [info.key for info in store.list_objects(f"{system}/inference_log/") if info.key.endswith(".parquet")]
+
+
+def logged_ids(store, system: str) -> list[str]:
+    return [pid for key in log_files(store, system)
+            for pid in pq.read_table(io.BytesIO(store.get_bytes(key)))["prediction_id"].to_pylist()]
+
+
+def test_ids_are_uuid7_hex_naming_their_millisecond():
+    now_ns = time.time_ns()
+    prediction_id, logged_us = new_prediction_id(now_ns)
+    assert len(prediction_id) == 32 and int(prediction_id, 16) >= 0
+    assert prediction_id[12] == "7" and prediction_id[16] in "89ab"  # version 7, RFC variant
+    assert abs(id_time(prediction_id).timestamp() - now_ns / 1e9) < 0.001
+    assert logged_us == now_ns // 1000
+    assert len({new_prediction_id()[0] for _ in range(1000)}) == 1000
+    assert id_time("0" * 32) is None  # a uuid4-style id (deploy's queue) names no time
+
+
+def test_flush_writes_one_file_per_system_and_hour_with_the_contract_columns(tmp_path):
+    store = LocalObjectStore(root=str(tmp_path))
+    log = InferenceLog(store)
+    first = log.record("pistachio", "/classify", {"area": 1.0}, b'{"Type":"Siit_Pistachio"}', "P", "3",
+                       {"alias": "champion"})
+    second = log.record("pistachio", "/classify", {"area": 2.0}, b'{"Type":"Kirmizi_Pistachio"}', "P", "3")
+    other = log.record("steam", "/steam/sentiment_analysis/{year}", {"year": "2015"}, b'{"Negative":1}',
+                       "steam", "snap-1")
+    assert log_files(store, "pistachio") == []  # nothing is written on the answer path
+    assert log.flush() == 3
+    [key] = log_files(store, "pistachio")
+    hour = id_time(first)
+    assert key.startswith(f"pistachio/inference_log/hour={hour:%Y-%m-%d-%H}/") and key.endswith(".parquet")
+    table = pq.read_table(io.BytesIO(store.get_bytes(key)))
+    assert table.column_names == list(COLUMNS)
+    assert str(table.schema.field("logged_at").type) == "timestamp[us, tz=UTC]"
+    rows = table.to_pylist()
+    assert [r["prediction_id"] for r in rows] == [first, second]
+    assert json.loads(rows[0]["inputs"]) == {"area": 1.0}
+    assert json.loads(rows[0]["output"]) == {"Type": "Siit_Pistachio"}
+    assert json.loads(rows[0]["lineage"]) == {"alias": "champion"} and rows[1]["lineage"] is None
+    assert rows[0]["logged_at"] == id_time(first).replace(microsecond=rows[0]["logged_at"].microsecond)
+    assert logged_ids(store, "steam") == [other]
+    assert log.flush() == 0 and len(log_files(store, "pistachio")) == 1  # appended, never rewritten
+
+
+def test_find_reads_the_buffer_this_process_and_the_files_of_other_processes(tmp_path):
+    store = LocalObjectStore(root=str(tmp_path))
+    log = InferenceLog(store)
+    pid = log.record("titanic", "/titanic/predict", {"pclass": 1}, {"survived": True}, "titanic_modal", "2")
+    assert log.find(pid, ["titanic"])["route"] == "/titanic/predict"  # still buffered
+    log.flush()
+    assert json.loads(log.find(pid, ["titanic"])["output"]) == {"survived": True}  # through this process's index
+    # A process that never saw the id (another worker, after a restart) finds it from the hour its id names.
+    fresh = InferenceLog(store)
+    assert fresh.find(pid, ["steam", "titanic"])["model_version"] == "2"
+    assert fresh.find(new_prediction_id()[0], ["steam", "titanic"]) is None
+
+
+def test_ids_without_time_are_found_through_a_locator(tmp_path):
+    store = LocalObjectStore(root=str(tmp_path))
+    log = InferenceLog(store)
+    queue_id = "4" * 32
+    log.record("deploy", "/api/wine/predict", {"x": 1}, {"value": 2.0}, "wine:m.skops", "v1", prediction_id=queue_id)
+    log.flush()
+    fresh = InferenceLog(store)
+    assert fresh.find(queue_id, ["deploy"]) is None  # no time in a uuid4: nowhere to look
+    fresh.locators.append(lambda pid: ("deploy", datetime.now(timezone.utc)) if pid == queue_id else None)
+    assert json.loads(fresh.find(queue_id, ["deploy"])["output"]) == {"value": 2.0}
+
+
+def test_a_failing_store_fails_no_answer_and_loses_no_row_once_it_recovers(tmp_path):
+    blocked = tmp_path / "objects"
+    blocked.write_bytes(b"not a folder")  # every write below it fails, as a real store outage would
+    store = LocalObjectStore(root=str(blocked))
+    log = InferenceLog(store, max_pending_rows=5)
+    ids = [log.record("scones", "/scones/classify", {"width": i}, {"confidence": 0.9}) for i in range(3)]
+    assert log.flush() == 0 and log.failed_writes == 1
+    assert log.find(ids[0], ["scones"])["inputs"] == '{"width":0}'  # kept in memory, still found
+    ids += [log.record("scones", "/scones/classify", {"width": i}, {}) for i in range(3, 7)]
+    log.flush()
+    assert log.dropped_rows == 2  # bounded memory: the oldest two went, and were counted
+    blocked.unlink()
+    assert log.flush() == 5
+    assert sorted(logged_ids(store, "scones")) == sorted(ids[2:])
+
+
+def test_the_writer_thread_flushes_on_time_and_on_size_and_stop_writes_the_rest(tmp_path):
+    store = LocalObjectStore(root=str(tmp_path))
+    timed = InferenceLog(store, flush_seconds=0.05)
+    timed.start()
+    try:
+        pid = timed.record("steam", "/steam/x", {}, b"[]")
+        wait_for(lambda: logged_ids(store, "steam") == [pid], "the timed flush")
+    finally:
+        timed.stop()
+    sized = InferenceLog(store, flush_seconds=3600, buffer_rows=10)
+    sized.start()
+    try:
+        ids = [sized.record("pistachio", "/classify", {}, b"{}") for _ in range(10)]
+        wait_for(lambda: sorted(logged_ids(store, "pistachio")) == sorted(ids), "the size-triggered flush")
+        late = sized.record("pistachio", "/classify", {}, b"{}")
+        assert late not in logged_ids(store, "pistachio")
+    finally:
+        sized.stop()  # what the app's lifespan calls on shutdown
+    assert late in logged_ids(store, "pistachio")
+
+
+def test_off_still_answers_with_ids_but_writes_nothing(tmp_path):
+    store = LocalObjectStore(root=str(tmp_path))
+    log = InferenceLog.from_env(store, {"MLOPS_INFERENCE_LOG": "off"})
+    log.start()
+    assert len(log.record("steam", "/steam/x", {}, b"[]")) == 32
+    log.stop()
+    assert log_files(store, "steam") == []
+    with pytest.raises(ValueError, match="MLOPS_INFERENCE_LOG"):
+        InferenceLog.from_env(store, {"MLOPS_INFERENCE_LOG": "maybe"})
+
+
+@pytest.mark.s3
+def test_the_log_is_written_and_found_on_s3(s3_env, settings):
+    store = build_object_store(settings)
+    log = InferenceLog(store)
+    pid = log.record("pistachio", "/classify", {"area": 3.0}, b'{"Type":"Siit_Pistachio"}', "P", "1")
+    assert log.flush() == 1
+    assert store.uri(log_files(store, "pistachio")[0]).startswith(f"s3://{settings.s3_bucket}/pistachio/inference_log/")
+    assert InferenceLog(store).find(pid, ["pistachio"])["inputs"] == '{"area":3.0}'
