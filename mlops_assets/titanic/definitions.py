@@ -2,9 +2,11 @@
 
 import dagster as dg
 
-from mlops_assets.titanic import assets, checks, predictions
+from mlops_assets.common.retrain import retrain_sensor
+from mlops_assets.titanic import assets, checks, monitoring, predictions
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([assets, predictions]),
+    assets=dg.load_assets_from_modules([assets, predictions, monitoring]),
     asset_checks=[checks.raw_passengers_valid, checks.feature_group_valid],
+    sensors=[retrain_sensor("titanic", monitoring.CHECKS, "titanic_training")],
 )
