@@ -40,6 +40,7 @@ def predicted_value(output: dict):
 
 
 def is_label(value) -> bool:
+    """A class label: text, a boolean or a whole number (the queue answers classes as floats, 1.0)."""
     return isinstance(value, (str, bool)) or (isinstance(value, (int, float)) and float(value).is_integer())
 
 
