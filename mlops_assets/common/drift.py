@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 import pandas as pd
 
+from mlops_assets.common.images import figure_png, image_metadata, pyplot
 from mlops_assets.common.monitoring import DRIFT_CHECK, warn_result, write_summary
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
@@ -58,6 +59,19 @@ def compute_drift(reference: pd.DataFrame, current: pd.DataFrame, numerical: lis
                        snapshot.get_html_str(as_iframe=False))
 
 
+def drift_chart_png(drift: DriftResult, title: str) -> bytes:
+    """One bar per feature: its drift score, red when Evidently judged it drifted (the method is in the label,
+    since a p-value drifts when small and a distance when large)."""
+    plt = pyplot()
+    names = sorted(drift.scores)
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.2))
+    ax.barh([f"{name} ({drift.methods[name].split()[0]})" for name in names], [drift.scores[n] for n in names],
+            color=["#d64545" if drift.drifted.get(n) else "#2680c2" for n in names])
+    ax.set_xlabel("drift score")
+    ax.set_title(f"{title}: {sum(drift.drifted.values())} of {len(names)} drifted (share {drift.share:.2f})")
+    return figure_png(fig)
+
+
 def report_key(system: str, run_id: str) -> str:
     return f"monitoring/{system}/drift_reports/{run_id}.html"
 
@@ -88,7 +102,11 @@ def drift_output(context: dg.AssetExecutionContext, store: ObjectStore, monitori
     figures = {"drift_share": drift.share, "drifted_features": len(drifted), "features": len(drift.drifted),
                "current_rows": drift.current_rows, "reference_rows": drift.reference_rows,
                "scores": drift.scores, "drifted": drifted}
-    write_summary(store, context, system, asset, figures, checks=[check], report_key=key)
+    png = drift_chart_png(drift, f"{system} input drift")
+    chart = f"monitoring/{system}/{asset}.png"
+    chart_uri = store.put_bytes(chart, png, "image/png")
+    write_summary(store, context, system, asset, figures, charts={"drift per feature": chart}, checks=[check],
+                  report_key=key)
     metadata = {
         "drift_share": dg.MetadataValue.float(drift.share),
         "drifted_features": dg.MetadataValue.int(len(drifted)),
@@ -98,6 +116,7 @@ def drift_output(context: dg.AssetExecutionContext, store: ObjectStore, monitori
         "current_rows": dg.MetadataValue.int(drift.current_rows),
         "reference_rows": dg.MetadataValue.int(drift.reference_rows),
         "report": dg.MetadataValue.url(uri) if uri.startswith(("http", "s3")) else dg.MetadataValue.path(uri),
+        **image_metadata(png, chart_uri, "drift score per feature"),
         **extra_metadata,
     }
     context.log.info("drift share %.2f over %d logged answers (report %s)", drift.share, drift.current_rows, uri)

@@ -1,6 +1,7 @@
-"""Retraining on a failed monitoring check: one sensor per system that has a retrain path.
+"""The monitoring assets' automation: the sensor evaluating their automation conditions, and retraining on a
+failed monitoring check (one sensor per system that has a retrain path).
 
-Off by default (`MLOPS_RETRAIN_ON_MONITORING_FAILURE=1` turns it on, read through the `monitoring` resource). The
+Retraining is off by default (`MLOPS_RETRAIN_ON_MONITORING_FAILURE=1` turns it on, read through the `monitoring` resource). The
 sensor itself always runs, so that a failure seen while the switch was off is marked handled and is not acted
 on later; a requested run carries the tags `trigger`, `monitoring.check` and `monitoring.check_run_id`.
 """
@@ -36,6 +37,15 @@ def failed_evaluations(instance: dg.DagsterInstance, checks: list[dg.AssetCheckK
         if not evaluation.passed:
             failed.append((name, record))
     return failed, cursor
+
+
+def automation_sensor(system: str, assets: list) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the monitoring assets' automation conditions, running from the start (the instance's default
+    automation sensor may be off)."""
+    return dg.AutomationConditionSensorDefinition(
+        f"{system}_monitoring_automation", target=dg.AssetSelection.assets(*assets),
+        default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=60,
+        description=f"Materializes {system}'s monitoring assets hourly or when new data lands.")
 
 
 def retrain_sensor(system: str, checks: list[dg.AssetCheckKey], job_name: str,

@@ -6,7 +6,7 @@ from mlops_assets.pistachio.assets import (
     champion_model_file, model_sweep, raw_snapshot, registered_model, snapshot_splits, weekly_snapshot_files,
 )
 from mlops_assets.pistachio.checks import champion_promotion
-from mlops_assets.common.retrain import retrain_sensor
+from mlops_assets.common.retrain import automation_sensor, retrain_sensor
 from mlops_assets.pistachio import monitoring
 from mlops_assets.pistachio.monitoring import input_drift, realized_performance, realized_performance_chart
 
@@ -14,5 +14,6 @@ defs = dg.Definitions(
     assets=[weekly_snapshot_files, raw_snapshot, snapshot_splits, model_sweep, registered_model,
             champion_model_file, realized_performance, realized_performance_chart, input_drift],
     asset_checks=[champion_promotion],
-    sensors=[retrain_sensor("pistachio", monitoring.CHECKS, "pistachio_training_job", monitoring.latest_snapshot)],
+    sensors=[retrain_sensor("pistachio", monitoring.CHECKS, "pistachio_training_job", monitoring.latest_snapshot),
+             automation_sensor("pistachio", [realized_performance, realized_performance_chart, input_drift])],
 )

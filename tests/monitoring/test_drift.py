@@ -78,7 +78,10 @@ def test_titanic_drift_asset_warns_on_shifted_passengers_and_links_its_report(st
     [check] = result.get_asset_check_evaluations()
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
     assert "5 of 5 features drifted" in check.description
+    assert metadata["preview"].value.startswith("![drift score per feature]")
+    assert store.get_bytes("monitoring/titanic/input_drift.png").startswith(b"\x89PNG")
     summary = json.loads(store.get_bytes("monitoring/titanic/input_drift.json"))
+    assert summary["charts"] == {"drift per feature": "monitoring/titanic/input_drift.png"}
     assert summary["figures"]["drift_share"] == 1.0 and summary["checks"][0]["passed"] is False
 
 
@@ -113,3 +116,21 @@ def test_read_log_reads_only_the_window(store):
     titanic_log(store, passengers(7), hours_ago=24 * 9)
     assert len(read_log(store, "titanic")) == 5
     assert len(read_log(store, "titanic", since=datetime.now(timezone.utc) - timedelta(days=10))) == 12
+
+
+def test_drift_asset_is_requested_once_per_hour():
+    @dg.asset(key=["titanic", "training_split"])
+    def training_split() -> pd.DataFrame:
+        return passengers(10)
+
+    defs = dg.Definitions(assets=[training_split, titanic_monitoring.input_drift])
+    start = datetime(2026, 1, 1, 10, 30)
+    requested = []
+    with dg.instance_for_test() as instance:
+        cursor = None
+        for minutes in (0, 20, 40, 50, 100):  # 10:30, 10:50, 11:10, 11:20, 12:10
+            result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor,
+                                                       evaluation_time=start + timedelta(minutes=minutes))
+            cursor = result.cursor
+            requested.append(result.total_requested)
+    assert requested == [0, 0, 1, 0, 1]

@@ -113,6 +113,8 @@ def test_overview_page_shows_the_champion_and_the_image_drift_in_chromium(server
         assert f"drift share {share:.2f}" in " ".join(scones.locator(".drift").text_content().split())
         assert "40 logged answers" in scones.locator(".drift").text_content()
         assert "last monitoring materialization" in scones.locator(".last-materialized").text_content()
+        chart = scones.locator('img[src="/overview/charts/scones/input_drift.png"]')
+        page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=chart.element_handle())
         assert "no champion of titanic_modal yet" in page.locator("#system-titanic").text_content()
         assert page.locator("#system-steam a").first.get_attribute("href") == "/steam"
         scones.locator(".drift a").click()
