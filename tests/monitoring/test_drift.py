@@ -123,7 +123,8 @@ def test_drift_asset_is_requested_once_per_hour():
     def training_split() -> pd.DataFrame:
         return passengers(10)
 
-    defs = dg.Definitions(assets=[training_split, titanic_monitoring.input_drift])
+    defs = dg.Definitions(assets=[training_split, titanic_monitoring.input_drift],
+                          resources={"object_store": LocalObjectStore(root="unused"), "monitoring": MonitoringSettings()})
     start = datetime(2026, 1, 1, 10, 30)
     requested = []
     with dg.instance_for_test() as instance:
