@@ -82,7 +82,8 @@ def build_router(ctx: ServingContext) -> APIRouter:
 
     @router.post("/api/{deployment}/feedback", status_code=201, response_model=FeedbackAccepted,
                  summary="Record the true value of an answered prediction (realized performance)",
-                 responses={404: {"description": "The prediction id is not in the deploy inference log"},
+                 responses={400: {"description": "The body is not parsable JSON"},
+                            404: {"description": "The prediction id is not in the deploy inference log"},
                             422: {"description": "A missing or malformed field (named in detail)"}})
     def feedback(deployment: str, body: Feedback) -> FeedbackAccepted:
         if not logged.contains(body.prediction_id):
