@@ -12,7 +12,8 @@ import warnings
 import dagster as dg
 
 from mlops_assets.common import inference_log
-from mlops_assets.systems import system_definitions
+from mlops_assets.common.automation import automation_sensor
+from mlops_assets.systems import system_definitions, system_names
 from resources import build_resources
 from resources.buckets import ensure_buckets
 from resources.settings import PlatformSettings
@@ -35,5 +36,8 @@ def defs() -> dg.Definitions:
         # Steps share one process: ~4 s cheaper per step here, and one process per run keeps DuckDB single-writer.
         executor=dg.in_process_executor,
     )
-    # Platform-wide assets over every system: the hourly inference log of each system's served answers.
-    return dg.Definitions.merge(platform, *system_definitions(), inference_log.defs)
+    # Global policy, once: the hourly inference log of each system's served answers, and one running sensor per
+    # system that evaluates the automation conditions declared on its group's assets (Dagster's default one
+    # starts stopped, and two sensors may not target the same asset).
+    automation = dg.Definitions(sensors=[automation_sensor(name) for name in system_names()])
+    return dg.Definitions.merge(platform, *system_definitions(), inference_log.defs, automation)

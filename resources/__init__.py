@@ -6,13 +6,15 @@ from typing import Any
 
 from resources.data_source import DataSource, DatasetFile, DatasetUnavailable, FetchedFile
 from resources.mlflow_registry import CHALLENGER, CHAMPION, MlflowRegistry
+from resources.monitoring import MonitoringSettings
 from resources.object_store import LocalObjectStore, ObjectInfo, ObjectNotFound, ObjectStore, S3ObjectStore
 from resources.settings import PlatformSettings
 
 __all__ = [
     "CHALLENGER", "CHAMPION", "DataSource", "DatasetFile", "DatasetUnavailable", "FetchedFile", "LocalObjectStore",
-    "MlflowRegistry", "ObjectInfo", "ObjectNotFound", "ObjectStore", "PlatformSettings", "S3ObjectStore",
-    "build_object_store", "build_registry", "build_resources",
+    "MlflowRegistry", "MonitoringSettings", "ObjectInfo", "ObjectNotFound", "ObjectStore", "PlatformSettings",
+    "S3ObjectStore",
+    "build_monitoring", "build_object_store", "build_registry", "build_resources",
 ]
 
 
@@ -31,6 +33,13 @@ def build_registry(settings: PlatformSettings) -> MlflowRegistry:
                           s3_endpoint_url=settings.mlflow_s3_endpoint_url, ui_url=settings.mlflow_ui_url)
 
 
+def build_monitoring(settings: PlatformSettings) -> MonitoringSettings:
+    return MonitoringSettings(drift_share_threshold=settings.drift_share_threshold,
+                              performance_drop_tolerance=settings.performance_drop_tolerance,
+                              retrain_on_failure=settings.retrain_on_monitoring_failure,
+                              dagster_ui_url=settings.dagster_ui_url)
+
+
 def build_resources(settings: PlatformSettings) -> dict[str, Any]:
     """The resource dictionary of the code location. Asset code asks for these keys, never for an environment."""
     # Here, not at module top: the serving API imports this package and never opens the warehouse, so it need not
@@ -46,6 +55,7 @@ def build_resources(settings: PlatformSettings) -> dict[str, Any]:
         "warehouse": DuckDBResource(database=str(settings.duckdb_path)),
         "object_store": build_object_store(settings),
         "mlflow": build_registry(settings),
+        "monitoring": build_monitoring(settings),
         "data_source": DataSource(
             local_dir=str(settings.data_dir) if settings.data_dir else None,
             cache_dir=str(settings.cache_dir),

@@ -16,6 +16,19 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number between 0 and 1, got {raw!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be between 0 and 1, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class PlatformSettings:
     """Where every piece of state lives.
@@ -38,6 +51,12 @@ class PlatformSettings:
     duckdb_path: Path
     offline: bool
     mlflow_ui_url: str = "http://127.0.0.1:5000"  # where people open MLflow; links in metadata and lineage
+    dagster_ui_url: str = "http://127.0.0.1:3000"  # where people open Dagster; links of the overview page
+    # Monitoring (docs/monitoring.md): the drift check warns above this share of drifted features; a failed drift
+    # or performance check requests retraining only when this is on.
+    drift_share_threshold: float = 0.5
+    performance_drop_tolerance: float = 0.1
+    retrain_on_monitoring_failure: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "PlatformSettings":
@@ -72,6 +91,10 @@ class PlatformSettings:
             duckdb_path=Path(env.get("MLOPS_DUCKDB_PATH") or home / "warehouse.duckdb").resolve(),
             offline=_flag(env.get("MLOPS_OFFLINE")),
             mlflow_ui_url=(env.get("MLOPS_MLFLOW_UI_URL") or "http://127.0.0.1:5000").rstrip("/"),
+            dagster_ui_url=(env.get("MLOPS_DAGSTER_UI_URL") or "http://127.0.0.1:3000").rstrip("/"),
+            drift_share_threshold=_fraction(env, "MLOPS_DRIFT_SHARE_THRESHOLD", 0.5),
+            performance_drop_tolerance=_fraction(env, "MLOPS_PERFORMANCE_DROP_TOLERANCE", 0.1),
+            retrain_on_monitoring_failure=_flag(env.get("MLOPS_RETRAIN_ON_MONITORING_FAILURE")),
         )
 
     @property

@@ -9,13 +9,12 @@ from __future__ import annotations
 import contextlib
 import os
 
-from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI
 
 from mlops_assets.systems import system_routers
 from resources.buckets import ensure_buckets
 from resources.settings import PlatformSettings
-from serving import hot_path, predictions
+from serving import feedback, hot_path, overview, predictions
 from serving.context import ServingContext
 
 # Each entry: a module exposing `build_router(ctx) -> APIRouter` and `TITLE`, `HOME` (its landing page).
@@ -45,6 +44,8 @@ def create_app(settings: PlatformSettings | None = None, poll_seconds: float | N
     for system in SYSTEMS:
         app.include_router(system.build_router(ctx))
     app.include_router(predictions.build_router(ctx, [system.__name__.rsplit(".", 1)[-1] for system in SYSTEMS]))
+    app.include_router(feedback.build_router(ctx))
+    app.include_router(overview.build_router(ctx, SYSTEMS))
     hot_path.install(app, ctx.hot_paths)
     static_openapi = app.openapi
 
@@ -57,11 +58,6 @@ def create_app(settings: PlatformSettings | None = None, poll_seconds: float | N
         return document
 
     app.openapi = openapi
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def index(request: Request):
-        links = [(system.TITLE, system.HOME) for system in SYSTEMS]
-        return ctx.templates.TemplateResponse(request, "index.html", {"links": links})
 
     @app.get("/health", tags=["platform"], summary="Liveness, and which models and snapshots are loaded")
     def health() -> dict:

@@ -22,6 +22,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from mlops_assets.common.constants import DUCKDB_POOL
+from mlops_assets.common.monitoring import parse_inputs  # noqa: F401  (the log's reader helper, one copy)
 from mlops_assets.systems import system_names
 from resources.object_store import ObjectStore
 
@@ -163,17 +164,6 @@ def inference_log_asset(system: str, extra_rows: ExtraRows | None = None) -> dg.
     return inference_log
 
 
-def parse_inputs(frame: pd.DataFrame) -> pd.DataFrame:
-    """The `inputs` JSON column as one column per feature (same index as `frame`)."""
-    if frame.empty:
-        return pd.DataFrame(index=frame.index)
-    parsed = pd.json_normalize([json.loads(text) if text else {} for text in frame["inputs"]])
-    parsed.index = frame.index
-    return parsed
-
-
 assets = [inference_log_asset(system, EXTRA_ROWS.get(system)) for system in system_names()]
-automation = dg.AutomationConditionSensorDefinition(
-    "inference_log_automation", target=dg.AssetSelection.assets(*[a.key for a in assets]),
-    default_status=dg.DefaultSensorStatus.RUNNING, description="Ingests each hour of the inference log")
-defs = dg.Definitions(assets=assets, sensors=[automation])
+# Evaluated by each system's automation sensor (mlops_assets/definitions.py): the assets are in the system's group.
+defs = dg.Definitions(assets=assets)

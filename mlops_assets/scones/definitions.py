@@ -3,15 +3,17 @@
 import dagster as dg
 
 from mlops_assets.common.automation import with_policies
-from mlops_assets.scones import assets, automation, checks, monitoring
+from mlops_assets.common.retrain import retrain_sensor
+from mlops_assets.scones import assets, automation, checks, drift, monitoring
 from mlops_assets.scones.inference import inference_captures
 
 defs = dg.Definitions.merge(
     dg.Definitions(
-        assets=with_policies([*dg.load_assets_from_modules([assets, monitoring]), inference_captures],
+        assets=with_policies([*dg.load_assets_from_modules([assets, monitoring, drift]), inference_captures],
                              freshness=automation.FRESHNESS),
         asset_checks=[checks.labelled_images_counts, checks.labelled_images_decode,
                       assets.image_classifier_gate],
+        sensors=[retrain_sensor("scones", drift.CHECKS, "scones_training")],
     ),
     automation.defs,
 )

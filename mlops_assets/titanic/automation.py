@@ -9,7 +9,6 @@ import datetime as dt
 
 import dagster as dg
 
-from mlops_assets.common.automation import automation_sensor
 from mlops_assets.common.keys import key as system_key
 from mlops_assets.titanic.constants import SYSTEM
 
@@ -52,5 +51,4 @@ FRESHNESS = {asset: DAILY_FRESHNESS for asset in [
     key("daily_passenger"), FEATURE_GROUP, key("batch_prediction"), key("prediction_history"),
     key("latest_passenger_image"), key("recent_predictions_image")]}
 
-defs = dg.Definitions(jobs=[feature_backfill_job, daily_job, training_job], schedules=[daily_schedule],
-                      sensors=[automation_sensor(SYSTEM)])
+defs = dg.Definitions(jobs=[feature_backfill_job, daily_job, training_job], schedules=[daily_schedule])

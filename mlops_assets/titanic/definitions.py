@@ -3,13 +3,15 @@
 import dagster as dg
 
 from mlops_assets.common.automation import with_policies
-from mlops_assets.titanic import assets, automation, checks, predictions
+from mlops_assets.common.retrain import retrain_sensor
+from mlops_assets.titanic import assets, automation, checks, monitoring, predictions
 
 defs = dg.Definitions.merge(
     dg.Definitions(
-        assets=with_policies(dg.load_assets_from_modules([assets, predictions]),
+        assets=with_policies(dg.load_assets_from_modules([assets, predictions, monitoring]),
                              automation=automation.AUTOMATION, freshness=automation.FRESHNESS),
         asset_checks=[checks.raw_passengers_valid, checks.feature_group_valid, assets.survival_model_gate],
+        sensors=[retrain_sensor("titanic", monitoring.CHECKS, "titanic_training")],
     ),
     automation.defs,
 )

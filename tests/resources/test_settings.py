@@ -48,3 +48,21 @@ def test_a_tracking_server_keeps_the_artifacts(tmp_path):
 def test_unknown_store_is_refused():
     with pytest.raises(ValueError, match="MLOPS_OBJECT_STORE"):
         PlatformSettings.from_env({"MLOPS_OBJECT_STORE": "ftp"})
+
+
+def test_monitoring_settings_reach_the_monitoring_resource(tmp_path):
+    defaults = build_resources(PlatformSettings.from_env({"MLOPS_HOME": str(tmp_path)}))["monitoring"]
+    assert (defaults.drift_share_threshold, defaults.performance_drop_tolerance, defaults.retrain_on_failure) == (
+        0.5, 0.1, False)
+    monitoring = build_resources(PlatformSettings.from_env({
+        "MLOPS_HOME": str(tmp_path), "MLOPS_DRIFT_SHARE_THRESHOLD": "0.3", "MLOPS_PERFORMANCE_DROP_TOLERANCE": "0.05",
+        "MLOPS_RETRAIN_ON_MONITORING_FAILURE": "1", "MLOPS_DAGSTER_UI_URL": "http://dagster:3000/"}))["monitoring"]
+    assert (monitoring.drift_share_threshold, monitoring.performance_drop_tolerance) == (0.3, 0.05)
+    assert monitoring.retrain_on_failure
+    assert monitoring.asset_url("titanic", "input_drift") == "http://dagster:3000/assets/titanic/input_drift"
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "half"])
+def test_a_drift_threshold_outside_zero_to_one_is_refused(value):
+    with pytest.raises(ValueError, match="MLOPS_DRIFT_SHARE_THRESHOLD"):
+        PlatformSettings.from_env({"MLOPS_DRIFT_SHARE_THRESHOLD": value})

@@ -76,3 +76,50 @@ def test_upload_page_in_chromium(server, scones_platform, chromium):
         assert page.is_hidden("#result")
     finally:
         page.close()
+
+
+@pytest.mark.browser
+def test_overview_page_shows_the_champion_and_the_image_drift_in_chromium(server, scones_platform, chromium):
+    """Logged classifications of real test images, answered with low confidence: the drift asset (run in the
+    package's platform) flags the confidence, and the overview at / shows it next to the champion."""
+    from datetime import datetime, timezone
+
+    import dagster as dg
+
+    from mlops_assets.scones.drift import image_statistics
+    from resources import build_object_store
+    from tests.monitoring.logrows import log_row, write_log
+
+    images = sorted((scones_platform.data / "scones" / "test").glob("*.png"))[::5]  # bicycles and motorcycles
+    now = datetime.now(timezone.utc)
+    rows = [log_row("scones", "/scones/classify", image_statistics(path.read_bytes()),
+                    {"predicted_class": "bicycle", "confidence": 0.5 + 0.002 * n}, logged_at=now)
+            for n, path in enumerate(images)]
+    write_log(build_object_store(scones_platform.settings), "scones", rows)
+    result = dg.materialize(list(scones_platform.definitions.assets), selection=[dg.AssetKey(["scones", "input_drift"])],
+                            instance=scones_platform.instance, resources=scones_platform.definitions.resources)
+    metadata = result.asset_materializations_for_node("scones__input_drift")[0].metadata
+    assert "confidence" in metadata["drifted"].value
+    assert not {"width", "height"} & set(metadata["drifted"].value)  # 32x32 like the training images
+    share = metadata["drift_share"].value
+
+    page = chromium.new_page()
+    try:
+        page.goto(f"{server}/")
+        scones = page.locator("#system-scones")
+        assert "champion v1" in scones.locator(".champion").text_content()
+        assert "accuracy" in scones.text_content()
+        assert scones.locator("a.mlflow-run").get_attribute("href").startswith("http://127.0.0.1:5000/#/experiments/")
+        assert f"drift share {share:.2f}" in " ".join(scones.locator(".drift").text_content().split())
+        assert "40 logged answers" in scones.locator(".drift").text_content()
+        assert "last monitoring materialization" in scones.locator(".last-materialized").text_content()
+        chart = scones.locator('img[src="/overview/charts/scones/input_drift.png"]')
+        page.wait_for_function("img => img.complete && img.naturalWidth > 100", arg=chart.element_handle())
+        assert "no champion of titanic_modal yet" in page.locator("#system-titanic").text_content()
+        assert page.locator("#system-steam a").first.get_attribute("href") == "/steam"
+        scones.locator(".drift a").click()
+        page.wait_for_load_state()
+        assert page.url.endswith("/overview/reports/scones/input_drift.html")
+        assert "confidence" in page.content()
+    finally:
+        page.close()

@@ -35,6 +35,14 @@ include-method = "POST"
 
 [operations.checks.positive_data_acceptance]
 expected-statuses = ["2xx", "404", "415", "422"]
+
+# A well-formed prediction id that was never answered is refused with the documented 404.
+[[operations]]
+include-path = "/api/{deployment}/feedback"
+include-method = "POST"
+
+[operations.checks.positive_data_acceptance]
+expected-statuses = ["2xx", "404"]
 """
 
 

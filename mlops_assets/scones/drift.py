@@ -1,0 +1,81 @@
+"""Scones drift: statistics of the uploaded images and the champion's confidence on them, against the training
+images' statistics and the champion's confidence on the 200 test images."""
+
+import io
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from mlops_assets.common.constants import DUCKDB_POOL
+from mlops_assets.common.drift import drift_output
+from mlops_assets.common.monitoring import DRIFT_CHECK, HOURLY, check_spec, parse_inputs, parse_outputs, read_log
+from mlops_assets.scones.constants import MODEL_NAME, SYSTEM
+from resources.mlflow_registry import CHAMPION, MlflowRegistry
+from resources.monitoring import MonitoringSettings
+from resources.object_store import ObjectStore
+
+CLASSIFY_ROUTE = "/scones/classify"
+IMAGE_STATISTICS = ["width", "height", "mean_brightness", "std_brightness"]
+COLUMNS = [*IMAGE_STATISTICS, "confidence"]
+CHECKS = [dg.AssetCheckKey(dg.AssetKey([SYSTEM, "input_drift"]), DRIFT_CHECK)]
+
+
+def image_statistics(data: bytes) -> dict[str, float]:
+    """What the inference log keeps of an image (docs/monitoring.md): size and grey-level (0-255) mean and std."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(data))
+    grey = np.asarray(image.convert("L"), dtype=np.float64)
+    return {"width": float(image.width), "height": float(image.height),
+            "mean_brightness": float(grey.mean()), "std_brightness": float(grey.std())}
+
+
+def logged_images(log: pd.DataFrame) -> pd.DataFrame:
+    """Image statistics and the answer's confidence of each logged classification."""
+    log = log[log["route"] == CLASSIFY_ROUTE]
+    if log.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    inputs, outputs = parse_inputs(log), parse_outputs(log)
+    frame = inputs.reindex(columns=IMAGE_STATISTICS)
+    if "confidence" in outputs:
+        frame["confidence"] = pd.to_numeric(outputs["confidence"], errors="coerce")
+    elif "inferences" in outputs:
+        frame["confidence"] = outputs["inferences"].map(lambda values: max(values) if values else np.nan)
+    else:
+        frame["confidence"] = np.nan
+    return frame.dropna().astype(float)
+
+
+def reference_frame(labelled_images: pd.DataFrame, store: ObjectStore, mlflow: MlflowRegistry) -> pd.DataFrame:
+    """Training images' statistics; confidence: the champion's on the test images (its own data, unseen)."""
+    from mlops_assets.scones.assets import load_split
+
+    champion = mlflow.version_by_alias(MODEL_NAME, CHAMPION)
+    if champion is None:
+        return pd.DataFrame(columns=COLUMNS)
+    train = labelled_images[labelled_images["split"] == "train"]
+    statistics = pd.DataFrame([image_statistics(store.get_bytes(key)) for key in train["key"]])
+    x_test, _ = load_split(labelled_images, "test", store)
+    model = mlflow.load_sklearn(f"models:/{MODEL_NAME}/{champion.version}")
+    confidence = model.predict_proba(x_test).max(axis=1)
+    # Two samples of different sizes: each column is compared on its own, so the lengths need not match.
+    statistics["confidence"] = np.resize(confidence, len(statistics))
+    return statistics
+
+
+@dg.asset(key_prefix=[SYSTEM], group_name=SYSTEM, kinds={"evidently", "s3"}, code_version="1", pool=DUCKDB_POOL,
+          automation_condition=HOURLY, ins={"labelled_images": dg.AssetIn(key=[SYSTEM, "labelled_images"])},
+          check_specs=[check_spec(SYSTEM, "input_drift", DRIFT_CHECK,
+                                  "Warns when the share of drifted image statistics (and confidence) reaches the "
+                                  "configured threshold")])
+def input_drift(context: dg.AssetExecutionContext, labelled_images: pd.DataFrame, object_store: ObjectStore,
+                mlflow: MlflowRegistry, monitoring: MonitoringSettings):
+    """Drift of the last week's images classified on `/scones/classify`: size, brightness and contrast against
+    the 1,000 training images, and the champion's confidence against its confidence on the 200 test images."""
+    reference = reference_frame(labelled_images, object_store, mlflow)
+    current = logged_images(read_log(object_store, SYSTEM))
+    result, check = drift_output(context, object_store, monitoring, SYSTEM, "input_drift", reference, current,
+                                 numerical=COLUMNS)
+    yield result
+    yield check

@@ -1,0 +1,39 @@
+"""Rows of the inference log, in the shape the serving API writes them (docs/monitoring.md), for tests that read
+the log without running the writer."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA = pa.schema([("prediction_id", pa.string()), ("logged_at", pa.timestamp("us", tz="UTC")),
+                    ("system", pa.string()), ("route", pa.string()), ("model_name", pa.string()),
+                    ("model_version", pa.string()), ("inputs", pa.string()), ("output", pa.string())])
+
+
+def log_row(system: str, route: str, inputs: dict, output, logged_at: datetime | None = None,
+            model_name: str | None = None, model_version: str | None = "1", prediction_id: str | None = None) -> dict:
+    return {"prediction_id": prediction_id or uuid.uuid4().hex,
+            "logged_at": logged_at or datetime.now(timezone.utc), "system": system, "route": route,
+            "model_name": model_name, "model_version": model_version, "inputs": json.dumps(inputs),
+            "output": json.dumps(output)}
+
+
+def write_log(store, system: str, rows: list[dict]) -> list[str]:
+    """One Parquet file per UTC hour of `logged_at`, under `<system>/inference_log/hour=YYYY-MM-DD-HH/`."""
+    keys = []
+    by_hour: dict[str, list[dict]] = {}
+    for row in rows:
+        by_hour.setdefault(f"{row['logged_at']:%Y-%m-%d-%H}", []).append(row)
+    for hour, part in by_hour.items():
+        sink = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(part, schema=SCHEMA), sink)
+        key = f"{system}/inference_log/hour={hour}/{uuid.uuid4().hex}.parquet"
+        store.put_bytes(key, sink.getvalue())
+        keys.append(key)
+    return keys
