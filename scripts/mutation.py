@@ -58,7 +58,18 @@ MODULES = {
 # Mutants that change no behaviour anyone can observe, so no honest test can kill them: module -> {(function,
 # original line, mutated line): reason}. Matched on the mutated line, so a code change that moves them is noticed
 # (they show up as survivors again). Keep this small: dead code is deleted rather than listed here.
+GRID_LINE = "range(len(FARE_BANDS))], names=FEATURES).to_frame(index=False)"
 EQUIVALENT: dict[str, dict[tuple[str, str, str], str]] = {
+    "titanic_domain": {
+        ("DomainTableǁ__init__", GRID_LINE, GRID_LINE.replace("False", "None")):
+            "the grid's index is never read: its columns are taken by name and the model ignores the index",
+        ("DomainTableǁ__init__", GRID_LINE, GRID_LINE.replace("False", "True")):
+            "the grid's index is never read: its columns are taken by name and the model ignores the index",
+        ("DomainTableǁ__init__",
+         "for i, (row, label) in enumerate(zip(grid[FEATURES].itertuples(index=False), predicted))",
+         "for i, (row, label) in enumerate(zip(grid[FEATURES].itertuples(index=None), predicted))"):
+            "pandas reads index=None as false, the same as index=False",
+    },
 }
 
 
