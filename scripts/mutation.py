@@ -44,6 +44,7 @@ class Module:
 MODULES = {
     "promotion": Module("mlops_assets/common/promotion.py", ("tests/common/test_promotion.py",)),
     "queue": Module("serving/deploy_queue.py", ("tests/deploy/test_deploy_queue.py",
+                                                 "tests/deploy/test_deploy_queue_worker.py",
                                                  "tests/serving/test_deploy_queue_claims.py")),
     "snapshots": Module("resources/snapshots.py", ("tests/resources/test_snapshots.py",)),
     "scones_workflow": Module("mlops_assets/scones/workflow.py", ("tests/scones/test_workflow.py",
