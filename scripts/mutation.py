@@ -76,6 +76,8 @@ EQUIVALENT: dict[str, dict[tuple[str, str, str], str]] = {
          'best = max(event["inferences"]) if event.get("inferences") else float("nan")',
          'best = max(event["inferences"]) if event.get("inferences") else float("NAN")'):
             "float() reads 'nan' in any letter case",
+        ("serialize", '"image_data": base64.b64encode(image_bytes).decode("ascii"),',
+         '"image_data": base64.b64encode(image_bytes).decode("ASCII"),'): "codec names ignore letter case",
     },
     "queue": {
         ("_worker_is_dead", 'pid = rest.partition(":")[0]', 'pid = rest.rpartition(":")[0]'):
