@@ -144,8 +144,12 @@ class Row:
         return self.statuses["killed"] + self.statuses["timeout"]
 
     @property
+    def unchecked(self) -> int:  # only in a run stopped before its end (see --scratch)
+        return self.statuses["not checked"]
+
+    @property
     def counted(self) -> int:
-        return sum(self.statuses.values()) - self.equivalent
+        return sum(self.statuses.values()) - self.equivalent - self.unchecked
 
     @property
     def survived(self) -> int:
@@ -157,7 +161,7 @@ class Row:
 
     @property
     def goal_met(self) -> bool:
-        return self.rate >= GOAL
+        return self.rate >= GOAL and not self.unchecked
 
 
 # Run inside the scratch copy: every mutant's status, and the diff of each one that was not killed (one process
@@ -196,12 +200,16 @@ def equivalent_reason(name: str, mutant: str, diff: str) -> str | None:
 
 
 def run_module(name: str, module: Module, args: argparse.Namespace) -> Row:
-    scratch = Path(tempfile.mkdtemp(prefix=f"mutation-{name}-"))
+    scratch = Path(args.scratch) if args.scratch else Path(tempfile.mkdtemp(prefix=f"mutation-{name}-"))
+    keep = args.keep or bool(args.scratch)
     try:
-        scratch_copy(scratch, module)
+        if not args.scratch:
+            scratch_copy(scratch, module)
         pattern = module.mutants or f"{module.dotted}.*"
-        run = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children),
-                              pattern], cwd=scratch, capture_output=True, text=True)
+        run = None
+        if not args.no_run:  # in a kept scratch copy, mutmut goes on with the mutants it has not checked yet
+            run = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children),
+                                  pattern], cwd=scratch, capture_output=True, text=True)
         statuses = Counter()
         equivalent = 0
         prefix = pattern.rstrip("*")
@@ -210,7 +218,7 @@ def run_module(name: str, module: Module, args: argparse.Namespace) -> Row:
             if not mutant.startswith(prefix):
                 continue
             statuses[status] += 1
-            if status in ("killed", "timeout"):
+            if status in ("killed", "timeout", "not checked"):
                 continue
             reason = equivalent_reason(name, mutant, diff)
             if reason is not None:
@@ -222,11 +230,12 @@ def run_module(name: str, module: Module, args: argparse.Namespace) -> Row:
                     print("    " + "\n    ".join(line for line in diff.strip().splitlines()
                                                 if line[:1] in "+-" and line[:3] not in ("+++", "---")))
         if not statuses:
-            print(run.stdout[-3000:], run.stderr[-3000:], file=sys.stderr)
+            if run is not None:
+                print(run.stdout[-3000:], run.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"{name}: mutmut produced no results")
         return Row(name, statuses, equivalent)
     finally:
-        if args.keep:
+        if keep:
             print(f"  scratch copy kept: {scratch}")
         else:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -237,8 +246,11 @@ def table(rows: list[Row]) -> str:
     lines = ["| module | mutants | killed | survived | equivalent | kill rate | goal met |",
              "|---|---:|---:|---:|---:|---:|---|"]
     for row in rows:
+        met = "yes" if row.goal_met else "no"
+        if row.unchecked:
+            met = f"not known: {row.unchecked} mutants not checked (stopped run)"
         lines.append(f"| {row.name} | {sum(row.statuses.values())} | {row.killed} | {row.survived} | "
-                     f"{row.equivalent} | {row.rate:.0%} | {'yes' if row.goal_met else 'no'} |")
+                     f"{row.equivalent} | {row.rate:.0%} | {met} |")
     return "\n".join(lines)
 
 
@@ -250,7 +262,12 @@ def main() -> int:
     parser.add_argument("--show-survivors", action="store_true", help="print the diff of every surviving mutant")
     parser.add_argument("--max-children", type=int, default=1,
                         help="mutmut's parallel test runs (default 1: the machine is shared)")
+    parser.add_argument("--scratch", metavar="DIR",
+                        help="one module: go on in the scratch copy a --keep run left (mutmut resumes there)")
+    parser.add_argument("--no-run", action="store_true", help="with --scratch: only tabulate its results so far")
     args = parser.parse_args()
+    if args.scratch and len(args.modules) != 1:
+        parser.error("--scratch takes exactly one module")
     chosen = args.modules or list(MODULES)
     rows = []
     for name in chosen:
