@@ -93,6 +93,8 @@ EQUIVALENT: dict[str, dict[tuple[str, str, str], str]] = {
          "if row is None or row.status != PENDING or remaining < 0:"):
             "at exactly 0 s left the mutant waits 0 s and re-reads once more, then returns the same row",
         ("QueueWorkerǁ_run", "busy = False", "busy = None"): "None is false like False",
+        ("QueueWorkerǁprocess_one", "model_record = None", 'model_record = ""'):
+            "the queue stores a model record only when it is truthy: an empty one is NULL like None",
     },
 }
 

@@ -169,3 +169,20 @@ def test_long_polls_leave_no_waiter_behind(tmp_path):
 
     assert [row.status for row in run_coroutine(polls())] == [PENDING] * 5
     assert not worker._waiters
+
+
+def test_a_request_that_kept_killing_its_worker_ends_as_error_after_three_attempts(tmp_path):
+    queue = DeployQueue(tmp_path / "q.db", lease_seconds=-1)  # every lease has run out: crashed workers' rows
+    third, fourth = queue.enqueue("a", {"i": 3}), queue.enqueue("b", {"i": 4})
+    for attempts, deployment in ((2, "a"), (3, "b")):
+        for _ in range(attempts):
+            assert queue.claim(f"{HOST}:999999999:crashed", [deployment]) is not None
+    predicted = []
+    worker = QueueWorker(queue, lambda job: ({}, lambda: predicted.append(job.prediction_id) or 1.0),
+                         lambda: ["a", "b"], log)
+    assert worker.process_one() and worker.process_one()  # busy both times: no idle wait after giving up
+    assert predicted == [third]  # its third attempt still runs
+    assert (queue.get(third).status, queue.get(third).result) == (COMPLETE, 1.0)
+    gave_up = queue.get(fourth)
+    assert (gave_up.status, gave_up.error, gave_up.attempts) == (
+        "ERROR", "gave up after 3 attempts that did not finish", 4)
