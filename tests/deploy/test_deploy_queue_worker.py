@@ -186,3 +186,11 @@ def test_a_request_that_kept_killing_its_worker_ends_as_error_after_three_attemp
     gave_up = queue.get(fourth)
     assert (gave_up.status, gave_up.error, gave_up.attempts) == (
         "ERROR", "gave up after 3 attempts that did not finish", 4)
+
+
+def test_the_answering_model_is_stored_with_the_outcome(tmp_path):
+    queue = DeployQueue(tmp_path / "q.db")
+    prediction_id = queue.enqueue("d", {})
+    worker = QueueWorker(queue, lambda job: ({"version_id": "v7"}, lambda: 1.0), lambda: ["d"], log)
+    assert worker.process_one()
+    assert queue.get(prediction_id).model == {"version_id": "v7"}
