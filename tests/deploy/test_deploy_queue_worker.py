@@ -190,7 +190,14 @@ def test_a_request_that_kept_killing_its_worker_ends_as_error_after_three_attemp
 
 def test_the_answering_model_is_stored_with_the_outcome(tmp_path):
     queue = DeployQueue(tmp_path / "q.db")
-    prediction_id = queue.enqueue("d", {})
-    worker = QueueWorker(queue, lambda job: ({"version_id": "v7"}, lambda: 1.0), lambda: ["d"], log)
+    prediction_id = queue.enqueue("paris_airbnb_price", {})
+    resolved_for = []
+
+    def resolve(job):  # serving picks the deployment's model by the job's deployment name
+        resolved_for.append(job.deployment)
+        return {"version_id": "v7"}, lambda: 1.0
+
+    worker = QueueWorker(queue, resolve, lambda: ["paris_airbnb_price"], log)
     assert worker.process_one()
+    assert resolved_for == ["paris_airbnb_price"]
     assert queue.get(prediction_id).model == {"version_id": "v7"}
