@@ -24,8 +24,6 @@ class ThresholdConfidenceNotMet(RuntimeError):
     """The original's loud failure for a weak inference; the message starts with THRESHOLD_CONFIDENCE_NOT_MET."""
 
     def __init__(self, event: dict[str, Any], threshold: float):
-        self.event = event
-        self.threshold = threshold
         best = max(event["inferences"]) if event.get("inferences") else float("nan")
         super().__init__(f"{THRESHOLD_FAILURE}: best confidence {best:.4f} < threshold {threshold:.2f} "
                          f"for s3://{event.get('s3_bucket')}/{event.get('s3_key')}")
