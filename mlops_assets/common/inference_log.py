@@ -127,12 +127,16 @@ def scones_event_rows(connection, start: datetime, end: datetime) -> list[dict]:
 EXTRA_ROWS: dict[str, ExtraRows] = {"titanic": titanic_batch_rows, "scones": scones_event_rows}
 
 
+# Lets a system's job select its group without the log the platform adds to it (dg.AssetSelection.tag).
+RECORD_TAG = "mlops/record"
+
+
 def inference_log_asset(system: str, extra_rows: ExtraRows | None = None) -> dg.AssetsDefinition:
     joined = {"titanic": " Titanic's daily batch predictions of the hour join it (route `batch`).",
               "scones": " The Scones workflow's captures of the hour join it (route `event`)."}.get(system, "")
 
     @dg.asset(key=[system, "inference_log"], group_name=system, partitions_def=HOURLY, kinds={"parquet", "duckdb"},
-              code_version="1", pool=DUCKDB_POOL, automation_condition=AUTOMATION,
+              tags={RECORD_TAG: "inference_log"}, code_version="1", pool=DUCKDB_POOL, automation_condition=AUTOMATION,
               # The table's timestamps are TIMESTAMPTZ: the partition's bounds are compared in UTC whatever the
               # DuckDB session's time zone is.
               metadata={"partition_expr": "timezone('UTC', logged_at)"},

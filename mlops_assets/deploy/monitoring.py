@@ -80,7 +80,7 @@ def daily_figures(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return history, metrics
 
 
-@dg.asset(key_prefix=[SYSTEM], group_name=SYSTEM, kinds={"matplotlib", "s3"}, code_version="1",
+@dg.asset(key_prefix=[SYSTEM], group_name=SYSTEM, kinds={"matplotlib", "png"}, code_version="1",
           automation_condition=HOURLY)
 def realized_performance(context: dg.AssetExecutionContext, object_store: ObjectStore) -> dg.MaterializeResult:
     """Realized accuracy (classifiers) or MAE (regressors) of each deployment, per day of the answers, over the

@@ -60,7 +60,7 @@ def score(model, frame: pd.DataFrame) -> dict[str, float]:
             "auc_proba": float(roc_auc_score(truth, proba)) if both else float("nan")}
 
 
-@dg.asset(**COMMON, kinds={"sklearn", "duckdb"}, code_version="1", pool=DUCKDB_POOL,
+@dg.asset(**COMMON, kinds={"scikit-learn", "duckdb"}, code_version="1", pool=DUCKDB_POOL,
           partitions_def=snapshot_partitions, metadata={"partition_expr": "snapshot"},
           automation_condition=dg.AutomationCondition.eager(),
           ins={"raw_snapshot": dg.AssetIn(key=[SYSTEM, "raw_snapshot"])})
@@ -85,7 +85,7 @@ def realized_performance(context: dg.AssetExecutionContext, raw_snapshot: pd.Dat
                                     "rows": dg.MetadataValue.int(len(raw_snapshot))})
 
 
-@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1", pool=DUCKDB_POOL,
+@dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1", pool=DUCKDB_POOL,
           ins={"realized_performance": dg.AssetIn(key=[SYSTEM, "realized_performance"],
                                                   partition_mapping=dg.AllPartitionMapping())},
           automation_condition=dg.AutomationCondition.eager(),
@@ -110,7 +110,7 @@ def realized_performance_chart(context: dg.AssetExecutionContext, realized_perfo
     yield check
 
 
-@dg.asset(**COMMON, kinds={"evidently", "s3"}, code_version="1", pool=DUCKDB_POOL, automation_condition=HOURLY,
+@dg.asset(**COMMON, kinds={"evidently", "html"}, code_version="1", pool=DUCKDB_POOL, automation_condition=HOURLY,
           check_specs=[check_spec(SYSTEM, "input_drift", DRIFT_CHECK,
                                   "Warns when the share of drifted features reaches the configured threshold")])
 def input_drift(context: dg.AssetExecutionContext, warehouse: DuckDBResource, object_store: ObjectStore,

@@ -64,7 +64,7 @@ def reference_frame(labelled_images: pd.DataFrame, store: ObjectStore, mlflow: M
     return statistics
 
 
-@dg.asset(key_prefix=[SYSTEM], group_name=SYSTEM, kinds={"evidently", "s3"}, code_version="1", pool=DUCKDB_POOL,
+@dg.asset(key_prefix=[SYSTEM], group_name=SYSTEM, kinds={"evidently", "html"}, code_version="1", pool=DUCKDB_POOL,
           automation_condition=HOURLY, ins={"labelled_images": dg.AssetIn(key=[SYSTEM, "labelled_images"])},
           check_specs=[check_spec(SYSTEM, "input_drift", DRIFT_CHECK,
                                   "Warns when the share of drifted image statistics (and confidence) reaches the "

@@ -56,7 +56,7 @@ def upstream(*names: str) -> dict[str, dg.AssetIn]:
     return {name: dg.AssetIn(key=[SYSTEM, name]) for name in names}
 
 
-@dg.asset(**COMMON, kinds={"evidently", "s3"}, code_version="1", pool=DUCKDB_POOL, automation_condition=HOURLY,
+@dg.asset(**COMMON, kinds={"evidently", "html"}, code_version="1", pool=DUCKDB_POOL, automation_condition=HOURLY,
           ins=upstream("training_split"),
           check_specs=[check_spec(SYSTEM, "input_drift", DRIFT_CHECK,
                                   "Warns when the share of drifted features reaches the configured threshold")])
@@ -102,7 +102,7 @@ def logged_known_passengers(log: pd.DataFrame, feature_group: pd.DataFrame) -> p
     return rows.merge(labels, on="passenger_id", how="inner")[["event_date", "prediction", "label"]]
 
 
-@dg.asset(**COMMON, kinds={"matplotlib", "s3"}, code_version="1", pool=DUCKDB_POOL,
+@dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1", pool=DUCKDB_POOL,
           automation_condition=dg.AutomationCondition.eager(), ins=upstream("prediction_history", "feature_group"),
           check_specs=[check_spec(SYSTEM, "realized_performance", PERFORMANCE_CHECK,
                                   "Warns when the rolling accuracy falls below the champion's holdout accuracy "
