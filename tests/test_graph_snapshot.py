@@ -49,8 +49,12 @@ def graph_of(repository) -> dict:
                  for s in repository.schedule_defs}
     sensors = {}
     for sensor in repository.sensor_defs:
-        target = ([job.name for job in sensor.jobs] if sensor.has_jobs else
-                  sorted(k.to_user_string() for k in sensor.asset_selection.resolve(graph)))
+        if sensor.has_jobs:
+            target = [job.name for job in sensor.jobs]
+        elif sensor.asset_selection is not None:
+            target = sorted(k.to_user_string() for k in sensor.asset_selection.resolve(graph))
+        else:  # a sensor naming its job by name (resolved by the repository)
+            target = [sensor.job_name]
         sensors[sensor.name] = {"type": type(sensor).__name__, "target": target,
                                 "default": sensor.default_status.value,
                                 "minimum_interval_seconds": sensor.minimum_interval_seconds}
