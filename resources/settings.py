@@ -38,6 +38,8 @@ class PlatformSettings:
     duckdb_path: Path
     offline: bool
     mlflow_ui_url: str = "http://127.0.0.1:5000"  # where people open MLflow; links in metadata and lineage
+    # The serving API that classifies Scones images for the inference runs; None: each run loads the champion.
+    scones_endpoint_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "PlatformSettings":
@@ -72,6 +74,7 @@ class PlatformSettings:
             duckdb_path=Path(env.get("MLOPS_DUCKDB_PATH") or home / "warehouse.duckdb").resolve(),
             offline=_flag(env.get("MLOPS_OFFLINE")),
             mlflow_ui_url=(env.get("MLOPS_MLFLOW_UI_URL") or "http://127.0.0.1:5000").rstrip("/"),
+            scones_endpoint_url=(env.get("MLOPS_SCONES_ENDPOINT_URL") or "").strip().rstrip("/") or None,
         )
 
     @property
