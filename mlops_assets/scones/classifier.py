@@ -27,6 +27,7 @@ CLASSIFY_ROUTE = "/scones/classify"
 # What the route answers for bytes that are not an acceptable image (imaging.ImageRejected's statuses). Any other
 # answer (a 404 from a wrong URL, a 503 without a champion, a 5xx) says nothing about the image: fall back.
 IMAGE_REFUSED = {413, 415, 422}
+IN_PROCESS = "this run"
 
 # The champion model, loaded once per version and process: a run must not pay seconds of loading per image.
 CHAMPIONS = ChampionLoader(MODEL_NAME)
@@ -53,6 +54,7 @@ class EndpointUnavailable(RuntimeError):
 class Answer:
     inferences: list[float]  # [p_bicycle, p_motorcycle]
     model_version: str
+    answered_by: str  # the endpoint's URL, or "this run" for the champion loaded in-process
 
 
 class SconesClassifier(dg.ConfigurableResource):
@@ -98,7 +100,7 @@ class ClassifierSession:
         if champion is None:
             raise NoChampion(f"no 'champion' version of {MODEL_NAME}: materialize scones/image_classifier first")
         try:
-            return Answer(classify(event, champion.model)["inferences"], champion.number)
+            return Answer(classify(event, champion.model)["inferences"], champion.number, IN_PROCESS)
         except ImageRejected as exc:
             raise InvalidImage(exc.reason, champion.number) from None
 
@@ -118,7 +120,7 @@ class ClassifierSession:
         if response.status_code != 200:
             raise EndpointUnavailable(f"HTTP {response.status_code}: {response.text[:200]}")
         body = response.json()
-        return Answer([float(p) for p in body["inferences"]], str(body["lineage"]["model_version"]))
+        return Answer([float(p) for p in body["inferences"]], str(body["lineage"]["model_version"]), self._url)
 
 
 def problem(response) -> str:

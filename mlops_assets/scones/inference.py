@@ -163,8 +163,8 @@ def classify_images(context: dg.OpExecutionContext, images: list, rejected: list
                 rejected.append(refuse(context, landing, Verdict.rejected(exc.reason), exc.model_version))
                 continue
             event = {**image["event"], "inferences": answer.inferences}
-            context.log.info("%s → %s (%s v%s)", landing["s3_key"], event["inferences"], MODEL_NAME,
-                             answer.model_version)
+            context.log.info("%s → %s (%s v%s, answered by %s)", landing["s3_key"], event["inferences"],
+                             MODEL_NAME, answer.model_version, answer.answered_by)
             classified.append({"landing": landing, "event": event, "model_version": answer.model_version})
     yield dg.Output(classified, "images")
     yield dg.Output(rejected, "rejected")

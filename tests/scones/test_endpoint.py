@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from mlops_assets.scones.classifier import SconesClassifier
+from mlops_assets.scones.classifier import CLASSIFY_ROUTE, IN_PROCESS, SconesClassifier
 from mlops_assets.scones.constants import CAPTURE_TABLE, THRESHOLD_FAILURE
 from mlops_assets.scones.inference import event_io_resources, image_workflow
 from mlops_assets.scones.workflow import INVALID_IMAGE, PASSED
@@ -47,9 +47,11 @@ def run_batch(platform, prefix: str, classifier: SconesClassifier):
     job = image_workflow.to_job(name="scones_inference", resource_defs=resources)
     config = {"ops": {"serialize_images": {"config": {"landings": put_batch(platform, prefix)}}}}
     result = job.execute_in_process(run_config=config, instance=platform.instance, raise_on_error=False)
-    warnings = [event.message for event in platform.instance.all_logs(result.run_id)
-                if event.level >= 30 and "did not answer" in (event.message or "")]
-    return captured(platform, prefix), warnings
+    messages = [(event.level, event.message or "") for event in platform.instance.all_logs(result.run_id)]
+    warnings = [message for level, message in messages if level >= 30 and "did not answer" in message]
+    answered = {message.split(" → ")[0].rsplit("/", 1)[-1]: message.rsplit("answered by ", 1)[-1].rstrip(")")
+                for _, message in messages if " → " in message and "answered by " in message}
+    return captured(platform, prefix), warnings, answered
 
 
 def captured(platform, prefix: str) -> dict[str, tuple]:
@@ -61,15 +63,16 @@ def captured(platform, prefix: str) -> dict[str, tuple]:
 
 @pytest.fixture(scope="module")
 def in_process(scones_platform):
-    rows, warnings = run_batch(scones_platform, "scones/endpoint-test/in-process", SconesClassifier())
-    assert warnings == []
+    rows, warnings, answered = run_batch(scones_platform, "scones/endpoint-test/in-process", SconesClassifier())
+    assert warnings == [] and set(answered.values()) == {IN_PROCESS}
     return rows
 
 
 def test_endpoint_gives_the_in_process_verdicts_and_probabilities(scones_platform, scones_server, in_process):
-    rows, warnings = run_batch(scones_platform, "scones/endpoint-test/endpoint",
-                               SconesClassifier(endpoint_url=scones_server))
-    assert warnings == []  # every image was answered by the endpoint, none by the fallback
+    rows, warnings, answered = run_batch(scones_platform, "scones/endpoint-test/endpoint",
+                                         SconesClassifier(endpoint_url=scones_server))
+    # Every image was answered by the endpoint, none by the fallback.
+    assert warnings == [] and answered == dict.fromkeys(IMAGES, scones_server + CLASSIFY_ROUTE)
     assert set(rows) == {*IMAGES, NOT_AN_IMAGE[0]}
     verdicts = {row[0] for row in rows.values()}
     assert PASSED in verdicts and INVALID_IMAGE in verdicts, rows
@@ -113,10 +116,11 @@ def test_an_endpoint_that_cannot_answer_falls_back_to_the_champion_in_the_run(sc
     with contextlib.ExitStack() as stack:
         url = (f"http://127.0.0.1:{free_port()}" if case == "unreachable"
                else stack.enter_context(answering(int(case))))
-        rows, warnings = run_batch(scones_platform, f"scones/endpoint-test/{case}",
-                                   SconesClassifier(endpoint_url=url))
+        rows, warnings, answered = run_batch(scones_platform, f"scones/endpoint-test/{case}",
+                                             SconesClassifier(endpoint_url=url))
     assert rows == in_process  # no image lost, the same answers
     assert len(warnings) == 1 and url in warnings[0]  # said once, in the step's log
+    assert answered == dict.fromkeys(IMAGES, IN_PROCESS)
 
 
 RUN_WORKER = textwrap.dedent("""
