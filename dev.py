@@ -83,7 +83,7 @@ def ensure_pip() -> None:
         quiet([str(PYTHON), "-m", "ensurepip", "--upgrade"], check=True)
 
 
-def platform_env(mlflow_port: int = 5000) -> dict[str, str]:
+def platform_env(mlflow_port: int = 5000, api_port: int | None = None) -> dict[str, str]:
     env = dict(os.environ)
     home = Path(env.setdefault("MLOPS_HOME", str(ROOT / ".mlops"))).resolve()
     env["MLOPS_HOME"] = str(home)
@@ -95,6 +95,9 @@ def platform_env(mlflow_port: int = 5000) -> dict[str, str]:
     env.setdefault("GIT_PYTHON_REFRESH", "quiet")
     if not env.get("MLOPS_MLFLOW_UI_URL"):  # set explicitly, e.g. behind a proxy: the links keep that address
         env["MLOPS_MLFLOW_UI_URL"] = f"http://127.0.0.1:{mlflow_port}"
+    if api_port is not None and not env.get("MLOPS_SCONES_ENDPOINT_URL"):
+        # Inference runs post their images to the API, which keeps the champion loaded (see docs/scones.md).
+        env["MLOPS_SCONES_ENDPOINT_URL"] = f"http://127.0.0.1:{api_port}"
     return env
 
 
@@ -118,7 +121,7 @@ def up(args: argparse.Namespace) -> int:
         if port_in_use(port):
             say(f"port {port} ({what}) is already in use; stop what holds it or choose another with {option}")
             return 1
-    env = platform_env(args.mlflow_port)
+    env = platform_env(args.mlflow_port, args.api_port)
     logs = Path(env["MLOPS_HOME"]) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     say(f"logs in {shown(logs)}")

@@ -47,6 +47,8 @@ def build_resources(settings: PlatformSettings) -> dict[str, Any]:
     from dagster_duckdb import DuckDBResource
     from dagster_duckdb_pandas import DuckDBPandasIOManager
 
+    from mlops_assets.scones.classifier import SconesClassifier
+
     settings.home.mkdir(parents=True, exist_ok=True)
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     return {
@@ -56,6 +58,7 @@ def build_resources(settings: PlatformSettings) -> dict[str, Any]:
         "object_store": build_object_store(settings),
         "mlflow": build_registry(settings),
         "monitoring": build_monitoring(settings),
+        "scones_classifier": SconesClassifier(endpoint_url=settings.scones_endpoint_url),
         "data_source": DataSource(
             local_dir=str(settings.data_dir) if settings.data_dir else None,
             cache_dir=str(settings.cache_dir),

@@ -57,6 +57,8 @@ class PlatformSettings:
     drift_share_threshold: float = 0.5
     performance_drop_tolerance: float = 0.1
     retrain_on_monitoring_failure: bool = False
+    # The serving API that classifies Scones images for the inference runs; None: each run loads the champion.
+    scones_endpoint_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "PlatformSettings":
@@ -95,6 +97,7 @@ class PlatformSettings:
             drift_share_threshold=_fraction(env, "MLOPS_DRIFT_SHARE_THRESHOLD", 0.5),
             performance_drop_tolerance=_fraction(env, "MLOPS_PERFORMANCE_DROP_TOLERANCE", 0.1),
             retrain_on_monitoring_failure=_flag(env.get("MLOPS_RETRAIN_ON_MONITORING_FAILURE")),
+            scones_endpoint_url=(env.get("MLOPS_SCONES_ENDPOINT_URL") or "").strip().rstrip("/") or None,
         )
 
     @property

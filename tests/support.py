@@ -109,7 +109,7 @@ def platform_environment(home: Path, data: Path | None) -> dict[str, str]:
     """Settings that put every piece of platform state under `home`, offline, with the real data if given."""
     env = {"MLOPS_HOME": str(home), "MLOPS_OFFLINE": "1", "MLOPS_OBJECT_STORE": "local",
            "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
-           "MLOPS_SERVING_POLL_SECONDS": "0.5"}
+           "MLOPS_SERVING_POLL_SECONDS": "0.5", "MLOPS_SCONES_ENDPOINT_URL": ""}
     if data is not None:
         env["MLOPS_DATA_DIR"] = str(data)
     return env

@@ -18,12 +18,12 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from mlops_assets.common.champion import ChampionLoader
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.scones.capture import Capture, captured_versions, record_many
 from mlops_assets.scones.constants import CAPTURE_TABLE, DEFAULT_THRESHOLD, MODEL_NAME, SYSTEM
-from mlops_assets.scones.imaging import MAX_IMAGE_BYTES, ImageRejected
-from mlops_assets.scones.workflow import ThresholdConfidenceNotMet, Verdict, classify, filter_inference, serialize
+from mlops_assets.scones.classifier import InvalidImage, NoChampion, SconesClassifier
+from mlops_assets.scones.imaging import MAX_IMAGE_BYTES
+from mlops_assets.scones.workflow import ThresholdConfidenceNotMet, Verdict, filter_inference, serialize
 from resources.mlflow_registry import MlflowRegistry
 from resources.object_store import ObjectNotFound, ObjectStore
 
@@ -60,10 +60,6 @@ class ImageBatch(dg.Config):
 class FilterSettings(dg.Config):
     threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0,
                              description="An inference passes when any class probability reaches this")
-
-
-# The champion model, loaded once per version: a run must not pay seconds of loading for one image.
-CHAMPIONS = ChampionLoader(MODEL_NAME)
 
 
 class Outcome(NamedTuple):
@@ -151,25 +147,25 @@ def serialize_images(context: dg.OpExecutionContext, config: ImageBatch, object_
 
 @dg.op(out={"images": dg.Out(list, io_manager_key=EVENT_IO), "rejected": dg.Out(list, io_manager_key=EVENT_IO)},
        tags={"kind": "scikit-learn"})
-def classify_images(context: dg.OpExecutionContext, images: list, rejected: list, mlflow: MlflowRegistry):
+def classify_images(context: dg.OpExecutionContext, images: list, rejected: list, mlflow: MlflowRegistry,
+                    scones_classifier: SconesClassifier):
     """Lambda 2 per image: the champion model's `[p_bicycle, p_motorcycle]` (the original's endpoint call)."""
     rejected, classified = list(rejected), []
-    champion = CHAMPIONS.get(mlflow) if images else None
-    for image in images:
-        landing = image["landing"]
-        if champion is None:
-            verdict = Verdict(None, None, None, None, NO_CHAMPION,
-                              f"no 'champion' version of {MODEL_NAME}: materialize scones/image_classifier first")
-            rejected.append(refuse(context, landing, verdict))
-            continue
-        model, version = champion.model, champion.number
-        try:
-            event = classify(image["event"], model)
-        except ImageRejected as exc:
-            rejected.append(refuse(context, landing, Verdict.rejected(exc.reason), version))
-            continue
-        context.log.info("%s → %s (%s v%s)", landing["s3_key"], event["inferences"], MODEL_NAME, version)
-        classified.append({"landing": landing, "event": event, "model_version": version})
+    with scones_classifier.session(mlflow, context.log.warning) as classifier:
+        for image in images:
+            landing = image["landing"]
+            try:
+                answer = classifier.classify(image["event"])
+            except NoChampion as exc:
+                rejected.append(refuse(context, landing, Verdict(None, None, None, None, NO_CHAMPION, str(exc))))
+                continue
+            except InvalidImage as exc:
+                rejected.append(refuse(context, landing, Verdict.rejected(exc.reason), exc.model_version))
+                continue
+            event = {**image["event"], "inferences": answer.inferences}
+            context.log.info("%s → %s (%s v%s, answered by %s)", landing["s3_key"], event["inferences"],
+                             MODEL_NAME, answer.model_version, answer.answered_by)
+            classified.append({"landing": landing, "event": event, "model_version": answer.model_version})
     yield dg.Output(classified, "images")
     yield dg.Output(rejected, "rejected")
 

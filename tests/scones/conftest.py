@@ -8,7 +8,8 @@ import dagster as dg
 import pytest
 
 from resources.settings import PlatformSettings
-from tests.support import isolated_environment, platform_environment, require_shared_data
+from tests.support import isolated_environment, platform_environment, require_shared_data, uvicorn_server, \
+    wait_until_loaded
 
 
 @dataclass
@@ -37,10 +38,19 @@ def scones_platform(tmp_path_factory):
     env = platform_environment(home / "mlops", data)
     with isolated_environment(env):
         from mlops_assets.definitions import defs
-        from mlops_assets.scones import bootstrap as scones
+        from mlops_assets.scones.bootstrap import bootstrap
 
         definitions = defs()
         (home / "dagster").mkdir()
         with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
-            scones.bootstrap(definitions, instance)
+            bootstrap(definitions, instance)
             yield SconesPlatform(env, PlatformSettings.from_env(), instance, definitions, data)
+
+
+@pytest.fixture(scope="package")
+def scones_server(scones_platform):
+    """A real uvicorn process serving the trained champion (POST /scones/classify), for this package's tests."""
+    with uvicorn_server(scones_platform.env) as base:
+        # The champion loads in the background after start-up: wait until the server reports it loaded.
+        wait_until_loaded(base, "ChampionWatcher:scones_classifier")
+        yield base

@@ -5,17 +5,13 @@ import pytest
 from PIL import Image
 
 from tests.scones.helpers import encoded
-from tests.support import uvicorn_server, wait_until_loaded
 
 pytestmark = pytest.mark.realdata
 
 
 @pytest.fixture(scope="module")
-def server(scones_platform):
-    with uvicorn_server(scones_platform.env) as base:
-        # The champion loads in the background after start-up: wait until the server reports it loaded.
-        wait_until_loaded(base, "ChampionWatcher:scones_classifier")
-        yield base
+def server(scones_server):
+    return scones_server
 
 
 def test_classifies_a_test_image_with_lineage(server, scones_platform):
