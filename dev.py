@@ -109,8 +109,11 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-PORTS = (("ui_port", "--ui-port", "Dagster UI"), ("api_port", "--api-port", "serving API"),
-         ("mlflow_port", "--mlflow-port", "MLflow UI"))
+PORTS = (
+    ("ui_port", "--ui-port", "Dagster UI"),
+    ("api_port", "--api-port", "serving API"),
+    ("mlflow_port", "--mlflow-port", "MLflow UI"),
+)
 
 
 def up(args: argparse.Namespace) -> int:
@@ -152,8 +155,7 @@ def start_servers(args: argparse.Namespace, supervisor: Supervisor, logs: Path) 
     # Dagster and MLflow create their SQLite schemas on first use with no lock between processes: one process
     # creates both before the servers, the daemon and the run workers that share them start.
     with open(logs / "prepare.log", "ab") as log:
-        prepare = supervisor.run_once([str(PYTHON), "-m", "mlops_assets.prepare"], stdout=subprocess.PIPE,
-                                      stderr=log)
+        prepare = supervisor.run_once([str(PYTHON), "-m", "mlops_assets.prepare"], stdout=subprocess.PIPE, stderr=log)
         supervisor.wait_until(lambda: prepare.poll() is not None)
         output = prepare.stdout.read().decode()
     if prepare.returncode != 0:
@@ -162,31 +164,76 @@ def start_servers(args: argparse.Namespace, supervisor: Supervisor, logs: Path) 
     say("Dagster instance and MLflow store ready")
     host = "http://127.0.0.1"
     workspace = str(ROOT / "workspace.yaml")
-    supervisor.add(Child("Dagster UI", [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(args.ui_port),
-                                        "-w", workspace], logs / "dagster-webserver.log",
-                         url=f"{host}:{args.ui_port}", ready_url=f"{host}:{args.ui_port}/server_info"))
-    supervisor.add(Child("Dagster daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace],
-                         logs / "dagster-daemon.log"))
-    supervisor.add(Child("serving API", [str(PYTHON), "-m", "uvicorn", "serving.app:create_app", "--factory",
-                                         "--host", "127.0.0.1", "--port", str(args.api_port)], logs / "serving.log",
-                         url=f"{host}:{args.api_port}/docs", ready_url=f"{host}:{args.api_port}/health"))
+    supervisor.add(
+        Child(
+            "Dagster UI",
+            [str(BIN / "dagster-webserver"), "-h", "127.0.0.1", "-p", str(args.ui_port), "-w", workspace],
+            logs / "dagster-webserver.log",
+            url=f"{host}:{args.ui_port}",
+            ready_url=f"{host}:{args.ui_port}/server_info",
+        )
+    )
+    supervisor.add(
+        Child("Dagster daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace], logs / "dagster-daemon.log")
+    )
+    supervisor.add(
+        Child(
+            "serving API",
+            [
+                str(PYTHON),
+                "-m",
+                "uvicorn",
+                "serving.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(args.api_port),
+            ],
+            logs / "serving.log",
+            url=f"{host}:{args.api_port}/docs",
+            ready_url=f"{host}:{args.api_port}/health",
+        )
+    )
     if stores["tracking_uri"].startswith(("http://", "https://")):
         say(f"MLflow UI    served by the tracking server {stores['tracking_uri']}")
     else:
-        supervisor.add(Child("MLflow UI", [str(BIN / "mlflow"), "server", "--backend-store-uri", stores["tracking_uri"],
-                                           "--default-artifact-root", stores["artifact_root"], "--host", "127.0.0.1",
-                                           "--port", str(args.mlflow_port), "--workers", "1"],
-                             logs / "mlflow-ui.log", url=stores["ui_url"],
-                             ready_url=f"{host}:{args.mlflow_port}/health",
-                             # Its job runner (GenAI evaluations; eight worker processes) serves nothing here.
-                             env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}))
+        supervisor.add(
+            Child(
+                "MLflow UI",
+                [
+                    str(BIN / "mlflow"),
+                    "server",
+                    "--backend-store-uri",
+                    stores["tracking_uri"],
+                    "--default-artifact-root",
+                    stores["artifact_root"],
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(args.mlflow_port),
+                    "--workers",
+                    "1",
+                ],
+                logs / "mlflow-ui.log",
+                url=stores["ui_url"],
+                ready_url=f"{host}:{args.mlflow_port}/health",
+                # Its job runner (GenAI evaluations; eight worker processes) serves nothing here.
+                env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            )
+        )
     supervisor.wait_ready(timeout=args.start_timeout)
 
 
 def bootstrap(args: argparse.Namespace, supervisor: Supervisor, logs: Path) -> None:
     """First materialization, one console line per system step; Dagster's event stream goes to the logs."""
-    command = [str(PYTHON), "-m", "mlops_assets.bootstrap", *(["--force"] if args.force else []),
-               *(["--only", *args.only] if args.only else [])]
+    command = [
+        str(PYTHON),
+        "-m",
+        "mlops_assets.bootstrap",
+        *(["--force"] if args.force else []),
+        *(["--only", *args.only] if args.only else []),
+    ]
     # Its console lines go to stdout; stderr (import-time warnings and the like) only to the log.
     with open(logs / "bootstrap.log", "ab") as log:
         process = supervisor.run_once(command, stderr=log)
@@ -205,8 +252,7 @@ def test(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    up_parser = commands.add_parser("up", help="install, start Dagster, the serving API and the MLflow UI, "
-                                               "materialize")
+    up_parser = commands.add_parser("up", help="install, start Dagster, the serving API and the MLflow UI, materialize")
     up_parser.add_argument("--ui-port", type=int, default=3000, help="Dagster UI port (default 3000)")
     up_parser.add_argument("--api-port", type=int, default=8000, help="serving API port (default 8000)")
     up_parser.add_argument("--mlflow-port", type=int, default=5000, help="MLflow UI port (default 5000)")

@@ -15,9 +15,9 @@ import socket
 import subprocess
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 # A run of at least this long counts as a healthy start: the next crash begins a new backoff series.
 STABLE_SECONDS = 60.0
@@ -90,8 +90,14 @@ class Supervisor:
         # Ctrl-C waits until the new group is on record, so that the stop that follows includes it.
         signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
-            process = subprocess.Popen(command, cwd=self.cwd, env={**self.env, **(env or {})},
-                                       start_new_session=True, preexec_fn=_child_signals, **kwargs)
+            process = subprocess.Popen(
+                command,
+                cwd=self.cwd,
+                env={**self.env, **(env or {})},
+                start_new_session=True,
+                preexec_fn=_child_signals,
+                **kwargs,
+            )
             self.groups.append(process.pid)
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -137,8 +143,10 @@ class Supervisor:
             child.quick_crashes = 0
         child.quick_crashes += 1
         if child.quick_crashes >= MAX_QUICK_CRASHES:
-            raise GaveUp(f"{child.name} exited with {code} {child.quick_crashes} times in a row within "
-                         f"{STABLE_SECONDS:.0f} s of its start; see {child.log}")
+            raise GaveUp(
+                f"{child.name} exited with {code} {child.quick_crashes} times in a row within "
+                f"{STABLE_SECONDS:.0f} s of its start; see {child.log}"
+            )
         delay = min(MAX_BACKOFF_SECONDS, 2.0 ** (child.quick_crashes - 1))
         child.restart_at = now + delay
         # Helpers left in its group (a code server) stop on their own once their parent's heartbeat ends;
@@ -157,8 +165,11 @@ class Supervisor:
 
     def wait_ready(self, timeout: float) -> None:
         pending = [c for c in self.children if c.ready_url]
-        self.wait_until(lambda: all(c.ready for c in pending), timeout,
-                        " and ".join(c.name for c in pending if not c.ready) or "servers")
+        self.wait_until(
+            lambda: all(c.ready for c in pending),
+            timeout,
+            " and ".join(c.name for c in pending if not c.ready) or "servers",
+        )
 
     # -- stopping ---------------------------------------------------------------------------------------------
     def stop_all(self) -> None:
@@ -179,6 +190,7 @@ class Supervisor:
 def stop_on_signals() -> None:
     """From now on SIGINT and SIGTERM raise Stop in the main thread (once: the cleanup that follows ignores
     them, and has its own deadline)."""
+
     def handler(*_: object) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

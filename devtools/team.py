@@ -56,8 +56,9 @@ class LocalPostgres:
 
     def _run(self, *args: str) -> subprocess.CompletedProcess:
         owner = self._owner()
-        done = subprocess.run([str(self.bin_dir / args[0]), *args[1:]], capture_output=True, text=True,
-                              user=owner, cwd=self.folder)
+        done = subprocess.run(
+            [str(self.bin_dir / args[0]), *args[1:]], capture_output=True, text=True, user=owner, cwd=self.folder
+        )
         if done.returncode != 0:
             raise RuntimeError(f"{args[0]} failed ({done.returncode}): {(done.stderr or done.stdout).strip()}")
         return done
@@ -83,30 +84,42 @@ class LocalPostgres:
         self._prepare_folder()
         if (self.data_dir / "PG_VERSION").exists():
             return False
-        self._run("initdb", "-D", str(self.data_dir), "-U", self.user, "--auth=trust", "-E", "UTF8",
-                  "--locale=C.UTF-8")
+        self._run("initdb", "-D", str(self.data_dir), "-U", self.user, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
         return True
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections (`pg_ctl -w`)."""
         self.init()
         options = f"-h 127.0.0.1 -p {self.port} -k {self.folder}"
-        self._run("pg_ctl", "start", "-w", "-t", "120", "-D", str(self.data_dir), "-l", str(self.log_file),
-                  "-o", options)
+        self._run(
+            "pg_ctl", "start", "-w", "-t", "120", "-D", str(self.data_dir), "-l", str(self.log_file), "-o", options
+        )
 
     def stop(self) -> None:
         with contextlib.suppress(RuntimeError):
             self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data_dir))
 
     def running(self) -> bool:
-        status = subprocess.run([str(self.bin_dir / "pg_ctl"), "status", "-D", str(self.data_dir)],
-                                capture_output=True, user=self._owner())
+        status = subprocess.run(
+            [str(self.bin_dir / "pg_ctl"), "status", "-D", str(self.data_dir)], capture_output=True, user=self._owner()
+        )
         return status.returncode == 0
 
     def create_database(self, name: str) -> bool:
         """Create database `name` unless it exists; returns True when created."""
-        listed = self._run("psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", "postgres",
-                           "-tAc", f"SELECT 1 FROM pg_database WHERE datname = '{name}'")
+        listed = self._run(
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            self.user,
+            "-d",
+            "postgres",
+            "-tAc",
+            f"SELECT 1 FROM pg_database WHERE datname = '{name}'",
+        )
         if listed.stdout.strip() == "1":
             return False
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, name)
@@ -118,5 +131,10 @@ class LocalPostgres:
 
 def dagster_postgres_env(server: LocalPostgres, database: str) -> dict[str, str]:
     """What `dagster.team.yaml` reads: host, port, user, password (empty with trust auth) and database."""
-    return {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(server.port), "DAGSTER_PG_USER": server.user,
-            "DAGSTER_PG_PASSWORD": "", "DAGSTER_PG_DB": database}
+    return {
+        "DAGSTER_PG_HOST": "127.0.0.1",
+        "DAGSTER_PG_PORT": str(server.port),
+        "DAGSTER_PG_USER": server.user,
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": database,
+    }

@@ -117,8 +117,10 @@ def bootstrap_all(args: argparse.Namespace, settings: PlatformSettings, logs: Pa
                     failure = None
             if failure is not None:
                 failures += 1
-                say(f"{name}: failed after {time.monotonic() - started:.0f} s: {failure_reason(failure)} "
-                    f"(log: {shown(log)})")
+                say(
+                    f"{name}: failed after {time.monotonic() - started:.0f} s: {failure_reason(failure)} "
+                    f"(log: {shown(log)})"
+                )
                 continue
             marker.write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
             say(f"{name}: done in {time.monotonic() - started:.0f} s")

@@ -29,8 +29,7 @@ def prepare_dagster_instance() -> None:
 
 
 def prepare_mlflow_store(settings: PlatformSettings) -> None:
-    if settings.mlflow_tracking_uri.split(":", 1)[0].split("+", 1)[0] not in {"sqlite", "postgresql", "mysql",
-                                                                               "mssql"}:
+    if settings.mlflow_tracking_uri.split(":", 1)[0].split("+", 1)[0] not in {"sqlite", "postgresql", "mysql", "mssql"}:
         return  # a tracking server or a file store: nothing to migrate from here
     from mlflow.tracking import MlflowClient
 
@@ -46,8 +45,16 @@ def main() -> int:
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries only the JSON line below
         prepare_dagster_instance()
         prepare_mlflow_store(settings)
-    print(json.dumps({"tracking_uri": settings.mlflow_tracking_uri, "artifact_root": settings.mlflow_artifact_root,
-                      "ui_url": settings.mlflow_ui_url}), flush=True)
+    print(
+        json.dumps(
+            {
+                "tracking_uri": settings.mlflow_tracking_uri,
+                "artifact_root": settings.mlflow_artifact_root,
+                "ui_url": settings.mlflow_ui_url,
+            }
+        ),
+        flush=True,
+    )
     return 0
 
 

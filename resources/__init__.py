@@ -4,17 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from resources.data_source import DataSource, DatasetFile, DatasetUnavailable, FetchedFile
+from resources.data_source import DatasetFile, DatasetUnavailable, DataSource, FetchedFile
 from resources.mlflow_registry import CHALLENGER, CHAMPION, MlflowRegistry
 from resources.monitoring import MonitoringSettings
 from resources.object_store import LocalObjectStore, ObjectInfo, ObjectNotFound, ObjectStore, S3ObjectStore
 from resources.settings import PlatformSettings
 
 __all__ = [
-    "CHALLENGER", "CHAMPION", "DataSource", "DatasetFile", "DatasetUnavailable", "FetchedFile", "LocalObjectStore",
-    "MlflowRegistry", "MonitoringSettings", "ObjectInfo", "ObjectNotFound", "ObjectStore", "PlatformSettings",
+    "CHALLENGER",
+    "CHAMPION",
+    "DataSource",
+    "DatasetFile",
+    "DatasetUnavailable",
+    "FetchedFile",
+    "LocalObjectStore",
+    "MlflowRegistry",
+    "MonitoringSettings",
+    "ObjectInfo",
+    "ObjectNotFound",
+    "ObjectStore",
+    "PlatformSettings",
     "S3ObjectStore",
-    "build_monitoring", "build_object_store", "build_registry", "build_resources",
+    "build_monitoring",
+    "build_object_store",
+    "build_registry",
+    "build_resources",
 ]
 
 
@@ -29,15 +43,21 @@ def build_object_store(settings: PlatformSettings) -> ObjectStore:
 
 
 def build_registry(settings: PlatformSettings) -> MlflowRegistry:
-    return MlflowRegistry(tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifact_root,
-                          s3_endpoint_url=settings.mlflow_s3_endpoint_url, ui_url=settings.mlflow_ui_url)
+    return MlflowRegistry(
+        tracking_uri=settings.mlflow_tracking_uri,
+        artifact_root=settings.mlflow_artifact_root,
+        s3_endpoint_url=settings.mlflow_s3_endpoint_url,
+        ui_url=settings.mlflow_ui_url,
+    )
 
 
 def build_monitoring(settings: PlatformSettings) -> MonitoringSettings:
-    return MonitoringSettings(drift_share_threshold=settings.drift_share_threshold,
-                              performance_drop_tolerance=settings.performance_drop_tolerance,
-                              retrain_on_failure=settings.retrain_on_monitoring_failure,
-                              dagster_ui_url=settings.dagster_ui_url)
+    return MonitoringSettings(
+        drift_share_threshold=settings.drift_share_threshold,
+        performance_drop_tolerance=settings.performance_drop_tolerance,
+        retrain_on_failure=settings.retrain_on_monitoring_failure,
+        dagster_ui_url=settings.dagster_ui_url,
+    )
 
 
 def build_resources(settings: PlatformSettings) -> dict[str, Any]:

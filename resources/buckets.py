@@ -9,8 +9,8 @@ stops with `BucketUnavailable`, whose message is one line naming the bucket and 
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from resources.settings import PlatformSettings
 
@@ -51,8 +51,9 @@ def required_buckets(settings: PlatformSettings, env: Mapping[str, str] | None =
         if known is None:
             merged[(name, endpoint)] = RequiredBucket(name, endpoint, (purpose,), versioned)
         else:
-            merged[(name, endpoint)] = RequiredBucket(name, endpoint, known.purposes + (purpose,),
-                                                      known.versioned or versioned)
+            merged[(name, endpoint)] = RequiredBucket(
+                name, endpoint, (*known.purposes, purpose), known.versioned or versioned
+            )
     return list(merged.values())
 
 
@@ -103,6 +104,8 @@ def _ensure(bucket: RequiredBucket, region: str) -> bool:
         if bucket.versioned and client.get_bucket_versioning(Bucket=bucket.name).get("Status") != "Enabled":
             client.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"})
     except (ClientError, BotoCoreError) as exc:
-        what = "does not exist and could not be created" if not exists else "has no versioning and it could not be enabled"
+        what = (
+            "does not exist and could not be created" if not exists else "has no versioning and it could not be enabled"
+        )
         raise BucketUnavailable(f"{bucket.describe()} {what}: {_error_code(exc)}") from None
     return not exists

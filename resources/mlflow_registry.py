@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import quote
 
 import dagster as dg
@@ -99,8 +100,9 @@ class MlflowRegistry(dg.ConfigurableResource):
             return experiment.experiment_id
 
     @contextlib.contextmanager
-    def start_run(self, experiment: str, run_name: str | None = None, tags: dict[str, str] | None = None,
-                  nested: bool = False) -> Iterator[Any]:
+    def start_run(
+        self, experiment: str, run_name: str | None = None, tags: dict[str, str] | None = None, nested: bool = False
+    ) -> Iterator[Any]:
         mlflow = self.activate()
         experiment_id = self.experiment_id(experiment)
         with mlflow.start_run(experiment_id=experiment_id, run_name=run_name, tags=tags, nested=nested) as run:
@@ -115,15 +117,16 @@ class MlflowRegistry(dg.ConfigurableResource):
     def register(self, model_name: str, model_uri: str, run_id: str, tags: dict[str, str] | None = None):
         """Register `model_uri` as a new version of `model_name`; tags carry the lineage (e.g. dagster_run_id)."""
         client = self.client()
-        try:
+        with contextlib.suppress(Exception):  # already registered
             client.create_registered_model(model_name)
-        except Exception:  # already registered
-            pass
         # A tracking server refuses a logged model's `models:/m-...` source without that model's id (a local
         # store does not check); mlflow.register_model passes it the same way.
         model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-") else None
         return client.create_model_version(
-            name=model_name, source=model_uri, run_id=run_id, tags={k: str(v) for k, v in (tags or {}).items()},
+            name=model_name,
+            source=model_uri,
+            run_id=run_id,
+            tags={k: str(v) for k, v in (tags or {}).items()},
             model_id=model_id,
         )
 
@@ -162,11 +165,14 @@ class MlflowRegistry(dg.ConfigurableResource):
     def version_url(self, model_name: str, version: str | int) -> str:
         return version_url(self.ui_url, model_name, version)
 
-    def link_metadata(self, run_id: str, model_name: str, version: str | int,
-                      experiment_id: str | None = None) -> dict[str, dg.MetadataValue]:
+    def link_metadata(
+        self, run_id: str, model_name: str, version: str | int, experiment_id: str | None = None
+    ) -> dict[str, dg.MetadataValue]:
         """Metadata entries that open the model's MLflow run and registered version in the MLflow UI."""
-        return {"mlflow_run_url": dg.MetadataValue.url(self.run_url(run_id, experiment_id)),
-                "mlflow_version_url": dg.MetadataValue.url(self.version_url(model_name, version))}
+        return {
+            "mlflow_run_url": dg.MetadataValue.url(self.run_url(run_id, experiment_id)),
+            "mlflow_version_url": dg.MetadataValue.url(self.version_url(model_name, version)),
+        }
 
     def load_sklearn(self, model_uri: str):
         mlflow = self.activate()

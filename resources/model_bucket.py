@@ -19,10 +19,11 @@ import secrets
 import shutil
 import time
 import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import PrivateAttr
@@ -160,7 +161,7 @@ class LocalModelBucket(ModelBucket):
         if (path / ".bucket.json").is_file():
             return False
         (path / "objects").mkdir(parents=True, exist_ok=True)
-        meta = {"name": name, "versioning": "Enabled", "created": datetime.now(timezone.utc).isoformat()}
+        meta = {"name": name, "versioning": "Enabled", "created": datetime.now(UTC).isoformat()}
         atomic_write(path / ".bucket.json", json.dumps(meta).encode())
         return True
 
@@ -168,7 +169,9 @@ class LocalModelBucket(ModelBucket):
         path = self._existing(name)
         versions = self.list_versions(name)
         if versions and not force:
-            raise ModelBucketError(f"bucket {name!r} holds {len(versions)} object version(s); use --force to delete them")
+            raise ModelBucketError(
+                f"bucket {name!r} holds {len(versions)} object version(s); use --force to delete them"
+            )
         shutil.rmtree(path)
         return len(versions)
 
@@ -177,7 +180,10 @@ class LocalModelBucket(ModelBucket):
         key_dir.mkdir(parents=True, exist_ok=True)
         version_id = secrets.token_urlsafe(24)
         meta = {
-            "key": key, "version_id": version_id, "size": len(data), "modified_ns": time.time_ns(),
+            "key": key,
+            "version_id": version_id,
+            "size": len(data),
+            "modified_ns": time.time_ns(),
             "tags": {VERSION_TAG: check_tag(tag), SHA256_TAG: sha256_bytes(data)},
         }
         # Data first, sidecar last: a version becomes visible only once its bytes are complete.
@@ -193,11 +199,17 @@ class LocalModelBucket(ModelBucket):
             metas = [json.loads(p.read_text()) for p in key_dir.glob("*.json")] if key_dir.is_dir() else []
             metas.sort(key=lambda m: m["modified_ns"], reverse=True)
             for index, meta in enumerate(metas):
-                versions.append(ObjectVersion(
-                    bucket=bucket, key=meta["key"], version_id=meta["version_id"], is_latest=index == 0,
-                    last_modified=datetime.fromtimestamp(meta["modified_ns"] / 1e9, tz=timezone.utc),
-                    size=int(meta["size"]), tags=dict(meta["tags"]),
-                ))
+                versions.append(
+                    ObjectVersion(
+                        bucket=bucket,
+                        key=meta["key"],
+                        version_id=meta["version_id"],
+                        is_latest=index == 0,
+                        last_modified=datetime.fromtimestamp(meta["modified_ns"] / 1e9, tz=UTC),
+                        size=int(meta["size"]),
+                        tags=dict(meta["tags"]),
+                    )
+                )
         return sorted(versions, key=lambda v: v.last_modified, reverse=True)
 
     def read_version(self, bucket: str, key: str, version_id: str) -> bytes:
@@ -251,12 +263,16 @@ class S3ModelBucket(ModelBucket):
         client = self.client()
         entries = []
         for page in client.get_paginator("list_object_versions").paginate(Bucket=name):
-            entries += [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                        for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+            entries += [
+                {"Key": v["Key"], "VersionId": v["VersionId"]}
+                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            ]
         if entries and not force:
-            raise ModelBucketError(f"bucket {name!r} holds {len(entries)} object version(s); use --force to delete them")
+            raise ModelBucketError(
+                f"bucket {name!r} holds {len(entries)} object version(s); use --force to delete them"
+            )
         for start in range(0, len(entries), 1000):
-            client.delete_objects(Bucket=name, Delete={"Objects": entries[start:start + 1000], "Quiet": True})
+            client.delete_objects(Bucket=name, Delete={"Objects": entries[start : start + 1000], "Quiet": True})
         client.delete_bucket(Bucket=name)
         return len(entries)
 
@@ -265,11 +281,14 @@ class S3ModelBucket(ModelBucket):
         client = self.client()
         status = client.get_bucket_versioning(Bucket=bucket).get("Status")
         if status != "Enabled":
-            raise ModelBucketError(f"bucket {bucket!r} has no versioning; run `mlops create-bucket {bucket}` to enable it")
+            raise ModelBucketError(
+                f"bucket {bucket!r} has no versioning; run `mlops create-bucket {bucket}` to enable it"
+            )
         digest = sha256_bytes(data)
         tags = urllib.parse.urlencode({VERSION_TAG: check_tag(tag), SHA256_TAG: digest})
-        response = client.put_object(Bucket=bucket, Key=check_key(key), Body=data, Tagging=tags,
-                                     Metadata={SHA256_TAG: digest})
+        response = client.put_object(
+            Bucket=bucket, Key=check_key(key), Body=data, Tagging=tags, Metadata={SHA256_TAG: digest}
+        )
         return self._describe(bucket, key, response["VersionId"])
 
     def _describe(self, bucket: str, key: str, version_id: str) -> ObjectVersion:
@@ -288,11 +307,17 @@ class S3ModelBucket(ModelBucket):
             for item in page.get("Versions", []):
                 if key is not None and item["Key"] != key:
                     continue
-                versions.append(ObjectVersion(
-                    bucket=bucket, key=item["Key"], version_id=item["VersionId"], is_latest=bool(item["IsLatest"]),
-                    last_modified=item["LastModified"], size=int(item.get("Size", 0)),
-                    tags=self._tags(bucket, item["Key"], item["VersionId"]),
-                ))
+                versions.append(
+                    ObjectVersion(
+                        bucket=bucket,
+                        key=item["Key"],
+                        version_id=item["VersionId"],
+                        is_latest=bool(item["IsLatest"]),
+                        last_modified=item["LastModified"],
+                        size=int(item.get("Size", 0)),
+                        tags=self._tags(bucket, item["Key"], item["VersionId"]),
+                    )
+                )
         return sorted(versions, key=lambda v: v.last_modified, reverse=True)
 
     def read_version(self, bucket: str, key: str, version_id: str) -> bytes:

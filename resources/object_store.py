@@ -10,7 +10,7 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -127,7 +127,7 @@ class LocalObjectStore(ObjectStore):
             if not path.relative_to(root).as_posix().startswith(prefix):
                 continue
             stat = path.stat()
-            modified = datetime.fromtimestamp(stat.st_mtime, tz=timezone.utc)
+            modified = datetime.fromtimestamp(stat.st_mtime, tz=UTC)
             if since_last_modified is not None and modified <= since_last_modified:
                 continue
             key = path.relative_to(root).as_posix()

@@ -7,9 +7,9 @@ app factory, so tests can point everything at temporary folders with environment
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 
 def _flag(value: str | None) -> bool:
@@ -61,7 +61,7 @@ class PlatformSettings:
     scones_endpoint_url: str | None = None
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "PlatformSettings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> PlatformSettings:
         env = os.environ if env is None else env
         home = Path(env.get("MLOPS_HOME") or ".mlops").resolve()
         data_dir = env.get("MLOPS_DATA_DIR")

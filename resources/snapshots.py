@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from resources.object_store import ObjectNotFound, ObjectStore
@@ -20,9 +20,11 @@ def pointer_key(system: str) -> str:
     return f"serving/{system}/CURRENT.json"
 
 
-def publish_snapshot(store: ObjectStore, system: str, files: dict[str, bytes], manifest: dict[str, Any] | None = None) -> dict[str, Any]:
+def publish_snapshot(
+    store: ObjectStore, system: str, files: dict[str, bytes], manifest: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Write `files` into a fresh snapshot folder, then point CURRENT at it. Returns the pointer document."""
-    published_at = datetime.now(timezone.utc)
+    published_at = datetime.now(UTC)
     snapshot_id = f"{published_at:%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
     prefix = f"serving/{system}/{snapshot_id}"
     for name, data in files.items():

@@ -14,8 +14,6 @@ answered, and, in the same run, the bare in-process predict for comparison: the 
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict
-from urllib.request import urlopen
 import gc
 import http.client
 import json
@@ -26,8 +24,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit
+from urllib.request import urlopen
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -60,9 +60,17 @@ def deploy_demo(env: dict[str, str], compile_model: bool):
     version = bucket.upload(bucket.default_bucket, "paris_airbnb_price.skops", data, "bench")
     demo = load_deployments()["paris_airbnb_price"]
     # The deployment as `mlops deploy --form --example` stores it (checks included), then its release.
-    record = save_record(store, build_record(demo.name, trained.pipeline, {"source": "bucket", "key": version.key},
-                                             form=demo.form_config, example=demo.raw_example,
-                                             spec={"prediction": asdict(demo.prediction), "default": True}))
+    record = save_record(
+        store,
+        build_record(
+            demo.name,
+            trained.pipeline,
+            {"source": "bucket", "key": version.key},
+            form=demo.form_config,
+            example=demo.raw_example,
+            spec={"prediction": asdict(demo.prediction), "default": True},
+        ),
+    )
     deployment = record.deployment
     pin = write_pin(store, deployment.name, version, sha256_bytes(data))
     with threadpool_limits(1):
@@ -144,31 +152,53 @@ def main() -> None:
 
     db = sqlite3.connect(settings.home / "serving" / "deploy_queue.db")
     marks = ",".join("?" * len(ids))
-    queued = [row[0] for row in db.execute(
-        f"SELECT completed_at - created_at FROM predictions WHERE prediction_id IN ({marks})", ids)]
+    queued = [
+        row[0]
+        for row in db.execute(
+            f"SELECT completed_at - created_at FROM predictions WHERE prediction_id IN ({marks})", ids
+        )
+    ]
     ms = 1000.0
-    print(f"deploy round trip on 127.0.0.1, {args.requests} sequential requests, load average "
-          f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    print(f"POST -> COMPLETE (client, polling GET)   p50 {percentile(trips, 50) * ms:7.2f} ms   "
-          f"p99 {percentile(trips, 99) * ms:7.2f} ms   mean {statistics.mean(trips) * ms:7.2f} ms")
-    print(f"POST -> COMPLETE (client, GET ?wait=5)   p50 {percentile(long_trips, 50) * ms:7.2f} ms   "
-          f"p99 {percentile(long_trips, 99) * ms:7.2f} ms   mean {statistics.mean(long_trips) * ms:7.2f} ms")
-    print(f"enqueue -> COMPLETE (server-recorded)    p50 {percentile(queued, 50) * ms:7.2f} ms   "
-          f"p99 {percentile(queued, 99) * ms:7.2f} ms")
-    print(f"bare Pipeline predict, back to back      p50 {percentile(direct, 50) * ms:7.2f} ms   "
-          f"p99 {percentile(direct, 99) * ms:7.2f} ms")
-    print(f"bare Pipeline predict, after 3 ms idle   p50 {percentile(after_idle, 50) * ms:7.2f} ms   "
-          f"p99 {percentile(after_idle, 99) * ms:7.2f} ms")
+    print(
+        f"deploy round trip on 127.0.0.1, {args.requests} sequential requests, load average "
+        f"{os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"POST -> COMPLETE (client, polling GET)   p50 {percentile(trips, 50) * ms:7.2f} ms   "
+        f"p99 {percentile(trips, 99) * ms:7.2f} ms   mean {statistics.mean(trips) * ms:7.2f} ms"
+    )
+    print(
+        f"POST -> COMPLETE (client, GET ?wait=5)   p50 {percentile(long_trips, 50) * ms:7.2f} ms   "
+        f"p99 {percentile(long_trips, 99) * ms:7.2f} ms   mean {statistics.mean(long_trips) * ms:7.2f} ms"
+    )
+    print(
+        f"enqueue -> COMPLETE (server-recorded)    p50 {percentile(queued, 50) * ms:7.2f} ms   "
+        f"p99 {percentile(queued, 99) * ms:7.2f} ms"
+    )
+    print(
+        f"bare Pipeline predict, back to back      p50 {percentile(direct, 50) * ms:7.2f} ms   "
+        f"p99 {percentile(direct, 99) * ms:7.2f} ms"
+    )
+    print(
+        f"bare Pipeline predict, after 3 ms idle   p50 {percentile(after_idle, 50) * ms:7.2f} ms   "
+        f"p99 {percentile(after_idle, 99) * ms:7.2f} ms"
+    )
     if compiled_idle:
-        print(f"bare compiled predict, after 3 ms idle   p50 {percentile(compiled_idle, 50) * ms:7.2f} ms   "
-              f"p99 {percentile(compiled_idle, 99) * ms:7.2f} ms   (onnxruntime)")
-    runtimes = Counter(json.loads(model).get("runtime") for (model,) in db.execute(
-        f"SELECT model FROM predictions WHERE prediction_id IN ({marks})", ids))
+        print(
+            f"bare compiled predict, after 3 ms idle   p50 {percentile(compiled_idle, 50) * ms:7.2f} ms   "
+            f"p99 {percentile(compiled_idle, 99) * ms:7.2f} ms   (onnxruntime)"
+        )
+    runtimes = Counter(
+        json.loads(model).get("runtime")
+        for (model,) in db.execute(f"SELECT model FROM predictions WHERE prediction_id IN ({marks})", ids)
+    )
     print(f"runtime that answered: {dict(runtimes)}")
     served = percentile(compiled_idle if compiled_idle else after_idle, 50) * ms
     best = min(percentile(trips, 50), percentile(long_trips, 50)) * ms
-    print(f"goal POST -> COMPLETE p50 <= 10 ms: {'met' if best <= 10 else 'NOT met'} ({best:.2f} ms); "
-          f"over the bare predict of the served runtime: {best - served:.2f} ms")
+    print(
+        f"goal POST -> COMPLETE p50 <= 10 ms: {'met' if best <= 10 else 'NOT met'} ({best:.2f} ms); "
+        f"over the bare predict of the served runtime: {best - served:.2f} ms"
+    )
 
 
 if __name__ == "__main__":

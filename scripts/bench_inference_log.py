@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,19 +29,28 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_pistachio import SAMPLE, stop, train_champion, wait_until_ok  # noqa: E402
+
 from tests.support import free_port, percentile, standalone_environment  # noqa: E402
 
-STEAM_PATHS = ["/steam/PlayTimeGenre/Action", "/steam/UserForGenre/Action", "/steam/UsersRecommend/2015",
-               "/steam/UsersNotRecommend/2015", "/steam/sentiment_analysis/2015", "/steam/game_recommendation/1",
-               "/steam/user_recommendation/Alice"]
+STEAM_PATHS = [
+    "/steam/PlayTimeGenre/Action",
+    "/steam/UserForGenre/Action",
+    "/steam/UsersRecommend/2015",
+    "/steam/UsersNotRecommend/2015",
+    "/steam/sentiment_analysis/2015",
+    "/steam/game_recommendation/1",
+    "/steam/user_recommendation/Alice",
+]
 
 
 def post_message(port: int, path: str, body: dict) -> bytes:
     import json
 
     payload = json.dumps(body).encode()
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode() + payload
 
 
 def get_message(port: int, path: str) -> bytes:
@@ -65,8 +74,11 @@ async def drive(port: int, messages: list[bytes], requests: int, clients: int) -
                 writer.write(message)
                 headers = await reader.readuntil(b"\r\n\r\n")
                 status = int(headers.split(b" ", 2)[1])
-                length = next(int(line.split(b":", 1)[1]) for line in headers.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:"))
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in headers.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
                 await reader.readexactly(length)
                 if status != 200:
                     raise RuntimeError(f"HTTP {status} from port {port}")
@@ -98,21 +110,37 @@ def ingest_rate(home: Path, rows: int, rows_per_file: int = 500) -> tuple[float,
     from serving.inference_log import encode, new_prediction_id, parquet_bytes
 
     store = LocalObjectStore(root=str(home / "ingest-objects"))
-    hour = datetime(2026, 3, 10, 14, tzinfo=timezone.utc)
+    hour = datetime(2026, 3, 10, 14, tzinfo=UTC)
     start_ns = int(hour.timestamp() * 1e9)
     written = 0
     while written < rows:
         batch = []
         for i in range(min(rows_per_file, rows - written)):
             pid, logged_us = new_prediction_id(start_ns + (written + i) * 10_000_000)
-            batch.append((pid, logged_us, "pistachio", "/classify", "Pistachio_Classifier", "3", SAMPLE,
-                          b'{"Type":"Kirmizi_Pistachio","Model":"Pistachio_Classifier"}', {"alias": "champion"}))
-        store.put_bytes(f"pistachio/inference_log/hour=2026-03-10-14/{batch[0][0]}.parquet",
-                        parquet_bytes([encode(r) for r in batch]))
+            batch.append(
+                (
+                    pid,
+                    logged_us,
+                    "pistachio",
+                    "/classify",
+                    "Pistachio_Classifier",
+                    "3",
+                    SAMPLE,
+                    b'{"Type":"Kirmizi_Pistachio","Model":"Pistachio_Classifier"}',
+                    {"alias": "champion"},
+                )
+            )
+        store.put_bytes(
+            f"pistachio/inference_log/hour=2026-03-10-14/{batch[0][0]}.parquet",
+            parquet_bytes([encode(r) for r in batch]),
+        )
         written += len(batch)
     database = str(home / "ingest.duckdb")
-    resources = {"object_store": store, "warehouse": DuckDBResource(database=database),
-                 "io_manager": DuckDBPandasIOManager(database=database)}
+    resources = {
+        "object_store": store,
+        "warehouse": DuckDBResource(database=database),
+        "io_manager": DuckDBPandasIOManager(database=database),
+    }
     asset = inference_log_asset("pistachio")
     started = time.perf_counter()
     result = dg.materialize([asset], partition_key="2026-03-10-14:00", resources=resources)
@@ -141,10 +169,26 @@ def main() -> int:
         for setting in ("on", "off"):
             port = free_port()
             process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory", "--host", "127.0.0.1",
-                 "--port", str(port), "--log-level", "warning", "--no-access-log"],
-                cwd=REPO, env={**os.environ, **env, "MLOPS_INFERENCE_LOG": setting}, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL, start_new_session=True)
+                [
+                    sys.executable,
+                    "-m",
+                    "uvicorn",
+                    "serving.app:create_app",
+                    "--factory",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--log-level",
+                    "warning",
+                    "--no-access-log",
+                ],
+                cwd=REPO,
+                env={**os.environ, **env, "MLOPS_INFERENCE_LOG": setting},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             servers[setting] = (process, port)
         for setting, (process, port) in servers.items():
             # Both servers load their models at once; a loaded machine needs minutes for that.
@@ -166,13 +210,16 @@ def main() -> int:
             for _ in range(args.rounds):
                 for setting, (_, port) in servers.items():
                     latencies[(workload, setting)] += asyncio.run(
-                        drive(port, messages(port), args.requests, args.clients))
+                        drive(port, messages(port), args.requests, args.clients)
+                    )
     finally:
         for process, _ in servers.values():
             stop(process)
 
-    print(f"\n{args.clients} concurrent keep-alive clients, {args.rounds} alternating rounds of {args.requests} "
-          f"requests per server; load average now {os.getloadavg()[0]:.1f}")
+    print(
+        f"\n{args.clients} concurrent keep-alive clients, {args.rounds} alternating rounds of {args.requests} "
+        f"requests per server; load average now {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'workload':<28}{'log':>5}{'p50 ms':>10}{'p99 ms':>10}")
     for workload in workloads:
         p99 = {}
@@ -184,7 +231,9 @@ def main() -> int:
         print(f"{'':<28}p99 with logging {added:+.1f} %  (goal <= +10 %: {'met' if added <= 10 else 'NOT met'})")
 
     seconds, rows = ingest_rate(home, args.ingest_rows)
-    print(f"\ningest: {rows:,} rows of one hour in {seconds:.2f} s (whole in-process run) = {rows / seconds:,.0f} rows/s")
+    print(
+        f"\ningest: {rows:,} rows of one hour in {seconds:.2f} s (whole in-process run) = {rows / seconds:,.0f} rows/s"
+    )
     return 0
 
 
@@ -193,8 +242,14 @@ async def _status(port: int, path: str) -> int:
     try:
         writer.write(get_message(port, path))
         headers = await reader.readuntil(b"\r\n\r\n")
-        length = next((int(line.split(b":", 1)[1]) for line in headers.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
+        length = next(
+            (
+                int(line.split(b":", 1)[1])
+                for line in headers.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            ),
+            0,
+        )
         await reader.readexactly(length)
         return int(headers.split(b" ", 2)[1])
     finally:

@@ -34,15 +34,21 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.live import (  # noqa: E402
-    LivePlatform, capture_rows, captured_keys, ensure_scones_champion, live_platform, scones_runs_in_flight,
-    wait_for_run, wait_until,
+    LivePlatform,
+    capture_rows,
+    captured_keys,
+    ensure_scones_champion,
+    live_platform,
+    scones_runs_in_flight,
+    wait_for_run,
+    wait_until,
 )
 from tests.support import percentile, shared_data_dir  # noqa: E402
 
@@ -64,8 +70,14 @@ def measure_load() -> dict[str, float]:
         env.update(MLOPS_HOME=home, MLOPS_OFFLINE="1", GIT_PYTHON_REFRESH="quiet")
 
         def seconds(code: str) -> float:
-            out = subprocess.run([sys.executable, "-c", timer.format(code)], cwd=REPO, env=env, check=True,
-                                 capture_output=True, text=True).stdout
+            out = subprocess.run(
+                [sys.executable, "-c", timer.format(code)],
+                cwd=REPO,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             return float(out.split()[-1])
 
         seconds("import mlops_assets.definitions as d; d.defs()")  # warm byte-code and page caches
@@ -74,8 +86,9 @@ def measure_load() -> dict[str, float]:
     return {"dagster_s": dagster, "code_location_s": location, "code_location_ratio": location / dagster}
 
 
-def landings(platform: LivePlatform, store, duckdb_path: Path, payloads: list[bytes], name: str, count: int,
-             gap: float) -> dict:
+def landings(
+    platform: LivePlatform, store, duckdb_path: Path, payloads: list[bytes], name: str, count: int, gap: float
+) -> dict:
     """Drop `count` images `gap` s apart into scones/incoming/, wait until all are captured by the real daemon
     path; delays from put to the capture row's captured_at."""
     from mlops_assets.scones.constants import INCOMING_PREFIX
@@ -83,32 +96,49 @@ def landings(platform: LivePlatform, store, duckdb_path: Path, payloads: list[by
     instance = platform.instance()
     keys = [f"{INCOMING_PREFIX}live-{name}-{i:03d}.png" for i in range(count)]
     landed: dict[str, datetime] = {}
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
 
     def drop() -> None:
         for i, key in enumerate(keys):
-            landed[key] = datetime.now(timezone.utc)
+            landed[key] = datetime.now(UTC)
             store.put_bytes(key, payloads[i % len(payloads)], "image/png")
             time.sleep(gap)
 
     dropper = threading.Thread(target=drop, daemon=True)
     dropper.start()
-    wait_until(lambda: set(keys) <= captured_keys(instance), count * gap + 600, f"{name}: {count} images captured",
-               interval=0.5)
+    wait_until(
+        lambda: set(keys) <= captured_keys(instance),
+        count * gap + 600,
+        f"{name}: {count} images captured",
+        interval=0.5,
+    )
     dropper.join()
     wait_until(lambda: not scones_runs_in_flight(instance), 300, "inference runs finished")
     rows = capture_rows(duckdb_path, f"{INCOMING_PREFIX}live-{name}-%")
     delays = [(captured - landed[key]).total_seconds() for key, _, captured, _, _ in rows]
     versions = [(key, etag) for key, etag, *_ in rows]
-    return {"images": count, "gap_s": gap, "runs": len({run_id for *_, run_id in rows}),
-            "phases": phases(instance, rows, landed),
-            "captured": len(set(versions)), "repeats": len(versions) - len(set(versions)),
-            "p50_s": percentile(delays, 50), "max_s": max(delays), "mean_s": statistics.mean(delays),
-            "all_captured_s": (max(captured for _, _, captured, _, _ in rows) - started).total_seconds()}
+    return {
+        "images": count,
+        "gap_s": gap,
+        "runs": len({run_id for *_, run_id in rows}),
+        "phases": phases(instance, rows, landed),
+        "captured": len(set(versions)),
+        "repeats": len(versions) - len(set(versions)),
+        "p50_s": percentile(delays, 50),
+        "max_s": max(delays),
+        "mean_s": statistics.mean(delays),
+        "all_captured_s": (max(captured for _, _, captured, _, _ in rows) - started).total_seconds(),
+    }
 
 
-PHASES = ("landing → run submitted", "queued → dequeued", "dequeued → run worker started",
-          "run started → first step", "steps → last capture written", "waits for a pool slot")
+PHASES = (
+    "landing → run submitted",
+    "queued → dequeued",
+    "dequeued → run worker started",
+    "run started → first step",
+    "steps → last capture written",
+    "waits for a pool slot",
+)
 
 
 def phases(instance, rows: list[tuple], landed: dict[str, datetime]) -> dict[str, float]:
@@ -122,25 +152,32 @@ def phases(instance, rows: list[tuple], landed: dict[str, datetime]) -> dict[str
     for key, _, captured, _, run_id in rows:
         if run_id not in runs:
             record = instance.get_run_record_by_id(run_id)
-            events = [(entry.timestamp, entry.dagster_event.event_type, entry.step_key)
-                      for entry in instance.all_logs(run_id) if entry.dagster_event]
+            events = [
+                (entry.timestamp, entry.dagster_event.event_type, entry.step_key)
+                for entry in instance.all_logs(run_id)
+                if entry.dagster_event
+            ]
             first = {}
             for when, kind, _ in events:
                 first.setdefault(kind, when)
             step_starts = [when for when, kind, _ in events if kind == dg.DagsterEventType.STEP_START]
             # A step that was ready (its upstream done) but waited for its pool slot: from the previous step's
             # end (or the run's start) to its STEP_START.
-            ends = [when for when, kind, _ in events if kind in (dg.DagsterEventType.STEP_SUCCESS,
-                                                                 dg.DagsterEventType.STEP_FAILURE)]
+            ends = [
+                when
+                for when, kind, _ in events
+                if kind in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE)
+            ]
             ready = [first.get(dg.DagsterEventType.RUN_START, 0.0), *ends]
-            runs[run_id] = {"created": record.create_timestamp.timestamp(),
-                            # Taken off the queue: the coordinator logs RUN_STARTING as it hands the run to the
-                            # launcher (RUN_DEQUEUED only where a run is dequeued without launching yet).
-                            "dequeued": first.get(dg.DagsterEventType.RUN_DEQUEUED,
-                                                  first.get(dg.DagsterEventType.RUN_STARTING)),
-                            "started": first.get(dg.DagsterEventType.RUN_START),
-                            "first_step": min(step_starts, default=None),
-                            "pool_wait": sum(start - before for start, before in zip(step_starts[1:], ready[1:]))}
+            runs[run_id] = {
+                "created": record.create_timestamp.timestamp(),
+                # Taken off the queue: the coordinator logs RUN_STARTING as it hands the run to the
+                # launcher (RUN_DEQUEUED only where a run is dequeued without launching yet).
+                "dequeued": first.get(dg.DagsterEventType.RUN_DEQUEUED, first.get(dg.DagsterEventType.RUN_STARTING)),
+                "started": first.get(dg.DagsterEventType.RUN_START),
+                "first_step": min(step_starts, default=None),
+                "pool_wait": sum(start - before for start, before in zip(step_starts[1:], ready[1:], strict=False)),
+            }
         run = runs[run_id]
         if None in (run["dequeued"], run["started"], run["first_step"]):
             continue
@@ -171,8 +208,12 @@ def pistachio_to_served(platform: LivePlatform, store, data: Path) -> float:
     assert post_json(platform.api + PISTACHIO_EXAMPLE_PATH, EXAMPLE)[0] == 503, "a Pistachio champion exists already"
     dropped = time.monotonic()
     store.put_bytes(snapshot_object_key(name.removesuffix(".csv")), content, "text/csv")
-    wait_until(lambda: post_json(platform.api + PISTACHIO_EXAMPLE_PATH, EXAMPLE)[0] == 200, 900,
-               "Pistachio champion served", interval=0.25)
+    wait_until(
+        lambda: post_json(platform.api + PISTACHIO_EXAMPLE_PATH, EXAMPLE)[0] == 200,
+        900,
+        "Pistachio champion served",
+        interval=0.25,
+    )
     return time.monotonic() - dropped
 
 
@@ -196,12 +237,17 @@ def pin_to_predict(platform: LivePlatform, store, settings, deployment: str = "p
     with tempfile.TemporaryDirectory(prefix="bench-live-model-") as folder:
         model = Path(folder) / pin.key
         model.write_bytes(build_model_bucket(settings, platform.env).read_version(pin.bucket, pin.key, pin.version_id))
-        out = subprocess.run([*mlops, "upload", pin.bucket, str(model), "--tag", "bench-live"], env=platform.env,
-                             cwd=REPO, check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            [*mlops, "upload", pin.bucket, str(model), "--tag", "bench-live"],
+            env=platform.env,
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
     version_id = out.split("version_id=")[1].split()[0]
     pinned = time.monotonic()
-    subprocess.run([*mlops, "pin", deployment, version_id], env=platform.env, cwd=REPO, check=True,
-                   capture_output=True)
+    subprocess.run([*mlops, "pin", deployment, version_id], env=platform.env, cwd=REPO, check=True, capture_output=True)
     wait_until(lambda: served() == version_id, 600, f"{deployment} serving {version_id}", interval=0.25)
     return time.monotonic() - pinned
 
@@ -219,10 +265,25 @@ def harness(images: int, gap: float, burst: int, data: Path) -> dict:
     """The in-process harness (scripts/bench_scones.py) on its own temporary home, in a child process."""
     with tempfile.TemporaryDirectory(prefix="bench-live-harness-") as folder:
         out = Path(folder) / "figures.json"
-        process = subprocess.Popen([sys.executable, str(REPO / "scripts" / "bench_scones.py"), "--images", str(images),
-                                    "--gap", str(gap), "--burst", str(burst), "--json", str(out),
-                                    "--data-dir", str(data)], cwd=REPO, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                str(REPO / "scripts" / "bench_scones.py"),
+                "--images",
+                str(images),
+                "--gap",
+                str(gap),
+                "--burst",
+                str(burst),
+                "--json",
+                str(out),
+                "--data-dir",
+                str(data),
+            ],
+            cwd=REPO,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             if process.wait() != 0:
                 raise RuntimeError(f"bench_scones.py exited with {process.returncode}")
@@ -264,8 +325,9 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="bench-live-")) / "mlops"
     started = time.monotonic()
     with live_platform(home, args.data_dir.resolve()) as platform:
-        print(f"dev.py up --no-bootstrap answering after {time.monotonic() - started:.0f} s (state in {home})",
-              flush=True)
+        print(
+            f"dev.py up --no-bootstrap answering after {time.monotonic() - started:.0f} s (state in {home})", flush=True
+        )
         settings = PlatformSettings.from_env(platform.env)
         store = build_object_store(settings)
         tick = time.monotonic()
@@ -286,25 +348,50 @@ def main() -> int:
 
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end\n")
     print(row("figure", "real path (dev.py up)", "target"))
-    print(row(f"scones trickle, 1 image / {args.gap:g} s, n={args.images}: landing → capture",
-              f"p50 {trickle['p50_s']:.1f} s, max {trickle['max_s']:.1f} s", "p50 ≤ 8 s, max ≤ 15 s"))
-    print(row(f"scones burst of {args.burst}: all captured after",
-              f"{burst['all_captured_s']:.1f} s ({burst['runs']} runs)", "≤ 60 s"))
+    print(
+        row(
+            f"scones trickle, 1 image / {args.gap:g} s, n={args.images}: landing → capture",
+            f"p50 {trickle['p50_s']:.1f} s, max {trickle['max_s']:.1f} s",
+            "p50 ≤ 8 s, max ≤ 15 s",
+        )
+    )
+    print(
+        row(
+            f"scones burst of {args.burst}: all captured after",
+            f"{burst['all_captured_s']:.1f} s ({burst['runs']} runs)",
+            "≤ 60 s",
+        )
+    )
     print(row("scones burst: object versions captured more than once", str(burst["repeats"]), "0"))
     if pistachio is not None:
         print(row("pistachio new weekly file → served champion", f"{pistachio:.1f} s", "≤ 30 s"))
         print(row("deploy `mlops pin` → /api/paris_airbnb_price/predict", f"{deploy:.1f} s", "≤ 30 s"))
     if measured:
         h_trickle, h_burst = measured["trickle"], measured["burst"]
-        print(row("harness: scones trickle landing → capture",
-                  f"p50 {h_trickle['p50_s']:.1f} s, max {h_trickle['max_s']:.1f} s", "(in-process, no daemon)"))
+        print(
+            row(
+                "harness: scones trickle landing → capture",
+                f"p50 {h_trickle['p50_s']:.1f} s, max {h_trickle['max_s']:.1f} s",
+                "(in-process, no daemon)",
+            )
+        )
         everything = "not all captured" if h_burst["all_captured_s"] is None else f"{h_burst['all_captured_s']:.1f} s"
-        print(row(f"harness: scones burst of {args.burst}: all captured after",
-                  f"{everything} ({h_burst['runs']} runs), {h_burst['repeats']} captured twice",
-                  "(in-process, no daemon)"))
+        print(
+            row(
+                f"harness: scones burst of {args.burst}: all captured after",
+                f"{everything} ({h_burst['runs']} runs), {h_burst['repeats']} captured twice",
+                "(in-process, no daemon)",
+            )
+        )
     if load:
-        print(row("code location load / bare `import dagster`", f"{load['code_location_ratio']:.1f}x "
-                  f"({load.get('code_location_s', 0):.1f} s / {load.get('dagster_s', 0):.1f} s)", "≤ 2x"))
+        print(
+            row(
+                "code location load / bare `import dagster`",
+                f"{load['code_location_ratio']:.1f}x "
+                f"({load.get('code_location_s', 0):.1f} s / {load.get('dagster_s', 0):.1f} s)",
+                "≤ 2x",
+            )
+        )
     print("\nwhere the time goes on the real path, median seconds per image (trickle / burst):")
     for name in PHASES:
         figures = [f"{legs['phases'][name]:.1f}" if name in legs["phases"] else "-" for legs in (trickle, burst)]

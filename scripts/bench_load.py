@@ -36,16 +36,16 @@ _TIMER = "import time; _t = time.perf_counter(); {code}; print('LOAD_SECONDS', t
 
 def time_snippet(python: str, cwd: Path, code: str, env: dict[str, str]) -> float:
     """Seconds `code` takes in a fresh `python` started in `cwd` (whose packages come first on sys.path)."""
-    result = subprocess.run([python, "-c", _TIMER.format(code=code)], cwd=cwd, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run([python, "-c", _TIMER.format(code=code)], cwd=cwd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{code!r} failed in {cwd}:\n{result.stderr[-3000:]}")
     line = next(line for line in result.stdout.splitlines() if line.startswith("LOAD_SECONDS "))
     return float(line.split()[1])
 
 
-def measure_load(python: str | os.PathLike = sys.executable, cwd: str | os.PathLike = REPO,
-                 runs: int = 5) -> dict[str, float]:
+def measure_load(
+    python: str | os.PathLike = sys.executable, cwd: str | os.PathLike = REPO, runs: int = 5
+) -> dict[str, float]:
     """Medians (s) of `runs` fresh-process timings of every snippet, and the two ratios to a bare dagster import.
 
     Keys: `<name>_s` for each name in SNIPPETS, `code_location_ratio`, `serving_ratio`, `runs`.
@@ -54,8 +54,11 @@ def measure_load(python: str | os.PathLike = sys.executable, cwd: str | os.PathL
     samples: dict[str, list[float]] = {name: [] for name in SNIPPETS}
     with tempfile.TemporaryDirectory(prefix="bench-load-") as home:
         # All state in a throwaway home, offline, local store; no variable of the calling shell leaks in.
-        env = {key: value for key, value in os.environ.items()
-               if not key.startswith(("MLOPS_", "MLFLOW_", "DAGSTER_", "AWS_"))}
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("MLOPS_", "MLFLOW_", "DAGSTER_", "AWS_"))
+        }
         env.update(MLOPS_HOME=home, MLOPS_OFFLINE="1", MLOPS_OBJECT_STORE="local", GIT_PYTHON_REFRESH="quiet")
         env.pop("PYTHONPATH", None)
         for name, code in SNIPPETS.items():  # one untimed pass: byte-code caches and the page cache are warm
@@ -80,10 +83,14 @@ def main() -> None:
     print(f"median of {args.runs} fresh processes each, {args.cwd}")
     print(f"  bare import dagster                    {figures['dagster_s']:6.2f} s")
     print(f"  bare import fastapi                    {figures['fastapi_s']:6.2f} s")
-    print(f"  code location (import + defs())        {figures['code_location_s']:6.2f} s"
-          f"   {figures['code_location_ratio']:.1f}x dagster")
-    print(f"  serving app (import + create_app())    {figures['serving_s']:6.2f} s"
-          f"   {figures['serving_ratio']:.1f}x dagster")
+    print(
+        f"  code location (import + defs())        {figures['code_location_s']:6.2f} s"
+        f"   {figures['code_location_ratio']:.1f}x dagster"
+    )
+    print(
+        f"  serving app (import + create_app())    {figures['serving_s']:6.2f} s"
+        f"   {figures['serving_ratio']:.1f}x dagster"
+    )
 
 
 if __name__ == "__main__":

@@ -30,10 +30,22 @@ sys.path.insert(0, str(REPO))
 from tests.support import free_port, percentile, standalone_environment  # noqa: E402
 
 SAMPLE = {
-    "area": 73107, "perimeter": 1161.807, "major_axis": 442.4074, "minor_axis": 217.7261, "eccentricity": 0.8705,
-    "eqdiasq": 305.0946, "solidity": 0.9424, "convex_area": 77579, "extent": 0.771, "aspect_ratio": 2.0319,
-    "roundness": 0.6806, "compactness": 0.6896, "shapefactor_1": 0.0061, "shapefactor_2": 0.003,
-    "shapefactor_3": 0.4756, "shapefactor_4": 0.9664,
+    "area": 73107,
+    "perimeter": 1161.807,
+    "major_axis": 442.4074,
+    "minor_axis": 217.7261,
+    "eccentricity": 0.8705,
+    "eqdiasq": 305.0946,
+    "solidity": 0.9424,
+    "convex_area": 77579,
+    "extent": 0.771,
+    "aspect_ratio": 2.0319,
+    "roundness": 0.6806,
+    "compactness": 0.6896,
+    "shapefactor_1": 0.0061,
+    "shapefactor_2": 0.003,
+    "shapefactor_3": 0.4756,
+    "shapefactor_4": 0.9664,
 }
 
 
@@ -73,8 +85,10 @@ async def drive(port: int, path: str, body: dict, requests: int, clients: int) -
     """`clients` keep-alive connections issue `requests` POSTs in total; a raw HTTP/1.1 client keeps the load
     generator's own cost (~30 us per request) far below the servers'."""
     payload = json.dumps(body).encode()
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(payload)}\r\n\r\n").encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode()
     message = head + payload
     remaining = [requests]
     latencies: list[float] = []
@@ -88,8 +102,11 @@ async def drive(port: int, path: str, body: dict, requests: int, clients: int) -
                 writer.write(message)
                 headers = await reader.readuntil(b"\r\n\r\n")
                 status = int(headers.split(b" ", 2)[1])
-                length = next(int(line.split(b":", 1)[1]) for line in headers.split(b"\r\n")
-                              if line.lower().startswith(b"content-length:"))
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in headers.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
                 await reader.readexactly(length)
                 if status != 200:
                     raise RuntimeError(f"HTTP {status} from port {port}")
@@ -123,16 +140,23 @@ def _descendants(pid: int) -> list[int]:
     return found + [d for c in found for d in _descendants(c)]
 
 
-def measure(name: str, process: subprocess.Popen, port: int, path: str, body: dict, requests: int,
-            clients: int) -> dict:
+def measure(
+    name: str, process: subprocess.Popen, port: int, path: str, body: dict, requests: int, clients: int
+) -> dict:
     asyncio.run(drive(port, path, body, min(500, requests), clients))  # warm-up
     cpu_before = cpu_seconds(process.pid)
     seconds, latencies = asyncio.run(drive(port, path, body, requests, clients))
     cpu_ms = (cpu_seconds(process.pid) - cpu_before) * 1000 / len(latencies)
     ordered = sorted(latencies)
-    return {"server": name, "requests": len(latencies), "seconds": seconds, "rps": len(latencies) / seconds,
-            "p50_ms": statistics.median(ordered) * 1000, "p99_ms": percentile(ordered, 99) * 1000,
-            "cpu_ms": cpu_ms}
+    return {
+        "server": name,
+        "requests": len(latencies),
+        "seconds": seconds,
+        "rps": len(latencies) / seconds,
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": percentile(ordered, 99) * 1000,
+        "cpu_ms": cpu_ms,
+    }
 
 
 def train_champion(env: dict[str, str]) -> tuple[float, str]:
@@ -140,7 +164,10 @@ def train_champion(env: dict[str, str]) -> tuple[float, str]:
     os.environ.update(env)
     from mlops_assets.pistachio.checks import promote
     from mlops_assets.pistachio.constants import (
-        DATASET_RELATIVE_PATH, MODEL_NAME, TRAINING_DATAFILE_TAG, VALIDATION_AUC_TAG,
+        DATASET_RELATIVE_PATH,
+        MODEL_NAME,
+        TRAINING_DATAFILE_TAG,
+        VALIDATION_AUC_TAG,
     )
     from mlops_assets.pistachio.snapshot_files import derive_weekly_files, read_snapshot
     from mlops_assets.pistachio.sweep import SplitData, full_grid, split_snapshot
@@ -153,16 +180,27 @@ def train_champion(env: dict[str, str]) -> tuple[float, str]:
     registry.experiment_id("Pistachio_Classifier")  # creates the MLflow database outside the timed sweep
     name, data = list(derive_weekly_files((settings.data_dir / DATASET_RELATIVE_PATH).read_bytes()).items())[-1]
     frame, _ = read_snapshot(data, name)
-    outcome = run_sweep(registry, full_grid(), SplitData.from_frame(split_snapshot(frame)),
-                        name.removesuffix(".csv"), "benchmark")
-    version = registry.register(MODEL_NAME, outcome.model_uri, outcome.best_run_id, tags={
-        VALIDATION_AUC_TAG: f"{outcome.best.val_auc:.6f}", TRAINING_DATAFILE_TAG: name.removesuffix(".csv"),
-        "dagster_run_id": "benchmark"})
+    outcome = run_sweep(
+        registry, full_grid(), SplitData.from_frame(split_snapshot(frame)), name.removesuffix(".csv"), "benchmark"
+    )
+    version = registry.register(
+        MODEL_NAME,
+        outcome.model_uri,
+        outcome.best_run_id,
+        tags={
+            VALIDATION_AUC_TAG: f"{outcome.best.val_auc:.6f}",
+            TRAINING_DATAFILE_TAG: name.removesuffix(".csv"),
+            "dagster_run_id": "benchmark",
+        },
+    )
     promote(registry, str(version.version))
-    print(f"sweep: {len(outcome.results)} runs, {outcome.seconds:.1f} s including MLflow logging "
-          f"({outcome.logging_seconds:.1f} s of writes, overlapped with fitting); best {outcome.best.config.label} "
-          f"val AUC {outcome.best.val_auc:.4f} test AUC {outcome.best.test_auc:.4f}; "
-          f"{outcome.convergence_warnings} runs hit max_iter", flush=True)
+    print(
+        f"sweep: {len(outcome.results)} runs, {outcome.seconds:.1f} s including MLflow logging "
+        f"({outcome.logging_seconds:.1f} s of writes, overlapped with fitting); best {outcome.best.config.label} "
+        f"val AUC {outcome.best.val_auc:.4f} test AUC {outcome.best.test_auc:.4f}; "
+        f"{outcome.convergence_warnings} runs hit max_iter",
+        flush=True,
+    )
     return outcome.seconds, f"models:/{MODEL_NAME}@champion"
 
 
@@ -179,24 +217,67 @@ def main() -> int:
     sweep_seconds, model_uri = train_champion(env)
 
     bin_dir = Path(sys.executable).parent
-    server_env = {**os.environ, **env, "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
-                  # mlflow models serve starts `uvicorn` through the shell: it must be on PATH.
-                  "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-                  # Our own model, just trained: MLflow refuses to deserialize any model without this opt-in.
-                  "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
+    server_env = {
+        **os.environ,
+        **env,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow.db'}",
+        # mlflow models serve starts `uvicorn` through the shell: it must be on PATH.
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        # Our own model, just trained: MLflow refuses to deserialize any model without this opt-in.
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+    }
     mlflow_port, api_port = free_port(), free_port()
     servers = {
-        "mlflow models serve": ([str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri, "--env-manager", "local",
-                                 "-h", "127.0.0.1", "-p", str(mlflow_port), "-w", "1"],
-                                mlflow_port, "/invocations", {"dataframe_records": [SAMPLE]}),
-        "platform API (uvicorn)": ([sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory", "--host",
-                                    "127.0.0.1", "--port", str(api_port), "--log-level", "warning",
-                                    "--no-access-log"], api_port, "/classify", SAMPLE),
+        "mlflow models serve": (
+            [
+                str(bin_dir / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                model_uri,
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(mlflow_port),
+                "-w",
+                "1",
+            ],
+            mlflow_port,
+            "/invocations",
+            {"dataframe_records": [SAMPLE]},
+        ),
+        "platform API (uvicorn)": (
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "serving.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(api_port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            api_port,
+            "/classify",
+            SAMPLE,
+        ),
     }
     results = []
     for name, (command, port, path, body) in servers.items():
-        process = subprocess.Popen(command, cwd=REPO, env=server_env, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=REPO,
+            env=server_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             answer = wait_until_ok(f"http://127.0.0.1:{port}{path}", body, process)
             print(f"{name}: {answer.decode()[:160]}", flush=True)
@@ -207,14 +288,19 @@ def main() -> int:
     print(f"\n{args.clients} concurrent keep-alive clients, {args.requests} requests per server (after warm-up)")
     print(f"{'server':<24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'server CPU ms/req':>20}")
     for row in results:
-        print(f"{row['server']:<24}{row['rps']:>10.0f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
-              f"{row['cpu_ms']:>20.3f}")
+        print(
+            f"{row['server']:<24}{row['rps']:>10.0f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}{row['cpu_ms']:>20.3f}"
+        )
     mlflow_row, api_row = results
     ratio = api_row["rps"] / mlflow_row["rps"]
     print(f"throughput ratio (platform / MLflow): {ratio:.1f}x  (target >= 3x: {'met' if ratio >= 3 else 'NOT met'})")
-    print(f"platform p99: {api_row['p99_ms']:.2f} ms  (target <= 10 ms: {'met' if api_row['p99_ms'] <= 10 else 'NOT met'})")
-    print(f"sweep of 96 configurations incl. logging: {sweep_seconds:.1f} s  "
-          f"(target <= 30 s: {'met' if sweep_seconds <= 30 else 'NOT met'}); load average now {os.getloadavg()[0]:.1f}")
+    print(
+        f"platform p99: {api_row['p99_ms']:.2f} ms  (target <= 10 ms: {'met' if api_row['p99_ms'] <= 10 else 'NOT met'})"
+    )
+    print(
+        f"sweep of 96 configurations incl. logging: {sweep_seconds:.1f} s  "
+        f"(target <= 30 s: {'met' if sweep_seconds <= 30 else 'NOT met'}); load average now {os.getloadavg()[0]:.1f}"
+    )
     return 0
 
 

@@ -47,8 +47,11 @@ def create_original_app():
         df = df[df["genre"].str.lower() == genre.lower()]
         if df.empty:
             raise HTTPException(404, "unknown genre")
-        return {f"Año de lanzamiento con más horas jugadas para Género {genre}":
-                int(df.groupby("release_year")["playtime_forever"].sum().idxmax())}
+        return {
+            f"Año de lanzamiento con más horas jugadas para Género {genre}": int(
+                df.groupby("release_year")["playtime_forever"].sum().idxmax()
+            )
+        }
 
     @original.get("/UserForGenre/{genre}")
     def user_for_genre(genre: str):
@@ -58,8 +61,10 @@ def create_original_app():
             raise HTTPException(404, "unknown genre")
         user = df.groupby("user_id")["playtime_forever"].sum().idxmax()
         years = df[df["user_id"] == user].groupby("release_year")["playtime_forever"].sum()
-        return {f"Usuario con más horas jugadas para Género {genre}": user,
-                "Horas jugadas": [{"Año": int(y), "Horas": round(h / 60, 1)} for y, h in years.items()]}
+        return {
+            f"Usuario con más horas jugadas para Género {genre}": user,
+            "Horas jugadas": [{"Año": int(y), "Horas": round(h / 60, 1)} for y, h in years.items()],
+        }
 
     def top3(year: int, recommend: bool, sentiments: list[int]):
         df = pd.read_parquet(folder / "reviews.parquet")
@@ -84,6 +89,7 @@ def create_original_app():
 
     def vectors():
         from sklearn.preprocessing import MultiLabelBinarizer, normalize
+
         games = pd.read_parquet(folder / "games.parquet")
         matrix = MultiLabelBinarizer(sparse_output=True).fit_transform([list(v) for v in games["tags_genres"]])
         return games, normalize(matrix.astype(np.float32).tocsr())
@@ -109,7 +115,7 @@ def create_original_app():
         index = pd.Index(games["item_id"])
         rows = index.get_indexer(mine["item_id"])
         keep = rows >= 0
-        profile = (np.log1p(mine["playtime_forever"].to_numpy(float))[keep] @ matrix[rows[keep]].toarray())
+        profile = np.log1p(mine["playtime_forever"].to_numpy(float))[keep] @ matrix[rows[keep]].toarray()
         scores = matrix @ profile
         popular = index.get_indexer(items["item_id"].value_counts().index[:3000])
         candidate = np.full(len(scores), -np.inf)
@@ -126,8 +132,9 @@ def _ast_user_items(path: Path):
     """The baseline: an `ast.literal_eval` loop and a plain Python unnest into the same columns."""
     import pandas as pd
 
-    columns = {name: [] for name in ["user_id", "items_count", "item_id", "item_name", "playtime_forever",
-                                     "playtime_2weeks"]}
+    columns = {
+        name: [] for name in ["user_id", "items_count", "item_id", "item_name", "playtime_forever", "playtime_2weeks"]
+    }
     with gzip.open(path, "rt", encoding="utf-8") as lines:
         for line in lines:
             record = ast.literal_eval(line)
@@ -157,20 +164,26 @@ def _ingest(data_dir: Path, items_file: Path, sample_lines: int) -> None:
 
     reviews = data_dir / "steam" / "australian_user_reviews.json.gz"
     ours, baseline = timed(ingest.read_reviews, reviews), with_ast(ingest.read_reviews, reviews)
-    print(f"ingest reviews (25,799 lines, 59,305 rows): ours {ours:.2f} s, ast loop {baseline:.2f} s, "
-          f"x{baseline / ours:.1f}")
+    print(
+        f"ingest reviews (25,799 lines, 59,305 rows): ours {ours:.2f} s, ast loop {baseline:.2f} s, "
+        f"x{baseline / ours:.1f}"
+    )
     with tempfile.TemporaryDirectory() as scratch:
         sample = Path(scratch) / "sample.json.gz"
         with gzip.open(items_file, "rt") as src, gzip.open(sample, "wt", compresslevel=1) as dst:
             dst.writelines(itertools.islice(src, sample_lines))
         ours, baseline = timed(ingest.read_user_items, sample), timed(_ast_user_items, sample)
-    print(f"ingest users_items sample ({sample_lines:,} lines): ours {ours:.2f} s, ast loop {baseline:.2f} s, "
-          f"x{baseline / ours:.1f}")
+    print(
+        f"ingest users_items sample ({sample_lines:,} lines): ours {ours:.2f} s, ast loop {baseline:.2f} s, "
+        f"x{baseline / ours:.1f}"
+    )
     start = time.perf_counter()
     frame, report = ingest.read_user_items(items_file)
     full = time.perf_counter() - start
-    print(f"ingest users_items whole file ({report.lines:,} lines, {len(frame):,} rows): ours {full:.1f} s "
-          f"(ast loop estimated {full * baseline / ours:.0f} s from the sample ratio)")
+    print(
+        f"ingest users_items whole file ({report.lines:,} lines, {len(frame):,} rows): ours {full:.1f} s "
+        f"(ast loop estimated {full * baseline / ours:.0f} s from the sample ratio)"
+    )
 
 
 def _percentiles(base: str, paths: list[str], requests: int, warmup: int = 0) -> tuple[float, float]:
@@ -199,7 +212,8 @@ def _materialize(defs, automation, bootstrap, scale: float) -> None:
 
     start = time.perf_counter()
     result = defs.resolve_job_def(automation.STEAM_JOB).execute_in_process(
-        instance=dg.DagsterInstance.ephemeral(), run_config=bootstrap.bootstrap_run_config(scale))
+        instance=dg.DagsterInstance.ephemeral(), run_config=bootstrap.bootstrap_run_config(scale)
+    )
     print(f"materialization of the steam group (generator scale {scale}): {time.perf_counter() - start:.1f} s")
     for event in result.all_events:
         if event.event_type_value == "STEP_SUCCESS":
@@ -207,24 +221,30 @@ def _materialize(defs, automation, bootstrap, scale: float) -> None:
 
 
 @app.command()
-def main(data_dir: Path = typer.Option(REPO.parent / "shared" / "data"), scale: float = 1.0,
-         requests: int = 300, original_requests: int = 5, sample_lines: int = 3000,
-         materialize: bool = typer.Option(True, help="--no-materialize reuses the state already in --home"),
-         home: Path = typer.Option(None, help="platform state folder (default: a temporary one)")) -> None:
+def main(
+    data_dir: Path = typer.Option(REPO.parent / "shared" / "data"),
+    scale: float = 1.0,
+    requests: int = 300,
+    original_requests: int = 5,
+    sample_lines: int = 3000,
+    materialize: bool = typer.Option(True, help="--no-materialize reuses the state already in --home"),
+    home: Path = typer.Option(None, help="platform state folder (default: a temporary one)"),
+) -> None:
     import dagster as dg
     import duckdb
-    import pandas as pd
 
     home = home or Path(tempfile.mkdtemp(prefix="steam-bench-"))
     env = standalone_environment(home, data_dir.resolve())
     os.environ.update(env)
     from mlops_assets import steam
+    from mlops_assets.steam import automation, bootstrap
     from resources import build_resources
     from resources.settings import PlatformSettings
-    from mlops_assets.steam import automation, bootstrap
 
-    defs = dg.Definitions.merge(steam.defs, dg.Definitions(
-        resources=build_resources(PlatformSettings.from_env()), executor=dg.in_process_executor))
+    defs = dg.Definitions.merge(
+        steam.defs,
+        dg.Definitions(resources=build_resources(PlatformSettings.from_env()), executor=dg.in_process_executor),
+    )
     if materialize:
         _materialize(defs, automation, bootstrap, scale)
     objects = home / "objects"
@@ -234,19 +254,35 @@ def main(data_dir: Path = typer.Option(REPO.parent / "shared" / "data"), scale: 
     parquet = home / "original-parquet"
     parquet.mkdir(exist_ok=True)
     with duckdb.connect(str(PlatformSettings.from_env().duckdb_path), read_only=True) as con:
-        con.sql("""COPY (SELECT i.user_id, g.genre, g.release_year, i.playtime_forever FROM steam.user_items i
+        con.sql(
+            """COPY (SELECT i.user_id, g.genre, g.release_year, i.playtime_forever FROM steam.user_items i
                    JOIN (SELECT item_id, release_year, unnest(genres) AS genre FROM steam.games) g USING (item_id))
-                   TO '{}' (FORMAT parquet)""".format(parquet / "items_genres.parquet"))
-        con.sql(f"COPY (SELECT user_id, item_id, year, recommend, sentiment FROM steam.reviews) "
-                f"TO '{parquet / 'reviews.parquet'}' (FORMAT parquet)")
-        con.sql(f"COPY (SELECT item_id, name, tags_genres FROM steam.games) TO '{parquet / 'games.parquet'}' "
-                "(FORMAT parquet)")
-        con.sql(f"COPY (SELECT user_id, item_id, playtime_forever FROM steam.user_items) "
-                f"TO '{parquet / 'user_items.parquet'}' (FORMAT parquet)")
-        users = [u for (u,) in con.sql("SELECT DISTINCT user_id FROM steam.user_recommendations "
-                                       "ORDER BY user_id LIMIT 50").fetchall()]
-        items = [i for (i,) in con.sql("SELECT DISTINCT item_id FROM steam.game_recommendations "
-                                       "ORDER BY item_id LIMIT 50").fetchall()]
+                   TO '{}' (FORMAT parquet)""".format(parquet / "items_genres.parquet")
+        )
+        con.sql(
+            f"COPY (SELECT user_id, item_id, year, recommend, sentiment FROM steam.reviews) "
+            f"TO '{parquet / 'reviews.parquet'}' (FORMAT parquet)"
+        )
+        con.sql(
+            f"COPY (SELECT item_id, name, tags_genres FROM steam.games) TO '{parquet / 'games.parquet'}' "
+            "(FORMAT parquet)"
+        )
+        con.sql(
+            f"COPY (SELECT user_id, item_id, playtime_forever FROM steam.user_items) "
+            f"TO '{parquet / 'user_items.parquet'}' (FORMAT parquet)"
+        )
+        users = [
+            u
+            for (u,) in con.sql(
+                "SELECT DISTINCT user_id FROM steam.user_recommendations ORDER BY user_id LIMIT 50"
+            ).fetchall()
+        ]
+        items = [
+            i
+            for (i,) in con.sql(
+                "SELECT DISTINCT item_id FROM steam.game_recommendations ORDER BY item_id LIMIT 50"
+            ).fetchall()
+        ]
     quote = urllib.parse.quote
     genres = ["Action", "indie", "RPG", "strategy", "Simulation", "casual", "Adventure"]
     endpoints = {
@@ -258,16 +294,22 @@ def main(data_dir: Path = typer.Option(REPO.parent / "shared" / "data"), scale: 
         "game_recommendation": [f"/game_recommendation/{quote(i)}" for i in items],
         "user_recommendation": [f"/user_recommendation/{quote(u)}" for u in users],
     }
-    with uvicorn_server(env) as ours_base, uvicorn_server(
+    with (
+        uvicorn_server(env) as ours_base,
+        uvicorn_server(
             {"STEAM_ORIGINAL_PARQUET": str(parquet), "PYTHONPATH": str(REPO / "scripts")},
-            app="bench_steam:create_original_app") as original_base:
+            app="bench_steam:create_original_app",
+        ) as original_base,
+    ):
         wait_until_loaded(ours_base, "SnapshotWatcher:steam", timeout=120)  # loads in the background
         print(f"{'endpoint':<22}{'ours p50':>10}{'ours p99':>10}{'orig p50':>11}{'orig p99':>11}{'p50 ratio':>11}")
         for name, paths in endpoints.items():
             ours = _percentiles(ours_base + "/steam", paths, requests, warmup=20)
             orig = _percentiles(original_base, paths, original_requests)
-            print(f"{name:<22}{ours[0]:>8.2f}ms{ours[1]:>8.2f}ms{orig[0]:>9.1f}ms{orig[1]:>9.1f}ms"
-                  f"{orig[0] / ours[0]:>10.0f}x")
+            print(
+                f"{name:<22}{ours[0]:>8.2f}ms{ours[1]:>8.2f}ms{orig[0]:>9.1f}ms{orig[1]:>9.1f}ms"
+                f"{orig[0] / ours[0]:>10.0f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -18,11 +18,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import dagster as dg  # noqa: E402
-import httpx  # noqa: E402
+import dagster as dg
+import httpx
 
-from tests.support import (percentile, shared_data_dir, standalone_environment, uvicorn_server,  # noqa: E402
-                           wait_until_loaded)
+from tests.support import (
+    percentile,
+    shared_data_dir,
+    standalone_environment,
+    uvicorn_server,
+    wait_until_loaded,
+)
 
 PASSENGER = {"age_band": "25-30", "port": "Cherbourg", "sex": "female", "fare_band": "50-75", "pclass": 1}
 
@@ -58,12 +63,18 @@ def main() -> None:
                     response = client.post("/titanic/predict", json=PASSENGER)
                     latencies.append((time.perf_counter() - t0) * 1000)
                     assert response.status_code == 200
-        print(f"bootstrap (load + {titanic.BOOTSTRAP_DAYS} days: features, model, predictions, pictures): {bootstrap_s:.1f} s")
-        print(f"holdout accuracy (all holdout rows): {meta['accuracy'].value:.4f}; "
-              f"real passengers only: {meta['kaggle_holdout_accuracy'].value:.4f}")
-        print(f"POST /titanic/predict over HTTP, {args.requests} sequential requests: "
-              f"p50 {statistics.median(latencies):.2f} ms, p99 {percentile(latencies, 99):.2f} ms, "
-              f"mean {statistics.fmean(latencies):.2f} ms")
+        print(
+            f"bootstrap (load + {titanic.BOOTSTRAP_DAYS} days: features, model, predictions, pictures): {bootstrap_s:.1f} s"
+        )
+        print(
+            f"holdout accuracy (all holdout rows): {meta['accuracy'].value:.4f}; "
+            f"real passengers only: {meta['kaggle_holdout_accuracy'].value:.4f}"
+        )
+        print(
+            f"POST /titanic/predict over HTTP, {args.requests} sequential requests: "
+            f"p50 {statistics.median(latencies):.2f} ms, p99 {percentile(latencies, 99):.2f} ms, "
+            f"mean {statistics.fmean(latencies):.2f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -43,15 +43,20 @@ class Module:
 
 MODULES = {
     "promotion": Module("mlops_assets/common/promotion.py", ("tests/common/test_promotion.py",)),
-    "queue": Module("serving/deploy_queue.py", ("tests/deploy/test_deploy_queue.py",
-                                                 "tests/deploy/test_deploy_queue_worker.py",
-                                                 "tests/serving/test_deploy_queue_claims.py")),
+    "queue": Module(
+        "serving/deploy_queue.py",
+        (
+            "tests/deploy/test_deploy_queue.py",
+            "tests/deploy/test_deploy_queue_worker.py",
+            "tests/serving/test_deploy_queue_claims.py",
+        ),
+    ),
     "snapshots": Module("resources/snapshots.py", ("tests/resources/test_snapshots.py",)),
-    "scones_workflow": Module("mlops_assets/scones/workflow.py", ("tests/scones/test_workflow.py",
-                                                                 "tests/scones/test_default_threshold.py")),
+    "scones_workflow": Module(
+        "mlops_assets/scones/workflow.py", ("tests/scones/test_workflow.py", "tests/scones/test_default_threshold.py")
+    ),
     # The form's words -> training codes and the champion's answer table; the routes need a live champion.
-    "titanic_domain": Module("serving/titanic.py", ("tests/titanic/test_domain_table.py",),
-                             "serving.titanic.xǁ*"),
+    "titanic_domain": Module("serving/titanic.py", ("tests/titanic/test_domain_table.py",), "serving.titanic.xǁ*"),
     "model_file": Module("mlops_assets/pistachio/model_file.py", ("tests/pistachio/test_model_file.py",)),
 }
 
@@ -62,39 +67,66 @@ MODULES = {
 GRID_LINE = "range(len(FARE_BANDS))], names=FEATURES).to_frame(index=False)"
 EQUIVALENT: dict[str, dict[tuple[str, str, str], str]] = {
     "titanic_domain": {
-        ("DomainTableǁ__init__", GRID_LINE, GRID_LINE.replace("False", "None")):
-            "the grid's index is never read: its columns are taken by name and the model ignores the index",
-        ("DomainTableǁ__init__", GRID_LINE, GRID_LINE.replace("False", "True")):
-            "the grid's index is never read: its columns are taken by name and the model ignores the index",
-        ("DomainTableǁ__init__",
-         "for i, (row, label) in enumerate(zip(grid[FEATURES].itertuples(index=False), predicted))",
-         "for i, (row, label) in enumerate(zip(grid[FEATURES].itertuples(index=None), predicted))"):
-            "pandas reads index=None as false, the same as index=False",
+        (
+            "DomainTableǁ__init__",
+            GRID_LINE,
+            GRID_LINE.replace("False", "None"),
+        ): "the grid's index is never read: its columns are taken by name and the model ignores the index",
+        (
+            "DomainTableǁ__init__",
+            GRID_LINE,
+            GRID_LINE.replace("False", "True"),
+        ): "the grid's index is never read: its columns are taken by name and the model ignores the index",
+        (
+            "DomainTableǁ__init__",
+            "for i, (row, label) in enumerate(zip(grid[FEATURES].itertuples(index=False), predicted))",
+            "for i, (row, label) in enumerate(zip(grid[FEATURES].itertuples(index=None), predicted))",
+        ): "pandas reads index=None as false, the same as index=False",
     },
     "scones_workflow": {
-        ("ThresholdConfidenceNotMetǁ__init__",
-         'best = max(event["inferences"]) if event.get("inferences") else float("nan")',
-         'best = max(event["inferences"]) if event.get("inferences") else float("NAN")'):
-            "float() reads 'nan' in any letter case",
-        ("serialize", '"image_data": base64.b64encode(image_bytes).decode("ascii"),',
-         '"image_data": base64.b64encode(image_bytes).decode("ASCII"),'): "codec names ignore letter case",
+        (
+            "ThresholdConfidenceNotMetǁ__init__",
+            'best = max(event["inferences"]) if event.get("inferences") else float("nan")',
+            'best = max(event["inferences"]) if event.get("inferences") else float("NAN")',
+        ): "float() reads 'nan' in any letter case",
+        (
+            "serialize",
+            '"image_data": base64.b64encode(image_bytes).decode("ascii"),',
+            '"image_data": base64.b64encode(image_bytes).decode("ASCII"),',
+        ): "codec names ignore letter case",
     },
     "queue": {
-        ("_worker_is_dead", 'pid = rest.partition(":")[0]', 'pid = rest.rpartition(":")[0]'):
-            "a worker id is host:pid:suffix with no ':' in the suffix, so both take the pid",
-        ("new_worker_id", 'return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"',
-         'return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:9]}"'):
-            "the random suffix only tells a process's workers apart; one more hex digit does that too",
-        ("QueueWorkerǁstop", "self._thread.join(timeout=10)", "self._thread.join(timeout=None)"):
-            "the bound only matters for a model stuck over 10 s inside predict; no fast test can wait that out",
-        ("QueueWorkerǁstop", "self._thread.join(timeout=10)", "self._thread.join(timeout=11)"):
-            "the bound only matters for a model stuck over 10 s inside predict; no fast test can wait that out",
-        ("QueueWorkerǁwait_finished", "if row is None or row.status != PENDING or remaining <= 0:",
-         "if row is None or row.status != PENDING or remaining < 0:"):
-            "at exactly 0 s left the mutant waits 0 s and re-reads once more, then returns the same row",
+        (
+            "_worker_is_dead",
+            'pid = rest.partition(":")[0]',
+            'pid = rest.rpartition(":")[0]',
+        ): "a worker id is host:pid:suffix with no ':' in the suffix, so both take the pid",
+        (
+            "new_worker_id",
+            'return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"',
+            'return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:9]}"',
+        ): "the random suffix only tells a process's workers apart; one more hex digit does that too",
+        (
+            "QueueWorkerǁstop",
+            "self._thread.join(timeout=10)",
+            "self._thread.join(timeout=None)",
+        ): "the bound only matters for a model stuck over 10 s inside predict; no fast test can wait that out",
+        (
+            "QueueWorkerǁstop",
+            "self._thread.join(timeout=10)",
+            "self._thread.join(timeout=11)",
+        ): "the bound only matters for a model stuck over 10 s inside predict; no fast test can wait that out",
+        (
+            "QueueWorkerǁwait_finished",
+            "if row is None or row.status != PENDING or remaining <= 0:",
+            "if row is None or row.status != PENDING or remaining < 0:",
+        ): "at exactly 0 s left the mutant waits 0 s and re-reads once more, then returns the same row",
         ("QueueWorkerǁ_run", "busy = False", "busy = None"): "None is false like False",
-        ("QueueWorkerǁprocess_one", "model_record = None", 'model_record = ""'):
-            "the queue stores a model record only when it is truthy: an empty one is NULL like None",
+        (
+            "QueueWorkerǁprocess_one",
+            "model_record = None",
+            'model_record = ""',
+        ): "the queue stores a model record only when it is truthy: an empty one is NULL like None",
     },
 }
 
@@ -103,9 +135,12 @@ def sql_case_only(original: str, mutated: str) -> bool:
     """A mutant that only changes the letter case of SQL keywords, names or pragma values (SQLite ignores it);
     a quoted literal such as 'PENDING' must be unchanged, since SQLite compares those exactly."""
     literals = re.compile(r"'[^']*'")
-    return (original != mutated and original.lower() == mutated.lower()
-            and literals.findall(original) == literals.findall(mutated)
-            and re.search(r"\b(SELECT|UPDATE|INSERT|WHERE|PRAGMA|AND|SET)\b", original, re.IGNORECASE) is not None)
+    return (
+        original != mutated
+        and original.lower() == mutated.lower()
+        and literals.findall(original) == literals.findall(mutated)
+        and re.search(r"\b(SELECT|UPDATE|INSERT|WHERE|PRAGMA|AND|SET)\b", original, re.IGNORECASE) is not None
+    )
 
 
 # Classes of equivalent mutants, per module: (reason, test on the original and mutated line).
@@ -116,15 +151,18 @@ EQUIVALENT_RULES = {
 
 def mutmut_section(module: Module) -> str:
     quoted = lambda items: "[" + ", ".join(f'"{item}"' for item in items) + "]"
-    return (f"[tool.mutmut]\nsource_paths = {quoted(['mlops_assets', 'resources', 'serving'])}\n"
-            f"only_mutate = {quoted([module.path])}\n"
-            f"pytest_add_cli_args_test_selection = {quoted(module.tests)}\n"
-            f"also_copy = {quoted(['dagster.yaml', 'workspace.yaml'])}\n")
+    return (
+        f"[tool.mutmut]\nsource_paths = {quoted(['mlops_assets', 'resources', 'serving'])}\n"
+        f"only_mutate = {quoted([module.path])}\n"
+        f"pytest_add_cli_args_test_selection = {quoted(module.tests)}\n"
+        f"also_copy = {quoted(['dagster.yaml', 'workspace.yaml'])}\n"
+    )
 
 
 def scratch_copy(target: Path, module: Module) -> None:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True,
-                           capture_output=True, text=True).stdout.splitlines()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.splitlines()
     for name in files:
         source = ROOT / name
         if source.is_file():
@@ -192,9 +230,9 @@ def changed_lines(diff: str) -> tuple[str, str]:
 def equivalent_reason(name: str, mutant: str, diff: str) -> str | None:
     original, mutated = changed_lines(diff)
     for (function, before, after), reason in EQUIVALENT.get(name, {}).items():
-        if f"x_{function}__mutmut_" in mutant or f"xǁ{function}__mutmut_" in mutant:
-            if original == before and mutated == after:
-                return reason
+        named = f"x_{function}__mutmut_" in mutant or f"xǁ{function}__mutmut_" in mutant
+        if named and original == before and mutated == after:
+            return reason
     for reason, applies in EQUIVALENT_RULES.get(name, []):
         if applies(original, mutated):
             return reason
@@ -210,8 +248,12 @@ def run_module(name: str, module: Module, args: argparse.Namespace) -> Row:
         pattern = module.mutants or f"{module.dotted}.*"
         run = None
         if not args.no_run:  # in a kept scratch copy, mutmut goes on with the mutants it has not checked yet
-            run = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children),
-                                  pattern], cwd=scratch, capture_output=True, text=True)
+            run = subprocess.run(
+                [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), pattern],
+                cwd=scratch,
+                capture_output=True,
+                text=True,
+            )
         statuses = Counter()
         equivalent = 0
         prefix = pattern.rstrip("*")
@@ -229,8 +271,14 @@ def run_module(name: str, module: Module, args: argparse.Namespace) -> Row:
             else:
                 print(f"  {mutant}: {status}")
                 if args.show_survivors:
-                    print("    " + "\n    ".join(line for line in diff.strip().splitlines()
-                                                if line[:1] in "+-" and line[:3] not in ("+++", "---")))
+                    print(
+                        "    "
+                        + "\n    ".join(
+                            line
+                            for line in diff.strip().splitlines()
+                            if line[:1] in "+-" and line[:3] not in ("+++", "---")
+                        )
+                    )
         if not statuses:
             if run is not None:
                 print(run.stdout[-3000:], run.stderr[-3000:], file=sys.stderr)
@@ -245,27 +293,41 @@ def run_module(name: str, module: Module, args: argparse.Namespace) -> Row:
 
 def table(rows: list[Row]) -> str:
     """The figure for README's test section, as a Markdown table."""
-    lines = ["| module | mutants | killed | survived | equivalent | kill rate | goal met |",
-             "|---|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| module | mutants | killed | survived | equivalent | kill rate | goal met |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
     for row in rows:
         met = "yes" if row.goal_met else "no"
         if row.unchecked:
             met = f"not known: {row.unchecked} mutants not checked (stopped run)"
-        lines.append(f"| {row.name} | {sum(row.statuses.values())} | {row.killed} | {row.survived} | "
-                     f"{row.equivalent} | {row.rate:.0%} | {met} |")
+        lines.append(
+            f"| {row.name} | {sum(row.statuses.values())} | {row.killed} | {row.survived} | "
+            f"{row.equivalent} | {row.rate:.0%} | {met} |"
+        )
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("modules", nargs="*", choices=[[], *MODULES], default=[], metavar="MODULE",
-                        help=f"some of {', '.join(MODULES)} (default: all)")
+    parser.add_argument(
+        "modules",
+        nargs="*",
+        choices=[[], *MODULES],
+        default=[],
+        metavar="MODULE",
+        help=f"some of {', '.join(MODULES)} (default: all)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch copy (mutmut show NAME there)")
     parser.add_argument("--show-survivors", action="store_true", help="print the diff of every surviving mutant")
-    parser.add_argument("--max-children", type=int, default=1,
-                        help="mutmut's parallel test runs (default 1: the machine is shared)")
-    parser.add_argument("--scratch", metavar="DIR",
-                        help="one module: go on in the scratch copy a --keep run left (mutmut resumes there)")
+    parser.add_argument(
+        "--max-children", type=int, default=1, help="mutmut's parallel test runs (default 1: the machine is shared)"
+    )
+    parser.add_argument(
+        "--scratch",
+        metavar="DIR",
+        help="one module: go on in the scratch copy a --keep run left (mutmut resumes there)",
+    )
     parser.add_argument("--no-run", action="store_true", help="with --scratch: only tabulate its results so far")
     args = parser.parse_args()
     if args.scratch and len(args.modules) != 1:
@@ -277,8 +339,11 @@ def main() -> int:
         print(f"{name}: {MODULES[name].path} with {', '.join(MODULES[name].tests)}", flush=True)
         row = run_module(name, MODULES[name], args)
         rows.append(row)
-        print(f"{name}: {row.killed}/{row.counted} killed ({row.rate:.0%}), {row.equivalent} equivalent, "
-              f"{dict(row.statuses)} in {time.monotonic() - started:.0f} s", flush=True)
+        print(
+            f"{name}: {row.killed}/{row.counted} killed ({row.rate:.0%}), {row.equivalent} equivalent, "
+            f"{dict(row.statuses)} in {time.monotonic() - started:.0f} s",
+            flush=True,
+        )
     print()
     print(table(rows))
     return 0 if all(row.goal_met for row in rows) else 1

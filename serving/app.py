@@ -38,8 +38,12 @@ def create_app(settings: PlatformSettings | None = None, poll_seconds: float | N
             ctx.poller.stop()
             ctx.inference_log.stop()  # what is still buffered is written before the process ends
 
-    app = FastAPI(title="MLOps platform serving API", version="0.1.0", lifespan=lifespan,
-                  description="Predictions from the latest promoted models of the platform's ML systems.")
+    app = FastAPI(
+        title="MLOps platform serving API",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Predictions from the latest promoted models of the platform's ML systems.",
+    )
     app.state.ctx = ctx
     for system in SYSTEMS:
         app.include_router(system.build_router(ctx))

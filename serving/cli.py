@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -17,15 +17,26 @@ import typer
 from mlops_assets.deploy.config import ConfigError, read_yaml
 from mlops_assets.deploy.constants import snapshot_system
 from mlops_assets.deploy.models import ModelRefused, deserialize, pin_key, pin_version, read_pin
-from mlops_assets.deploy.records import (MLFLOW, delete_record, list_records, read_record, read_status, record_key,
-                                         save_record, status_key)
+from mlops_assets.deploy.records import (
+    MLFLOW,
+    list_records,
+    read_record,
+    read_status,
+    record_key,
+    save_record,
+    status_key,
+)
 from resources import build_object_store
 from resources.model_bucket import ModelBucketError, build_model_bucket
 from resources.settings import PlatformSettings
 from resources.snapshots import current_snapshot, pointer_key
 
-app = typer.Typer(help="Versioned model buckets and deployments of scikit-learn Pipelines.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(
+    help="Versioned model buckets and deployments of scikit-learn Pipelines.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
 
 
 def fail(message: str) -> None:
@@ -68,7 +79,9 @@ def create_bucket(name: str = typer.Argument(..., help="Bucket name (S3 naming r
 
 @app.command("delete-bucket")
 @friendly
-def delete_bucket(name: str, force: bool = typer.Option(False, "--force", help="Delete every object version too")) -> None:
+def delete_bucket(
+    name: str, force: bool = typer.Option(False, "--force", help="Delete every object version too")
+) -> None:
     """Delete a bucket; a non-empty one needs --force."""
     deleted = bucket_store().delete_bucket(name, force=force)
     typer.echo(f"deleted: bucket {name} ({deleted} object version(s))")
@@ -76,9 +89,11 @@ def delete_bucket(name: str, force: bool = typer.Option(False, "--force", help="
 
 @app.command("upload")
 @friendly
-def upload(name: str = typer.Argument(..., help="Bucket"),
-           model: Path = typer.Argument(..., help="Model file (.skops recommended; .pkl/.joblib trusted bucket only)"),
-           tag: str = typer.Option(..., "--tag", help="Version tag, e.g. 1.0")) -> None:
+def upload(
+    name: str = typer.Argument(..., help="Bucket"),
+    model: Path = typer.Argument(..., help="Model file (.skops recommended; .pkl/.joblib trusted bucket only)"),
+    tag: str = typer.Option(..., "--tag", help="Version tag, e.g. 1.0"),
+) -> None:
     """Upload MODEL as a new object version (key = file name) tagged Version=TAG, recording its SHA-256."""
     version = bucket_store().upload_file(name, model, tag)
     typer.echo(f"uploaded: {version.key} version_id={version.version_id} tag={version.tag} sha256={version.sha256}")
@@ -109,15 +124,21 @@ def load_json(path: Path | None, what: str) -> dict | None:
 
 @app.command("deploy")
 @friendly
-def deploy(name: str = typer.Argument(..., help="Deployment name (a Python identifier): /api/NAME/predict"),
-           model: str = typer.Argument(..., help="A Pipeline file (.skops, .pkl, .joblib) or a registry URI "
-                                                  "such as models:/Pistachio_Classifier@champion"),
-           form: Path | None = typer.Option(None, "--form", help="form.yml (title, units, home, schema.fields); "
-                                                                 "default: inferred from the Pipeline"),
-           example: Path | None = typer.Option(None, "--example", help="JSON object of one raw input row"),
-           tag: str | None = typer.Option(None, "--tag", help="Version tag of the upload [default: a timestamp]"),
-           proba_class: str | None = typer.Option(None, "--proba-class",
-                                                  help="Serve this class's probability (%) instead of predict()")) -> None:
+def deploy(
+    name: str = typer.Argument(..., help="Deployment name (a Python identifier): /api/NAME/predict"),
+    model: str = typer.Argument(
+        ...,
+        help="A Pipeline file (.skops, .pkl, .joblib) or a registry URI such as models:/Pistachio_Classifier@champion",
+    ),
+    form: Path | None = typer.Option(
+        None, "--form", help="form.yml (title, units, home, schema.fields); default: inferred from the Pipeline"
+    ),
+    example: Path | None = typer.Option(None, "--example", help="JSON object of one raw input row"),
+    tag: str | None = typer.Option(None, "--tag", help="Version tag of the upload [default: a timestamp]"),
+    proba_class: str | None = typer.Option(
+        None, "--proba-class", help="Serve this class's probability (%) instead of predict()"
+    ),
+) -> None:
     """Create or update a deployment: check the model on the example, upload it, store the deployment's config."""
     from mlops_assets.deploy.deploying import build_record
     from mlops_assets.deploy.models import resolve_registry_pin, write_pin
@@ -135,8 +156,10 @@ def deploy(name: str = typer.Argument(..., help="Deployment name (a Python ident
         loaded = registry.load_sklearn(pin.key)
         record = build_record(name, loaded, {"source": MLFLOW, "uri": model}, form_doc, example_doc, spec, proba_class)
         save_record(store, record)
-        typer.echo(f"deployed: {name} -> {model} (now version {pin.version_id}); Dagster's deploy sensor checks "
-                   f"and publishes it, and follows the alias: POST /api/{name}/predict, form at /deploy/{name}/form")
+        typer.echo(
+            f"deployed: {name} -> {model} (now version {pin.version_id}); Dagster's deploy sensor checks "
+            f"and publishes it, and follows the alias: POST /api/{name}/predict, form at /deploy/{name}/form"
+        )
         return
     path = Path(model)
     if not path.is_file():
@@ -149,16 +172,26 @@ def deploy(name: str = typer.Argument(..., help="Deployment name (a Python ident
     except Exception as exc:  # not a model file at all, or a pickle of classes this environment lacks
         fail(f"{path.name} could not be loaded as a model: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
     bucket = build_model_bucket(settings)
-    record = build_record(name, loaded, {"source": "bucket", "bucket": bucket.default_bucket, "key": path.name},
-                          form_doc, example_doc, spec, proba_class)
+    record = build_record(
+        name,
+        loaded,
+        {"source": "bucket", "bucket": bucket.default_bucket, "key": path.name},
+        form_doc,
+        example_doc,
+        spec,
+        proba_class,
+    )
     bucket.create_bucket(bucket.default_bucket)
-    version = bucket.upload(bucket.default_bucket, path.name, data,
-                            tag or datetime.now(timezone.utc).strftime("deploy-%Y%m%dT%H%M%SZ"))
+    version = bucket.upload(
+        bucket.default_bucket, path.name, data, tag or datetime.now(UTC).strftime("deploy-%Y%m%dT%H%M%SZ")
+    )
     write_pin(store, name, version, version.sha256)
     save_record(store, record)
-    typer.echo(f"deployed: {name} -> {version.bucket}/{version.key} version_id={version.version_id} "
-               f"tag={version.tag} ({record.form_source} form); Dagster's deploy sensor checks and publishes it: "
-               f"POST /api/{name}/predict, form at /deploy/{name}/form")
+    typer.echo(
+        f"deployed: {name} -> {version.bucket}/{version.key} version_id={version.version_id} "
+        f"tag={version.tag} ({record.form_source} form); Dagster's deploy sensor checks and publishes it: "
+        f"POST /api/{name}/predict, form at /deploy/{name}/form"
+    )
 
 
 @app.command("undeploy")
@@ -192,31 +225,46 @@ def deployments() -> None:
         if status is None:
             checks = "pending"
         else:
-            failed = [f"{check}: {outcome['description']}" for check, outcome in status["checks"].items()
-                      if not outcome["passed"]]
-            checks = f"failed ({'; '.join(failed)})" if failed else f"passed ({len(status['checks'])}/{len(status['checks'])})"
+            failed = [
+                f"{check}: {outcome['description']}"
+                for check, outcome in status["checks"].items()
+                if not outcome["passed"]
+            ]
+            checks = (
+                f"failed ({'; '.join(failed)})"
+                if failed
+                else f"passed ({len(status['checks'])}/{len(status['checks'])})"
+            )
             checks += f" on version {status['version_id']}"
         typer.echo("\t".join([name, record.describe_model(), pin.version_id if pin else "-", served, checks]))
 
 
 @app.command("pin")
 @friendly
-def pin(deployment: str = typer.Argument(..., help="Deployment name (see `mlops deployments`)"),
-        version_id: str = typer.Argument(..., help="Object version id (see list-objects)"),
-        bucket: str | None = typer.Option(None, "--bucket", help="Bucket holding the version [default: MLOPS_MODEL_BUCKET]")) -> None:
+def pin(
+    deployment: str = typer.Argument(..., help="Deployment name (see `mlops deployments`)"),
+    version_id: str = typer.Argument(..., help="Object version id (see list-objects)"),
+    bucket: str | None = typer.Option(
+        None, "--bucket", help="Bucket holding the version [default: MLOPS_MODEL_BUCKET]"
+    ),
+) -> None:
     """Pin the object version a deployment serves; Dagster's deploy sensor checks and publishes it."""
     settings = PlatformSettings.from_env()
     store = build_object_store(settings)
     record = read_record(store, deployment)
     if record is None:
-        fail(f"deployment {deployment!r} not found; known: {', '.join(list_records(store)) or 'none'} "
-             f"(create it with `mlops deploy {deployment} MODEL_FILE`)")
+        fail(
+            f"deployment {deployment!r} not found; known: {', '.join(list_records(store)) or 'none'} "
+            f"(create it with `mlops deploy {deployment} MODEL_FILE`)"
+        )
     if record.source == MLFLOW:
         fail(f"deployment {deployment!r} follows {record.model['uri']}; move the registry alias instead of pinning")
     models = build_model_bucket(settings)
     record_pin = pin_version(store, models, deployment, bucket or models.default_bucket, version_id)
-    typer.echo(f"pinned: {deployment} -> {record_pin.bucket}/{record_pin.key} version_id={record_pin.version_id} "
-               f"tag={record_pin.tag} sha256={record_pin.sha256}")
+    typer.echo(
+        f"pinned: {deployment} -> {record_pin.bucket}/{record_pin.key} version_id={record_pin.version_id} "
+        f"tag={record_pin.tag} sha256={record_pin.sha256}"
+    )
 
 
 app.command("update-lambda", help="Alias of `pin` (the original project's name for it).")(pin)
@@ -232,7 +280,9 @@ def pins() -> None:
             typer.echo(f"{name}\t{record.model['uri']}\t(follows the registry)")
             continue
         found = read_pin(store, name)
-        typer.echo(f"{name}\t" + (f"{found.bucket}/{found.key}\t{found.version_id}\t{found.tag}" if found else "(not pinned)"))
+        typer.echo(
+            f"{name}\t" + (f"{found.bucket}/{found.key}\t{found.version_id}\t{found.tag}" if found else "(not pinned)")
+        )
 
 
 if __name__ == "__main__":

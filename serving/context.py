@@ -32,10 +32,11 @@ class ServingContext:
     inference_log: InferenceLog | None = None
 
     @classmethod
-    def from_settings(cls, settings: PlatformSettings, poll_seconds: float = 1.0) -> "ServingContext":
+    def from_settings(cls, settings: PlatformSettings, poll_seconds: float = 1.0) -> ServingContext:
         store = build_object_store(settings)
-        return cls(settings, store, build_registry(settings), Poller(poll_seconds),
-                   inference_log=InferenceLog.from_env(store))
+        return cls(
+            settings, store, build_registry(settings), Poller(poll_seconds), inference_log=InferenceLog.from_env(store)
+        )
 
     def watch_champion(self, model_name: str, alias: str = CHAMPION, loader=None) -> ChampionWatcher:
         return self.poller.add(ChampionWatcher(self.registry, model_name, alias, loader))

@@ -10,7 +10,7 @@ deployment with its exact schema, regenerated as deployments come and go.
 
 import logging
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -22,10 +22,10 @@ from threadpoolctl import threadpool_limits
 
 from mlops_assets.deploy.config import validated_row
 from resources.model_bucket import build_model_bucket
-from serving.pistachio import printable_errors
 from serving.deploy_queue import DeployQueue, Prediction, QueueWorker
 from serving.deploy_served import DeploymentsWatcher, ServedModel
 from serving.lineage import Lineage
+from serving.pistachio import printable_errors
 
 TITLE = "Deploy any scikit-learn Pipeline"
 HOME = "/deploy"
@@ -48,7 +48,6 @@ class PredictionStatus(BaseModel):
     lineage: Lineage | None = None
 
 
-
 class DeploymentSummary(BaseModel):
     name: str
     title: str
@@ -64,15 +63,28 @@ def status_of(row: Prediction) -> PredictionStatus:
     lineage = None
     if row.model:
         alias = "pinned" if row.model.get("source", "bucket") == "bucket" else (row.model.get("tag") or "version")
-        lineage = Lineage(model_name=f"{row.deployment}:{row.model['key']}", model_version=row.model["version_id"],
-                          alias=alias, dagster_run_id=row.model.get("dagster_run_id"))
-    return PredictionStatus(prediction_id=row.prediction_id, status=row.status, body=body, deployment=row.deployment,
-                            model_version=(row.model or {}).get("version_id"), model=row.model, lineage=lineage)
+        lineage = Lineage(
+            model_name=f"{row.deployment}:{row.model['key']}",
+            model_version=row.model["version_id"],
+            alias=alias,
+            dagster_run_id=row.model.get("dagster_run_id"),
+        )
+    return PredictionStatus(
+        prediction_id=row.prediction_id,
+        status=row.status,
+        body=body,
+        deployment=row.deployment,
+        model_version=(row.model or {}).get("version_id"),
+        model=row.model,
+        lineage=lineage,
+    )
 
 
 def request_errors(error: ValidationError) -> RequestValidationError:
     """pydantic's errors as FastAPI's usual 422, each located in the body and naming its field."""
-    return RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in jsonable_encoder(printable_errors(error))])
+    return RequestValidationError(
+        [{**e, "loc": ("body", *e["loc"])} for e in jsonable_encoder(printable_errors(error))]
+    )
 
 
 def build_router(ctx) -> APIRouter:
@@ -93,8 +105,9 @@ def build_router(ctx) -> APIRouter:
         registered.clear()
         registered.update(wanted)
 
-    watcher = ctx.poller.add(DeploymentsWatcher(ctx.store, build_model_bucket(ctx.settings), ctx.registry,
-                                                on_change=routes_changed))
+    watcher = ctx.poller.add(
+        DeploymentsWatcher(ctx.store, build_model_bucket(ctx.settings), ctx.registry, on_change=routes_changed)
+    )
 
     def ready() -> list[str]:
         return list(watcher.current)
@@ -107,10 +120,16 @@ def build_router(ctx) -> APIRouter:
 
         def predict() -> float:
             value, record["runtime"] = served.predict(job.request)  # stored with the outcome, after this call
-            ctx.inference_log.record("deploy", f"/api/{job.deployment}/predict", job.request,
-                                     {"value": value, "runtime": record["runtime"]},
-                                     f"{job.deployment}:{served.pin.key}", served.pin.version_id, dict(record),
-                                     prediction_id=job.prediction_id)
+            ctx.inference_log.record(
+                "deploy",
+                f"/api/{job.deployment}/predict",
+                job.request,
+                {"value": value, "runtime": record["runtime"]},
+                f"{job.deployment}:{served.pin.key}",
+                served.pin.version_id,
+                dict(record),
+                prediction_id=job.prediction_id,
+            )
             return value
 
         return record, predict
@@ -120,7 +139,7 @@ def build_router(ctx) -> APIRouter:
         row = queue.get(prediction_id)
         if row is None or row.completed_at is None:
             return None
-        return "deploy", datetime.fromtimestamp(row.completed_at, tz=timezone.utc)
+        return "deploy", datetime.fromtimestamp(row.completed_at, tz=UTC)
 
     ctx.inference_log.locators.append(locate)
 
@@ -156,6 +175,7 @@ def build_router(ctx) -> APIRouter:
             except ValidationError:
                 return None  # the route answers the 422
             return 202, enqueue(name, row).model_dump_json().encode()
+
         return predict_hot
 
     def served_or_fail(name: str) -> ServedModel:
@@ -163,8 +183,11 @@ def build_router(ctx) -> APIRouter:
         if served is not None:
             return served
         if name in watcher.records:
-            raise HTTPException(503, f"deployment {name!r} has no checked model version yet: Dagster's deploy "
-                                     "sensor releases it once its checks pass")
+            raise HTTPException(
+                503,
+                f"deployment {name!r} has no checked model version yet: Dagster's deploy "
+                "sensor releases it once its checks pass",
+            )
         raise HTTPException(404, f"deployment {name!r} not found; known: {', '.join(watcher.current) or 'none'}")
 
     async def predict_for(name: str, request: Request) -> PredictionAccepted:
@@ -183,15 +206,28 @@ def build_router(ctx) -> APIRouter:
             raise HTTPException(404, "no default deployment is served")
         return await predict_for(default.deployment.name, request)
 
-    @router.post("/api/{deployment}/predict", status_code=202, response_model=PredictionAccepted,
-                 include_in_schema=False)
+    @router.post(
+        "/api/{deployment}/predict", status_code=202, response_model=PredictionAccepted, include_in_schema=False
+    )
     async def predict(deployment: str, request: Request) -> PredictionAccepted:
         return await predict_for(deployment, request)
 
-    @router.get("/api/predict/{prediction_id}", response_model=PredictionStatus,
-                responses={404: {"description": "prediction not found"}})
-    async def prediction(prediction_id: str, wait: float = Query(0.0, ge=0.0, le=MAX_WAIT_SECONDS, description=(
-            "Long poll: answer as soon as the prediction is COMPLETE or ERROR, or after this many seconds"))) -> PredictionStatus:
+    @router.get(
+        "/api/predict/{prediction_id}",
+        response_model=PredictionStatus,
+        responses={404: {"description": "prediction not found"}},
+    )
+    async def prediction(
+        prediction_id: str,
+        wait: float = Query(
+            0.0,
+            ge=0.0,
+            le=MAX_WAIT_SECONDS,
+            description=(
+                "Long poll: answer as soon as the prediction is COMPLETE or ERROR, or after this many seconds"
+            ),
+        ),
+    ) -> PredictionStatus:
         row = await worker.wait_finished(prediction_id, wait) if wait > 0 else queue.get(prediction_id)
         if row is None:
             raise HTTPException(404, "prediction not found")
@@ -203,29 +239,49 @@ def build_router(ctx) -> APIRouter:
             return None
         return {**served.record(), "runtime": served.runtime}
 
-    @router.get("/api/deployments", response_model=list[DeploymentSummary],
-                summary="Every deployment, the model it follows and the version it serves")
+    @router.get(
+        "/api/deployments",
+        response_model=list[DeploymentSummary],
+        summary="Every deployment, the model it follows and the version it serves",
+    )
     def list_deployments() -> list[DeploymentSummary]:
         default = watcher.default()
         summaries = []
         for name, record in watcher.records.items():
             served = watcher.current.get(name)
             deployment = served.deployment if served else record.deployment
-            summaries.append(DeploymentSummary(
-                name=name, title=deployment.title, units=deployment.units, model=record.describe_model(),
-                default=default is not None and default.deployment.name == name,
-                fields=deployment.field_names, served=served_record(name)))
+            summaries.append(
+                DeploymentSummary(
+                    name=name,
+                    title=deployment.title,
+                    units=deployment.units,
+                    model=record.describe_model(),
+                    default=default is not None and default.deployment.name == name,
+                    fields=deployment.field_names,
+                    served=served_record(name),
+                )
+            )
         return summaries
 
     def page(request: Request, template: str, name: str | None = None, **extra):
         if name is not None and name not in watcher.records:
             raise HTTPException(404, f"deployment {name!r} not found")
         served = watcher.current.get(name) if name else None
-        deployments = {n: (watcher.current[n].deployment if n in watcher.current else r.deployment)
-                       for n, r in watcher.records.items()}
-        return ctx.templates.TemplateResponse(request, template, {
-            "deployments": deployments, "deployment": deployments.get(name) if name else None,
-            "served": served, "served_all": watcher.current, **extra})
+        deployments = {
+            n: (watcher.current[n].deployment if n in watcher.current else r.deployment)
+            for n, r in watcher.records.items()
+        }
+        return ctx.templates.TemplateResponse(
+            request,
+            template,
+            {
+                "deployments": deployments,
+                "deployment": deployments.get(name) if name else None,
+                "served": served,
+                "served_all": watcher.current,
+                **extra,
+            },
+        )
 
     @router.get("/deploy", response_class=HTMLResponse, include_in_schema=False)
     def index(request: Request):
@@ -237,10 +293,18 @@ def build_router(ctx) -> APIRouter:
 
     @router.get("/deploy/{name}/form", response_class=HTMLResponse, include_in_schema=False)
     def form(request: Request, name: str):
-        deployment = watcher.current[name].deployment if name in watcher.current else \
-            watcher.records[name].deployment if name in watcher.records else None
-        fields = [{"name": f.name, "dtype": f.dtype, "required": f.required} for f in deployment.fields] \
-            if deployment is not None else []
+        deployment = (
+            watcher.current[name].deployment
+            if name in watcher.current
+            else watcher.records[name].deployment
+            if name in watcher.records
+            else None
+        )
+        fields = (
+            [{"name": f.name, "dtype": f.dtype, "required": f.required} for f in deployment.fields]
+            if deployment is not None
+            else []
+        )
         return page(request, "deploy_form.html", name, fields=fields)
 
     ctx.openapi_hooks.append(lambda schema: openapi_paths(schema, watcher))
@@ -258,15 +322,26 @@ def openapi_paths(schema: dict, watcher: DeploymentsWatcher) -> None:
     for path, served in targets:
         deployment = served.deployment
         operation = "predict_default" if path == "/api/predict" else f"predict_{deployment.name}"
-        schema.setdefault("paths", {})[path] = {"post": {
-            "tags": ["deploy"], "summary": f"Queue a prediction: {deployment.title}", "operationId": operation,
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": deployment.schema.model_json_schema()}}},
-            "responses": {
-                "202": {"description": "Accepted: poll GET /api/predict/{prediction_id}",
-                        "content": {"application/json": {"schema": accepted}}},
-                "404": {"description": "The deployment was removed"},
-                "422": {"description": "A field is missing, unknown or invalid (named in detail)",
-                        "content": {"application/json": {"schema": invalid}}},
-                "503": {"description": "No checked model version is deployed yet"},
-            }}}
+        schema.setdefault("paths", {})[path] = {
+            "post": {
+                "tags": ["deploy"],
+                "summary": f"Queue a prediction: {deployment.title}",
+                "operationId": operation,
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": deployment.schema.model_json_schema()}},
+                },
+                "responses": {
+                    "202": {
+                        "description": "Accepted: poll GET /api/predict/{prediction_id}",
+                        "content": {"application/json": {"schema": accepted}},
+                    },
+                    "404": {"description": "The deployment was removed"},
+                    "422": {
+                        "description": "A field is missing, unknown or invalid (named in detail)",
+                        "content": {"application/json": {"schema": invalid}},
+                    },
+                    "503": {"description": "No checked model version is deployed yet"},
+                },
+            }
+        }

@@ -16,9 +16,9 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
 
 PENDING, COMPLETE, ERROR = "PENDING", "COMPLETE", "ERROR"
 MAX_ATTEMPTS = 3  # a request that keeps killing its worker ends as ERROR instead of looping forever
@@ -116,13 +116,17 @@ class DeployQueue:
     def recover(self) -> int:
         """Release rows claimed by workers that died on this host, so the next claim takes them at once."""
         conn = self._connect()
-        rows = conn.execute("SELECT DISTINCT claimed_by FROM predictions WHERE status = 'PENDING' "
-                            "AND claimed_by IS NOT NULL").fetchall()
+        rows = conn.execute(
+            "SELECT DISTINCT claimed_by FROM predictions WHERE status = 'PENDING' AND claimed_by IS NOT NULL"
+        ).fetchall()
         dead = [worker for (worker,) in rows if _worker_is_dead(worker)]
         released = 0
         for worker in dead:
-            released += conn.execute("UPDATE predictions SET claimed_by = NULL, lease_until = NULL "
-                                     "WHERE status = 'PENDING' AND claimed_by = ?", (worker,)).rowcount
+            released += conn.execute(
+                "UPDATE predictions SET claimed_by = NULL, lease_until = NULL "
+                "WHERE status = 'PENDING' AND claimed_by = ?",
+                (worker,),
+            ).rowcount
         return released
 
     def claim(self, worker_id: str, deployments: Iterable[str] | None = None) -> Job | None:
@@ -147,8 +151,9 @@ class DeployQueue:
             return None
         return Job(row[0], row[1], json.loads(row[2]), row[3])
 
-    def _finish(self, job: Job, worker_id: str, status: str, result: float | None, error: str | None,
-                model: dict | None) -> bool:
+    def _finish(
+        self, job: Job, worker_id: str, status: str, result: float | None, error: str | None, model: dict | None
+    ) -> bool:
         cursor = self._connect().execute(
             "UPDATE predictions SET status = ?, result = ?, error = ?, model = ?, completed_at = ?, "
             "lease_until = NULL WHERE prediction_id = ? AND claimed_by = ? AND status = 'PENDING'",
@@ -163,14 +168,29 @@ class DeployQueue:
         return self._finish(job, worker_id, ERROR, None, message[:2000], model)
 
     def get(self, prediction_id: str) -> Prediction | None:
-        row = self._connect().execute(
-            "SELECT prediction_id, deployment, status, request, result, error, model, attempts, created_at, "
-            "completed_at FROM predictions WHERE prediction_id = ?", (prediction_id,),
-        ).fetchone()
+        row = (
+            self._connect()
+            .execute(
+                "SELECT prediction_id, deployment, status, request, result, error, model, attempts, created_at, "
+                "completed_at FROM predictions WHERE prediction_id = ?",
+                (prediction_id,),
+            )
+            .fetchone()
+        )
         if row is None:
             return None
-        return Prediction(row[0], row[1], row[2], json.loads(row[3]), row[4], row[5],
-                          json.loads(row[6]) if row[6] else None, row[7], row[8], row[9])
+        return Prediction(
+            row[0],
+            row[1],
+            row[2],
+            json.loads(row[3]),
+            row[4],
+            row[5],
+            json.loads(row[6]) if row[6] else None,
+            row[7],
+            row[8],
+            row[9],
+        )
 
     def counts(self) -> dict[str, int]:
         rows = self._connect().execute("SELECT status, COUNT(*) FROM predictions GROUP BY status").fetchall()
@@ -191,8 +211,16 @@ class QueueWorker:
     only writes the message, and if even that write fails the row stays PENDING under a lease, to be retried.
     """
 
-    def __init__(self, queue: DeployQueue, resolve, ready_deployments, log, idle_seconds: float = 1.0,
-                 thread_setup=None, recheck_seconds: float = 0.25):
+    def __init__(
+        self,
+        queue: DeployQueue,
+        resolve,
+        ready_deployments,
+        log,
+        idle_seconds: float = 1.0,
+        thread_setup=None,
+        recheck_seconds: float = 0.25,
+    ):
         self.queue = queue
         self.thread_setup = thread_setup  # runs first inside the worker thread (per-thread settings)
         self.resolve = resolve
@@ -241,7 +269,9 @@ class QueueWorker:
         try:
             self.queue.complete(job, self.worker_id, value, model_record)
         except sqlite3.Error:
-            self.log.exception("could not record prediction %s; it stays PENDING and will be retried", job.prediction_id)
+            self.log.exception(
+                "could not record prediction %s; it stays PENDING and will be retried", job.prediction_id
+            )
         self._notify()
         return True
 
@@ -277,7 +307,9 @@ class QueueWorker:
         try:
             self.queue.fail(job, self.worker_id, message, model_record)
         except sqlite3.Error:
-            self.log.exception("could not record the error of %s; it stays PENDING and will be retried", job.prediction_id)
+            self.log.exception(
+                "could not record the error of %s; it stays PENDING and will be retried", job.prediction_id
+            )
 
     def _run(self) -> None:
         if self.thread_setup is not None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from mlops_assets.deploy.compiled import COMPILED_RUNTIME, PIPELINE_RUNTIME, CompiledModel, compiled_supports
 from mlops_assets.deploy.config import Deployment, predict_value
@@ -34,9 +35,16 @@ class ServedModel:
     compiled: CompiledModel | None = None  # the ONNX copy that passed its probes, if any
 
     def record(self) -> dict:
-        return {"source": self.pin.source, "bucket": self.pin.bucket, "key": self.pin.key,
-                "version_id": self.pin.version_id, "tag": self.pin.tag, "sha256": self.pin.sha256,
-                "snapshot_id": self.snapshot_id, "dagster_run_id": self.dagster_run_id}
+        return {
+            "source": self.pin.source,
+            "bucket": self.pin.bucket,
+            "key": self.pin.key,
+            "version_id": self.pin.version_id,
+            "tag": self.pin.tag,
+            "sha256": self.pin.sha256,
+            "snapshot_id": self.snapshot_id,
+            "dagster_run_id": self.dagster_run_id,
+        }
 
     @property
     def runtime(self) -> str:
@@ -52,7 +60,9 @@ class ServedModel:
         return predict_value(self.deployment, self.model, row), PIPELINE_RUNTIME
 
 
-def load_compiled(deployment: Deployment, store: ObjectStore, pointer: dict, compiled: dict | None) -> CompiledModel | None:
+def load_compiled(
+    deployment: Deployment, store: ObjectStore, pointer: dict, compiled: dict | None
+) -> CompiledModel | None:
     """The snapshot's ONNX copy, if it has one whose digest matches; any problem leaves the Pipeline serving."""
     if not compiled:
         return None
@@ -73,8 +83,14 @@ def load_served(bucket: ModelBucket, store: ObjectStore, pointer: dict, registry
     deployment = DeploymentRecord.from_json(document["config"]).deployment
     pin = Pin(**document["pin"])
     model = load_pinned(bucket, pin, registry)  # refused files raise: the previous model keeps serving
-    served = ServedModel(deployment, model, pin, pointer["snapshot_id"], document.get("dagster_run_id"),
-                         load_compiled(deployment, store, pointer, document.get("compiled")))
+    served = ServedModel(
+        deployment,
+        model,
+        pin,
+        pointer["snapshot_id"],
+        document.get("dagster_run_id"),
+        load_compiled(deployment, store, pointer, document.get("compiled")),
+    )
     log.info("deploy %s serves %s version %s (%s)", deployment.name, pin.key, pin.version_id, served.runtime)
     return served
 
@@ -84,8 +100,9 @@ class DeploymentsWatcher:
 
     system = "deploy"
 
-    def __init__(self, store: ObjectStore, bucket: ModelBucket, registry=None,
-                 on_change: Callable[[dict], None] | None = None):
+    def __init__(
+        self, store: ObjectStore, bucket: ModelBucket, registry=None, on_change: Callable[[dict], None] | None = None
+    ):
         self.store, self.bucket, self.registry = store, bucket, registry
         self.on_change = on_change
         self.records: dict[str, DeploymentRecord] = {}
@@ -103,7 +120,9 @@ class DeploymentsWatcher:
                 served[name] = load_served(self.bucket, self.store, pointer, self.registry)
                 changed = True
             except Exception:  # one broken publication must not stop the others
-                log.exception("deploy %s: snapshot %s not loaded; keeping what was served", name, pointer["snapshot_id"])
+                log.exception(
+                    "deploy %s: snapshot %s not loaded; keeping what was served", name, pointer["snapshot_id"]
+                )
         self.records = records
         if changed:
             self.current = served  # one assignment: requests see the old set or the new one

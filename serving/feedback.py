@@ -10,8 +10,7 @@ import io
 import json
 import threading
 import uuid
-from datetime import datetime, timezone
-from typing import Union
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
@@ -24,12 +23,15 @@ FEEDBACK_PREFIX = f"{SYSTEM}/feedback/"
 
 
 class Feedback(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"prediction_id": "0f8e4c2a9b7d4e1f8a6c3b2d1e0f9a8b", "actual": 112.5}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"prediction_id": "0f8e4c2a9b7d4e1f8a6c3b2d1e0f9a8b", "actual": 112.5}]},
+    )
 
     prediction_id: str = Field(pattern=r"^[0-9a-fA-F]{32}$", description="The id the prediction was answered with")
-    actual: Union[StrictBool, StrictInt, StrictFloat, StrictStr] = Field(
-        description="The true value: a number for a regressor, a class label for a classifier")
+    actual: StrictBool | StrictInt | StrictFloat | StrictStr = Field(
+        description="The true value: a number for a regressor, a class label for a classifier"
+    )
 
 
 class FeedbackAccepted(BaseModel):
@@ -67,10 +69,25 @@ def feedback_parquet(prediction_id: str, deployment: str, actual, received_at: d
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([("prediction_id", pa.string()), ("deployment", pa.string()), ("actual", pa.string()),
-                        ("received_at", pa.timestamp("us", tz="UTC"))])
-    table = pa.Table.from_pylist([{"prediction_id": prediction_id, "deployment": deployment,
-                                   "actual": json.dumps(actual), "received_at": received_at}], schema=schema)
+    schema = pa.schema(
+        [
+            ("prediction_id", pa.string()),
+            ("deployment", pa.string()),
+            ("actual", pa.string()),
+            ("received_at", pa.timestamp("us", tz="UTC")),
+        ]
+    )
+    table = pa.Table.from_pylist(
+        [
+            {
+                "prediction_id": prediction_id,
+                "deployment": deployment,
+                "actual": json.dumps(actual),
+                "received_at": received_at,
+            }
+        ],
+        schema=schema,
+    )
     sink = io.BytesIO()
     pq.write_table(table, sink)
     return sink.getvalue()
@@ -80,16 +97,29 @@ def build_router(ctx: ServingContext) -> APIRouter:
     router = APIRouter(tags=["deploy"])
     logged = LoggedIds(ctx.store)
 
-    @router.post("/api/{deployment}/feedback", status_code=201, response_model=FeedbackAccepted,
-                 summary="Record the true value of an answered prediction (realized performance)",
-                 responses={400: {"description": "The body is not parsable JSON"},
-                            404: {"description": "The prediction id is not in the deploy inference log"},
-                            422: {"description": "A missing or malformed field (named in detail)"}})
+    @router.post(
+        "/api/{deployment}/feedback",
+        status_code=201,
+        response_model=FeedbackAccepted,
+        summary="Record the true value of an answered prediction (realized performance)",
+        responses={
+            400: {"description": "The body is not parsable JSON"},
+            404: {"description": "The prediction id is not in the deploy inference log"},
+            422: {"description": "A missing or malformed field (named in detail)"},
+        },
+    )
     def feedback(deployment: str, body: Feedback) -> FeedbackAccepted:
         if not logged.contains(body.prediction_id):
-            raise HTTPException(404, [{"loc": ["body", "prediction_id"],
-                                       "msg": f"prediction {body.prediction_id} is not in the deploy inference log"}])
-        now = datetime.now(timezone.utc)
+            raise HTTPException(
+                404,
+                [
+                    {
+                        "loc": ["body", "prediction_id"],
+                        "msg": f"prediction {body.prediction_id} is not in the deploy inference log",
+                    }
+                ],
+            )
+        now = datetime.now(UTC)
         key = f"{FEEDBACK_PREFIX}hour={now:%Y-%m-%d-%H}/{uuid.uuid4().hex}.parquet"
         ctx.store.put_bytes(key, feedback_parquet(body.prediction_id, deployment, body.actual, now))
         return FeedbackAccepted(prediction_id=body.prediction_id, deployment=deployment, received_at=now)

@@ -12,7 +12,7 @@ bodies are still refused.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 Handler = Callable[[bytes], "bytes | tuple[int, bytes] | None"]
 JSON_HEADERS = (b"content-type", b"application/json")
@@ -34,8 +34,13 @@ class HotPaths:
             await self.app(scope, _replay(body, receive), send)
             return
         status, answer = answer if isinstance(answer, tuple) else (200, answer)
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [JSON_HEADERS, (b"content-length", str(len(answer)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [JSON_HEADERS, (b"content-length", str(len(answer)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": answer})
 
 

@@ -23,15 +23,25 @@ import os
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
 log = logging.getLogger("serving.inference_log")
 
-COLUMNS = ("prediction_id", "logged_at", "system", "route", "model_name", "model_version", "inputs", "output",
-           "lineage")
+COLUMNS = (
+    "prediction_id",
+    "logged_at",
+    "system",
+    "route",
+    "model_name",
+    "model_version",
+    "inputs",
+    "output",
+    "lineage",
+)
 ID_PATTERN = r"^[0-9a-fA-F]{32}$"
 _RAND_B = (1 << 62) - 1
 
@@ -56,7 +66,7 @@ def id_time(prediction_id: str) -> datetime | None:
     """When a UUIDv7 id was issued; None for other ids (deploy's uuid4 queue ids)."""
     if len(prediction_id) != 32 or prediction_id[12] != "7" or prediction_id[16] not in "89ab":
         return None
-    return datetime.fromtimestamp(int(prediction_id[:12], 16) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(int(prediction_id[:12], 16) / 1000, tz=UTC)
 
 
 def to_json(value: Any) -> str | None:
@@ -74,18 +84,30 @@ def to_json(value: Any) -> str | None:
 
 def encode(record: tuple) -> dict[str, Any]:
     pid, logged_us, system, route, model_name, model_version, inputs, output, lineage = record
-    return {"prediction_id": pid, "logged_at": datetime.fromtimestamp(logged_us / 1e6, tz=timezone.utc),
-            "system": system, "route": route, "model_name": model_name,
-            "model_version": None if model_version is None else str(model_version),
-            "inputs": to_json(inputs) or "{}", "output": to_json(output), "lineage": to_json(lineage)}
+    return {
+        "prediction_id": pid,
+        "logged_at": datetime.fromtimestamp(logged_us / 1e6, tz=UTC),
+        "system": system,
+        "route": route,
+        "model_name": model_name,
+        "model_version": None if model_version is None else str(model_version),
+        "inputs": to_json(inputs) or "{}",
+        "output": to_json(output),
+        "lineage": to_json(lineage),
+    }
 
 
 def parquet_bytes(rows: list[dict[str, Any]]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema([("prediction_id", pa.string()), ("logged_at", pa.timestamp("us", tz="UTC")),
-                        *[(name, pa.string()) for name in COLUMNS[2:]]])
+    schema = pa.schema(
+        [
+            ("prediction_id", pa.string()),
+            ("logged_at", pa.timestamp("us", tz="UTC")),
+            *[(name, pa.string()) for name in COLUMNS[2:]],
+        ]
+    )
     table = pa.Table.from_pylist(rows, schema=schema)
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
@@ -106,8 +128,15 @@ def read_rows(data: bytes, prediction_id: str | None = None) -> list[dict[str, A
 class InferenceLog:
     """Buffered writer of the log, and the lookup behind `GET /predictions/{id}`."""
 
-    def __init__(self, store, flush_seconds: float = 1.0, buffer_rows: int = 5000,
-                 max_pending_rows: int = 200_000, enabled: bool = True, recent_ids: int = 200_000):
+    def __init__(
+        self,
+        store,
+        flush_seconds: float = 1.0,
+        buffer_rows: int = 5000,
+        max_pending_rows: int = 200_000,
+        enabled: bool = True,
+        recent_ids: int = 200_000,
+    ):
         self.store = store
         self.flush_seconds = flush_seconds
         self.buffer_rows = buffer_rows
@@ -129,27 +158,40 @@ class InferenceLog:
         self.dropped_rows = 0
 
     @classmethod
-    def from_env(cls, store, env: Mapping[str, str] | None = None) -> "InferenceLog":
+    def from_env(cls, store, env: Mapping[str, str] | None = None) -> InferenceLog:
         env = os.environ if env is None else env
         setting = (env.get("MLOPS_INFERENCE_LOG") or "on").strip().lower()
         if setting not in {"on", "off", "1", "0", "true", "false"}:
             raise ValueError(f"MLOPS_INFERENCE_LOG must be 'on' or 'off', got {setting!r}")
-        return cls(store, flush_seconds=float(env.get("MLOPS_INFERENCE_LOG_FLUSH_SECONDS") or 1.0),
-                   buffer_rows=int(env.get("MLOPS_INFERENCE_LOG_BUFFER_ROWS") or 5000),
-                   enabled=setting in {"on", "1", "true"})
+        return cls(
+            store,
+            flush_seconds=float(env.get("MLOPS_INFERENCE_LOG_FLUSH_SECONDS") or 1.0),
+            buffer_rows=int(env.get("MLOPS_INFERENCE_LOG_BUFFER_ROWS") or 5000),
+            enabled=setting in {"on", "1", "true"},
+        )
 
     # --- the request path -------------------------------------------------------------------------------------
 
-    def record(self, system: str, route: str, inputs: Any, output: Any, model_name: str | None = None,
-               model_version: str | None = None, lineage: Any = None, prediction_id: str | None = None) -> str:
+    def record(
+        self,
+        system: str,
+        route: str,
+        inputs: Any,
+        output: Any,
+        model_name: str | None = None,
+        model_version: str | None = None,
+        lineage: Any = None,
+        prediction_id: str | None = None,
+    ) -> str:
         """Queue one answer; returns its prediction id. Nothing here can raise on a store problem."""
         if prediction_id is None:
             prediction_id, logged_us = new_prediction_id()
         else:
             logged_us = time.time_ns() // 1000
         if self.enabled:
-            self._pending.append((prediction_id, logged_us, system, route, model_name, model_version, inputs,
-                                  output, lineage))
+            self._pending.append(
+                (prediction_id, logged_us, system, route, model_name, model_version, inputs, output, lineage)
+            )
             if len(self._pending) >= self.buffer_rows:
                 self._wake.set()
         return prediction_id
@@ -190,18 +232,24 @@ class InferenceLog:
                 return 0
             groups: dict[tuple[str, str], list[tuple]] = collections.defaultdict(list)
             for record in batch:
-                hour = datetime.fromtimestamp(record[1] / 1e6, tz=timezone.utc)
+                hour = datetime.fromtimestamp(record[1] / 1e6, tz=UTC)
                 groups[(record[2], hour_prefix(record[2], hour))].append(record)
             written = 0
             for (system, prefix), records in groups.items():
                 key = f"{prefix}{uuid.uuid4().hex}.parquet"
                 try:
-                    self.store.put_bytes(key, parquet_bytes([encode(r) for r in records]),
-                                         "application/vnd.apache.parquet")
+                    self.store.put_bytes(
+                        key, parquet_bytes([encode(r) for r in records]), "application/vnd.apache.parquet"
+                    )
                 except Exception as exc:
                     self.failed_writes += 1
-                    log.warning("inference log: %d %s row(s) not written (%s: %s); kept for the next flush",
-                                len(records), system, type(exc).__name__, exc)
+                    log.warning(
+                        "inference log: %d %s row(s) not written (%s: %s); kept for the next flush",
+                        len(records),
+                        system,
+                        type(exc).__name__,
+                        exc,
+                    )
                     self._retry.extend(records)
                     continue
                 written += len(records)
@@ -252,5 +300,5 @@ class InferenceLog:
             if found is not None:
                 system, when = found
                 # Logged just before its outcome was stored: the hour before can hold it at an hour's turn.
-                hours += [(system, when), (system, datetime.fromtimestamp(when.timestamp() - 60, tz=timezone.utc))]
+                hours += [(system, when), (system, datetime.fromtimestamp(when.timestamp() - 60, tz=UTC))]
         return list(dict.fromkeys(hour_prefix(system, when) for system, when in hours))

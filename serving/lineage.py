@@ -14,7 +14,13 @@ class Lineage(BaseModel):
     mlflow_run_url: str | None = Field(default=None, description="The training run's page in the MLflow UI")
 
     @classmethod
-    def from_model_version(cls, version, alias: str = "champion", run_url: str | None = None) -> "Lineage":
+    def from_model_version(cls, version, alias: str = "champion", run_url: str | None = None) -> Lineage:
         tags = dict(version.tags or {})
-        return cls(model_name=version.name, model_version=str(version.version), alias=alias,
-                   mlflow_run_id=version.run_id, dagster_run_id=tags.get("dagster_run_id"), mlflow_run_url=run_url)
+        return cls(
+            model_name=version.name,
+            model_version=str(version.version),
+            alias=alias,
+            mlflow_run_id=version.run_id,
+            dagster_run_id=tags.get("dagster_run_id"),
+            mlflow_run_url=run_url,
+        )

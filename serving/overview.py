@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
@@ -28,7 +28,7 @@ CHAMPIONS = {
 
 
 def age(when: datetime, now: datetime | None = None) -> str:
-    seconds = max(0, int(((now or datetime.now(timezone.utc)) - when).total_seconds()))
+    seconds = max(0, int(((now or datetime.now(UTC)) - when).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
             return f"{seconds // size} {unit} ago"
@@ -57,8 +57,12 @@ class SystemView:
 
     @property
     def failures(self) -> list[dict]:
-        return [{"asset": summary["asset"], **check} for summary in self.summaries
-                for check in summary.get("checks", []) if not check.get("passed", True)]
+        return [
+            {"asset": summary["asset"], **check}
+            for summary in self.summaries
+            for check in summary.get("checks", [])
+            if not check.get("passed", True)
+        ]
 
 
 def champion_of(ctx: ServingContext, system: str) -> tuple[Champion | None, str]:
@@ -74,10 +78,14 @@ def champion_of(ctx: ServingContext, system: str) -> tuple[Champion | None, str]
         run_url = ctx.registry.run_url(version.run_id) if version.run_id else None
     except Exception:  # a deleted run keeps its registered version: the page shows the rest
         run_url = None
-    return Champion(version=str(version.version),
-                    trained_at=datetime.fromtimestamp(version.creation_timestamp / 1000, tz=timezone.utc),
-                    metric=metric, value=tags.get(metric) if metric else None, run_url=run_url,
-                    version_url=ctx.registry.version_url(model_name, version.version)), ""
+    return Champion(
+        version=str(version.version),
+        trained_at=datetime.fromtimestamp(version.creation_timestamp / 1000, tz=UTC),
+        metric=metric,
+        value=tags.get(metric) if metric else None,
+        run_url=run_url,
+        version_url=ctx.registry.version_url(model_name, version.version),
+    ), ""
 
 
 def summaries_of(ctx: ServingContext, system: str) -> list[dict]:
@@ -110,8 +118,9 @@ def build_router(ctx: ServingContext, systems: list) -> APIRouter:
     @router.get("/", response_class=HTMLResponse)
     def overview(request: Request):
         views = [build_view(ctx, module) for module in systems]
-        return ctx.templates.TemplateResponse(request, "overview.html", {
-            "views": views, "age": age, "dagster": ctx.settings.dagster_ui_url.rstrip("/")})
+        return ctx.templates.TemplateResponse(
+            request, "overview.html", {"views": views, "age": age, "dagster": ctx.settings.dagster_ui_url.rstrip("/")}
+        )
 
     @router.get("/overview/charts/{system}/{asset}.png")
     def chart(system: str, asset: str) -> Response:

@@ -20,10 +20,22 @@ TITLE = "Pistachio classifier"
 HOME = "/pistachio"
 
 EXAMPLE = {
-    "area": 73107, "perimeter": 1161.807, "major_axis": 442.4074, "minor_axis": 217.7261, "eccentricity": 0.8705,
-    "eqdiasq": 305.0946, "solidity": 0.9424, "convex_area": 77579, "extent": 0.771, "aspect_ratio": 2.0319,
-    "roundness": 0.6806, "compactness": 0.6896, "shapefactor_1": 0.0061, "shapefactor_2": 0.003,
-    "shapefactor_3": 0.4756, "shapefactor_4": 0.9664,
+    "area": 73107,
+    "perimeter": 1161.807,
+    "major_axis": 442.4074,
+    "minor_axis": 217.7261,
+    "eccentricity": 0.8705,
+    "eqdiasq": 305.0946,
+    "solidity": 0.9424,
+    "convex_area": 77579,
+    "extent": 0.771,
+    "aspect_ratio": 2.0319,
+    "roundness": 0.6806,
+    "compactness": 0.6896,
+    "shapefactor_1": 0.0061,
+    "shapefactor_2": 0.003,
+    "shapefactor_3": 0.4756,
+    "shapefactor_4": 0.9664,
 }
 
 # The 16 features, each required and a finite number; pydantic's 422 names every missing or non-numeric one.
@@ -54,11 +66,18 @@ class LinearChampion:
         self.linear = None
         vectorizer = pipeline.named_steps.get("vectorizer")
         classifier = pipeline.named_steps.get("classifier")
-        if (type(vectorizer).__name__ == "DictVectorizer" and type(classifier).__name__ == "LogisticRegression"
-                and len(classifier.classes_) == 2 and set(vectorizer.feature_names_) <= set(FEATURES)):
+        if (
+            type(vectorizer).__name__ == "DictVectorizer"
+            and type(classifier).__name__ == "LogisticRegression"
+            and len(classifier.classes_) == 2
+            and set(vectorizer.feature_names_) <= set(FEATURES)
+        ):
             # Plain floats: for 16 terms a Python sum is several times cheaper than building a numpy array.
-            self.linear = (tuple(zip(vectorizer.feature_names_, map(float, classifier.coef_[0]))),
-                           float(classifier.intercept_[0]), classifier.classes_)
+            self.linear = (
+                tuple(zip(vectorizer.feature_names_, map(float, classifier.coef_[0]), strict=False)),
+                float(classifier.intercept_[0]),
+                classifier.classes_,
+            )
 
     def predict_one(self, features: dict[str, float]) -> int:
         if self.linear is None:
@@ -70,8 +89,12 @@ class LinearChampion:
 
 def answers(lineage: Lineage) -> tuple[bytes, bytes]:
     """Both possible response bodies of one champion, serialized once (validated by the response model)."""
-    return tuple(Classification(prediction_id="", Type=label, Model=MODEL_NAME, lineage=lineage)
-                 .model_dump_json(exclude={"prediction_id"}).encode() for label in CLASS_LABELS)
+    return tuple(
+        Classification(prediction_id="", Type=label, Model=MODEL_NAME, lineage=lineage)
+        .model_dump_json(exclude={"prediction_id"})
+        .encode()
+        for label in CLASS_LABELS
+    )
 
 
 def printable_errors(error: ValidationError) -> list[dict]:
@@ -105,10 +128,11 @@ def build_router(ctx: ServingContext) -> APIRouter:
         if serialized[0] is not loaded:
             serialized[:] = [loaded, answers(loaded.lineage)]
         body = serialized[1][loaded.model.predict_one(features)]
-        prediction_id = ctx.inference_log.record("pistachio", "/classify", features, body, MODEL_NAME,
-                                                 loaded.lineage.model_version, loaded.lineage)
+        prediction_id = ctx.inference_log.record(
+            "pistachio", "/classify", features, body, MODEL_NAME, loaded.lineage.model_version, loaded.lineage
+        )
         # The answer stays pre-serialized: the id is spliced in as its last member.
-        return b"%s,\"prediction_id\":\"%s\"}" % (body[:-1], prediction_id.encode())
+        return b'%s,"prediction_id":"%s"}' % (body[:-1], prediction_id.encode())
 
     def classify_hot(body: bytes) -> bytes | None:
         """The successful case, answered before FastAPI's routing (see serving.hot_path); None → the route."""
@@ -120,12 +144,21 @@ def build_router(ctx: ServingContext) -> APIRouter:
 
     ctx.hot_paths["/classify"] = classify_hot
 
-    @router.post("/classify", response_model=Classification,
-                 summary="Classify a pistachio kernel (Kirmizi or Siit) from its 16 shape features",
-                 openapi_extra={"requestBody": {"required": True, "content": {
-                     "application/json": {"schema": PistachioFeatures.model_json_schema()}}}},
-                 responses={422: {"description": "A feature is missing or not a finite number (named in detail)"},
-                            503: {"description": "No champion model has been promoted yet"}})
+    @router.post(
+        "/classify",
+        response_model=Classification,
+        summary="Classify a pistachio kernel (Kirmizi or Siit) from its 16 shape features",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PistachioFeatures.model_json_schema()}},
+            }
+        },
+        responses={
+            422: {"description": "A feature is missing or not a finite number (named in detail)"},
+            503: {"description": "No champion model has been promoted yet"},
+        },
+    )
     async def classify(request: Request) -> Response:
         # The body is parsed by pydantic directly and the answer is pre-serialized: FastAPI's generic body and
         # response handling cost more than the model itself. Pure arithmetic, so it runs on the event loop.
@@ -137,9 +170,15 @@ def build_router(ctx: ServingContext) -> APIRouter:
     @router.get(HOME, response_class=HTMLResponse, include_in_schema=False)
     def home(request: Request):
         loaded = champion.current
-        return ctx.templates.TemplateResponse(request, "pistachio_home.html", {
-            "features": FEATURES, "example": EXAMPLE, "model_name": MODEL_NAME,
-            "lineage": loaded.lineage if loaded else None,
-        })
+        return ctx.templates.TemplateResponse(
+            request,
+            "pistachio_home.html",
+            {
+                "features": FEATURES,
+                "example": EXAMPLE,
+                "model_name": MODEL_NAME,
+                "lineage": loaded.lineage if loaded else None,
+            },
+        )
 
     return router

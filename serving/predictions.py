@@ -27,9 +27,11 @@ class LoggedPrediction(BaseModel):
 
 class PredictionReceipt(BaseModel):
     prediction: LoggedPrediction
-    receipt: dict = Field(description="model version → MLflow run (with URL) → the Dagster run that made the model "
-                                      "→ data versions and partitions of its training data → code version; "
-                                      "`missing` says which links cannot be followed and why")
+    receipt: dict = Field(
+        description="model version → MLflow run (with URL) → the Dagster run that made the model "
+        "→ data versions and partitions of its training data → code version; "
+        "`missing` says which links cannot be followed and why"
+    )
 
 
 def build_router(ctx, systems: list[str]) -> APIRouter:
@@ -37,20 +39,34 @@ def build_router(ctx, systems: list[str]) -> APIRouter:
     # Read once when the app is created; the receipt opens the instance only when first asked for one.
     receipts = Receipts(ctx.registry, os.environ.get("DAGSTER_HOME"))
 
-    @router.get("/predictions/{prediction_id}", response_model=PredictionReceipt,
-                summary="A logged prediction and its receipt (model, MLflow run, Dagster run, data and code versions)",
-                responses={404: {"description": "No prediction with this id in the inference log"}})
-    def prediction(prediction_id: Annotated[str, Path(pattern=ID_PATTERN, description=(
-            "The `prediction_id` of an answer (32 hex digits)"))]) -> PredictionReceipt:
+    @router.get(
+        "/predictions/{prediction_id}",
+        response_model=PredictionReceipt,
+        summary="A logged prediction and its receipt (model, MLflow run, Dagster run, data and code versions)",
+        responses={404: {"description": "No prediction with this id in the inference log"}},
+    )
+    def prediction(
+        prediction_id: Annotated[
+            str, Path(pattern=ID_PATTERN, description=("The `prediction_id` of an answer (32 hex digits)"))
+        ],
+    ) -> PredictionReceipt:
         prediction_id = prediction_id.lower()
         row = ctx.inference_log.find(prediction_id, systems)
         if row is None:
-            raise HTTPException(404, f"prediction {prediction_id} is not in the inference log (unknown, or a "
-                                     "deploy prediction not computed yet)")
-        logged = LoggedPrediction(**{**row, "logged_at": row["logged_at"].isoformat(),
-                                     "inputs": json.loads(row["inputs"] or "{}"),
-                                     "output": json.loads(row["output"]) if row["output"] else None,
-                                     "lineage": json.loads(row["lineage"]) if row["lineage"] else None})
+            raise HTTPException(
+                404,
+                f"prediction {prediction_id} is not in the inference log (unknown, or a "
+                "deploy prediction not computed yet)",
+            )
+        logged = LoggedPrediction(
+            **{
+                **row,
+                "logged_at": row["logged_at"].isoformat(),
+                "inputs": json.loads(row["inputs"] or "{}"),
+                "output": json.loads(row["output"]) if row["output"] else None,
+                "lineage": json.loads(row["lineage"]) if row["lineage"] else None,
+            }
+        )
         return PredictionReceipt(prediction=logged, receipt=receipts.build(row))
 
     return router

@@ -54,9 +54,15 @@ class Receipts:
     def build(self, row: dict) -> dict:
         lineage = _loads(row.get("lineage")) or {}
         missing: list[str] = []
-        receipt: dict[str, Any] = {"model": {"name": row.get("model_name"), "version": row.get("model_version")},
-                                   "mlflow_run": None, "dagster_run": None, "model_materialization": None,
-                                   "training_data": [], "code_version": None, "missing": missing}
+        receipt: dict[str, Any] = {
+            "model": {"name": row.get("model_name"), "version": row.get("model_version")},
+            "mlflow_run": None,
+            "dagster_run": None,
+            "model_materialization": None,
+            "training_data": [],
+            "code_version": None,
+            "missing": missing,
+        }
         trained_by = lineage.get("dagster_run_id")
         registered = _registry_model(lineage, row)
         if registered is not None:
@@ -68,8 +74,10 @@ class Receipts:
             receipt["model"]["file"] = {k: lineage.get(k) for k in ("bucket", "key", "version_id", "sha256", "tag")}
             missing.append("mlflow_run: the deployment serves a file from the model bucket, not a registry version")
         if registered is None and row["system"] == "deploy":
-            missing.append("training: the file was trained outside the platform; dagster_run is the release run "
-                           "that checked and published it")
+            missing.append(
+                "training: the file was trained outside the platform; dagster_run is the release run "
+                "that checked and published it"
+            )
         if trained_by:
             part = self._dagster_part(trained_by, row, lineage, missing, "dagster_run")
             if part is not None:
@@ -97,8 +105,11 @@ class Receipts:
             run = {"run_id": run_id, "url": None}
             try:
                 info = self.registry.client().get_run(run_id).info
-                run.update(experiment_id=info.experiment_id, status=info.status,
-                           url=self.registry.run_url(run_id, info.experiment_id))
+                run.update(
+                    experiment_id=info.experiment_id,
+                    status=info.status,
+                    url=self.registry.run_url(run_id, info.experiment_id),
+                )
             except Exception as exc:
                 missing.append(f"mlflow_run: run {run_id} cannot be read ({type(exc).__name__})")
             receipt["mlflow_run"] = run
@@ -118,11 +129,18 @@ class Receipts:
         records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
         materializations = [self._describe(instance, r) for r in records]
         chosen = _model_materialization(materializations, row, lineage)
-        return {"run": {"run_id": run_id, "job_name": run.job_name, "status": run.status.value,
-                        "materialized": [m["asset_key"] + (f" [{m['partition']}]" if m["partition"] else "")
-                                         for m in materializations]},
-                "model_materialization": chosen and {k: v for k, v in chosen.items() if k != "metadata"},
-                "training_data": chosen["inputs"] if chosen else []}
+        return {
+            "run": {
+                "run_id": run_id,
+                "job_name": run.job_name,
+                "status": run.status.value,
+                "materialized": [
+                    m["asset_key"] + (f" [{m['partition']}]" if m["partition"] else "") for m in materializations
+                ],
+            },
+            "model_materialization": chosen and {k: v for k, v in chosen.items() if k != "metadata"},
+            "training_data": chosen["inputs"] if chosen else [],
+        }
 
     def _describe(self, instance, record) -> dict:
         materialization = record.event_log_entry.asset_materialization
@@ -132,12 +150,22 @@ class Receipts:
             if not tag.startswith(INPUT_VERSION_PREFIX):
                 continue
             key = tag.removeprefix(INPUT_VERSION_PREFIX)
-            inputs.append({"asset_key": key, "data_version": version,
-                           "partition": self._input_partition(instance, key, tags.get(INPUT_POINTER_PREFIX + key))})
-        return {"asset_key": materialization.asset_key.to_user_string(), "partition": materialization.partition,
-                "data_version": tags.get(DATA_VERSION_TAG), "code_version": tags.get(CODE_VERSION_TAG),
-                "timestamp": record.timestamp, "inputs": inputs,
-                "metadata": {k: getattr(v, "value", v) for k, v in materialization.metadata.items()}}
+            inputs.append(
+                {
+                    "asset_key": key,
+                    "data_version": version,
+                    "partition": self._input_partition(instance, key, tags.get(INPUT_POINTER_PREFIX + key)),
+                }
+            )
+        return {
+            "asset_key": materialization.asset_key.to_user_string(),
+            "partition": materialization.partition,
+            "data_version": tags.get(DATA_VERSION_TAG),
+            "code_version": tags.get(CODE_VERSION_TAG),
+            "timestamp": record.timestamp,
+            "inputs": inputs,
+            "metadata": {k: getattr(v, "value", v) for k, v in materialization.metadata.items()},
+        }
 
     @staticmethod
     def _input_partition(instance, key: str, pointer: str | None) -> str | None:
@@ -146,7 +174,8 @@ class Receipts:
         import dagster as dg
 
         found = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey.from_user_string(key), storage_ids=[int(pointer)]), limit=1)
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey.from_user_string(key), storage_ids=[int(pointer)]), limit=1
+        )
         return found.records[0].partition_key if found.records else None
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import gc
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from mlops_assets.common.champion import ChampionLoader
 from resources.mlflow_registry import CHAMPION, MlflowRegistry
@@ -31,8 +32,13 @@ class LoadedModel:
 class ChampionWatcher:
     """Holds the model version that currently has `alias` in the registry."""
 
-    def __init__(self, registry: MlflowRegistry, model_name: str, alias: str = CHAMPION,
-                 loader: Callable[[str], Any] | None = None):
+    def __init__(
+        self,
+        registry: MlflowRegistry,
+        model_name: str,
+        alias: str = CHAMPION,
+        loader: Callable[[str], Any] | None = None,
+    ):
         self.registry = registry
         self.model_name = model_name
         self.alias = alias
@@ -46,8 +52,9 @@ class ChampionWatcher:
         if self.current is not None and self.current.lineage.model_version == champion.number:
             return False
         version = champion.version
-        self.current = LoadedModel(champion.model,
-                                   Lineage.from_model_version(version, self.alias, self._run_url(version)))
+        self.current = LoadedModel(
+            champion.model, Lineage.from_model_version(version, self.alias, self._run_url(version))
+        )
         log.info("serving %s v%s (%s)", self.model_name, version.version, self.alias)
         return True
 

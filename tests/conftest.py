@@ -10,12 +10,27 @@ from pathlib import Path
 import pytest
 
 from resources.settings import PlatformSettings
-from tests.support import (STATE_VARIABLES, free_port, platform_environment, require_shared_data, shared_data_dir,
-                           skip_or_fail, stop_process, wait_for_http)
+from tests.support import (
+    STATE_VARIABLES,
+    free_port,
+    platform_environment,
+    require_shared_data,
+    shared_data_dir,
+    skip_or_fail,
+    stop_process,
+    wait_for_http,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture
@@ -43,8 +58,11 @@ def settings(platform_env) -> PlatformSettings:
 def moto_endpoint():
     """A real S3 protocol server (moto_server) on 127.0.0.1, stopped after the session."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     endpoint = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(endpoint, timeout=30, process=process)

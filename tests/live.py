@@ -9,9 +9,9 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from tests.support import REPO_ROOT, free_port, standalone_environment, wait_for, wait_for_http
 
@@ -53,8 +53,9 @@ class LivePlatform:
         from dagster_graphql import DagsterGraphQLClient
 
         client = DagsterGraphQLClient("127.0.0.1", port_number=self.ui_port, timeout=60)
-        return client.submit_job_execution(job, repository_location_name=LOCATION, repository_name=REPOSITORY,
-                                           run_config=run_config or {}, tags=tags)
+        return client.submit_job_execution(
+            job, repository_location_name=LOCATION, repository_name=REPOSITORY, run_config=run_config or {}, tags=tags
+        )
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.5):
@@ -69,8 +70,14 @@ def prepare_instance(dagster_home: Path, env: dict[str, str]) -> None:
     (a known first-start race of `dev.py up`)."""
     dagster_home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    subprocess.run([str(VENV_BIN / "dagster"), "instance", "migrate"], cwd=REPO_ROOT, check=True,
-                   env={**env, "DAGSTER_HOME": str(dagster_home)}, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    subprocess.run(
+        [str(VENV_BIN / "dagster"), "instance", "migrate"],
+        cwd=REPO_ROOT,
+        check=True,
+        env={**env, "DAGSTER_HOME": str(dagster_home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _processes_of(home: Path) -> list[int]:
@@ -87,8 +94,9 @@ def _processes_of(home: Path) -> list[int]:
 
 
 @contextlib.contextmanager
-def live_platform(home: Path, data: Path | None, extra_env: dict[str, str] | None = None,
-                  timeout: float = 300) -> Iterator[LivePlatform]:
+def live_platform(
+    home: Path, data: Path | None, extra_env: dict[str, str] | None = None, timeout: float = 300
+) -> Iterator[LivePlatform]:
     """`python3 dev.py up --no-bootstrap` on `home` with free ports; stops everything it started on exit."""
     home.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, **standalone_environment(home, data), **(extra_env or {})}
@@ -97,9 +105,25 @@ def live_platform(home: Path, data: Path | None, extra_env: dict[str, str] | Non
     ui_port, api_port, mlflow_port = free_port(), free_port(), free_port()
     log = home / "dev-up.log"
     with open(log, "ab") as out:
-        process = subprocess.Popen([sys.executable, "dev.py", "up", "--no-bootstrap", "--ui-port", str(ui_port),
-                                    "--api-port", str(api_port), "--mlflow-port", str(mlflow_port)], cwd=REPO_ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "dev.py",
+                "up",
+                "--no-bootstrap",
+                "--ui-port",
+                str(ui_port),
+                "--api-port",
+                str(api_port),
+                "--mlflow-port",
+                str(mlflow_port),
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     platform = LivePlatform(home, env, f"http://127.0.0.1:{ui_port}", f"http://127.0.0.1:{api_port}", ui_port, log)
     try:
         wait_for_http(f"{platform.api}/health", timeout=timeout, process=process)
@@ -134,17 +158,24 @@ def wait_for_run(instance, run_id: str, timeout: float = 900, follow_retries: bo
     `follow_retries`, a run that failed and was retried by the instance (run_retries) is followed to its retry."""
     import dagster as dg
 
-    run = wait_until(lambda: (run := instance.get_run_by_id(run_id)).is_finished and run, timeout,
-                     f"run {run_id} finished")
+    run = wait_until(
+        lambda: (run := instance.get_run_by_id(run_id)).is_finished and run, timeout, f"run {run_id} finished"
+    )
     if follow_retries and run.status == dg.DagsterRunStatus.FAILURE:
         try:
-            will_retry = wait_until(lambda: instance.get_run_by_id(run_id).tags.get("dagster/will_retry"), 60,
-                                    f"run {run_id} retry decision")
+            will_retry = wait_until(
+                lambda: instance.get_run_by_id(run_id).tags.get("dagster/will_retry"),
+                60,
+                f"run {run_id} retry decision",
+            )
         except TimeoutError:  # run retries off: the failure is final
             return run
         if will_retry == "true":
-            retry = wait_until(lambda: instance.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": run_id})),
-                               120, f"the retry of run {run_id}")[0]
+            retry = wait_until(
+                lambda: instance.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": run_id})),
+                120,
+                f"the retry of run {run_id}",
+            )[0]
             return wait_for_run(instance, retry.run_id, timeout, follow_retries)
     return run
 
@@ -154,8 +185,9 @@ def ensure_scones_champion(platform: LivePlatform) -> None:
     import dagster as dg
 
     instance = platform.instance()
-    done = instance.get_run_records(dg.RunsFilter(job_name="scones_training",
-                                                  statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1)
+    done = instance.get_run_records(
+        dg.RunsFilter(job_name="scones_training", statuses=[dg.DagsterRunStatus.SUCCESS]), limit=1
+    )
     if not done:
         run = wait_for_run(instance, platform.launch("scones_training"), follow_retries=True)
         assert run.status == dg.DagsterRunStatus.SUCCESS, failure_summary(instance, run.run_id)
@@ -166,9 +198,11 @@ def failure_summary(instance, run_id: str) -> str:
     import dagster as dg
 
     wanted = {dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.ENGINE_EVENT}
-    lines = [f"{record.dagster_event.event_type_value} {record.step_key or ''} {record.message}"
-             for record in instance.all_logs(run_id) if record.dagster_event
-             and record.dagster_event.event_type in wanted]
+    lines = [
+        f"{record.dagster_event.event_type_value} {record.step_key or ''} {record.message}"
+        for record in instance.all_logs(run_id)
+        if record.dagster_event and record.dagster_event.event_type in wanted
+    ]
     run = instance.get_run_by_id(run_id)
     return f"run {run_id} ({run.job_name}) ended {run.status}:\n" + "\n".join(lines[-12:])
 
@@ -191,9 +225,20 @@ def captured_keys(instance) -> set[str]:
 def scones_runs_in_flight(instance) -> bool:
     import dagster as dg
 
-    return bool(instance.get_run_records(dg.RunsFilter(job_name="scones_inference", statuses=[
-        dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
-        dg.DagsterRunStatus.STARTED]), limit=1))
+    return bool(
+        instance.get_run_records(
+            dg.RunsFilter(
+                job_name="scones_inference",
+                statuses=[
+                    dg.DagsterRunStatus.QUEUED,
+                    dg.DagsterRunStatus.NOT_STARTED,
+                    dg.DagsterRunStatus.STARTING,
+                    dg.DagsterRunStatus.STARTED,
+                ],
+            ),
+            limit=1,
+        )
+    )
 
 
 def capture_rows(duckdb_path: Path, key_like: str) -> list[tuple]:
@@ -205,8 +250,11 @@ def capture_rows(duckdb_path: Path, key_like: str) -> list[tuple]:
     def read():
         try:
             with duckdb.connect(str(duckdb_path), read_only=True) as connection:
-                return connection.execute(f"SELECT s3_key, etag, captured_at, verdict, dagster_run_id "
-                                          f"FROM {CAPTURE_TABLE} WHERE s3_key LIKE ?", [key_like]).fetchall()
+                return connection.execute(
+                    f"SELECT s3_key, etag, captured_at, verdict, dagster_run_id "
+                    f"FROM {CAPTURE_TABLE} WHERE s3_key LIKE ?",
+                    [key_like],
+                ).fetchall()
         except duckdb.IOException:  # a run worker holds the write lock for a moment
             return None
 

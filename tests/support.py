@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -65,8 +65,13 @@ def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def uvicorn_server(env: dict[str, str], app: str = "serving.app:create_app", factory: bool = True,
-                   log_path: Path | None = None, startup_timeout: float = 300.0) -> Iterator[str]:
+def uvicorn_server(
+    env: dict[str, str],
+    app: str = "serving.app:create_app",
+    factory: bool = True,
+    log_path: Path | None = None,
+    startup_timeout: float = 300.0,
+) -> Iterator[str]:
     """A real uvicorn process on 127.0.0.1 serving `app`; yields its base URL and stops it afterwards."""
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
@@ -107,9 +112,15 @@ STATE_VARIABLES = ("MLFLOW_TRACKING_URI", "MLOPS_DUCKDB_PATH", "MLOPS_MLFLOW_ART
 
 def platform_environment(home: Path, data: Path | None) -> dict[str, str]:
     """Settings that put every piece of platform state under `home`, offline, with the real data if given."""
-    env = {"MLOPS_HOME": str(home), "MLOPS_OFFLINE": "1", "MLOPS_OBJECT_STORE": "local",
-           "GIT_PYTHON_REFRESH": "quiet", "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
-           "MLOPS_SERVING_POLL_SECONDS": "0.5", "MLOPS_SCONES_ENDPOINT_URL": ""}
+    env = {
+        "MLOPS_HOME": str(home),
+        "MLOPS_OFFLINE": "1",
+        "MLOPS_OBJECT_STORE": "local",
+        "GIT_PYTHON_REFRESH": "quiet",
+        "MLFLOW_ENABLE_ASYNC_LOGGING": "false",
+        "MLOPS_SERVING_POLL_SECONDS": "0.5",
+        "MLOPS_SCONES_ENDPOINT_URL": "",
+    }
     if data is not None:
         env["MLOPS_DATA_DIR"] = str(data)
     return env
@@ -124,7 +135,7 @@ def standalone_environment(home: Path, data: Path | None) -> dict[str, str]:
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100), as every benchmark prints it."""
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 @contextlib.contextmanager

@@ -72,8 +72,12 @@ def test_killed_run_worker_frees_its_slot_and_the_platform_heals(live):
     probe.start()
     try:
         run_id = live.launch("scones_training")
-        wait_until(lambda: (run_id, VICTIM_STEP) in slot_holders(instance), 900,
-                   f"{VICTIM_STEP} holding the {DUCKDB_POOL} slot", interval=0.2)
+        wait_until(
+            lambda: (run_id, VICTIM_STEP) in slot_holders(instance),
+            900,
+            f"{VICTIM_STEP} holding the {DUCKDB_POOL} slot",
+            interval=0.2,
+        )
         os.kill(worker_pid(instance, run_id), signal.SIGKILL)
         killed = time.monotonic()
 
@@ -82,16 +86,25 @@ def test_killed_run_worker_frees_its_slot_and_the_platform_heals(live):
         monitoring_id = live.launch("scones_monitoring")
         # Within a minute of the kill the dead run's slot is freed and the next run leaves the queue (the two
         # waiting runs then take turns: the pool admits one step at a time).
-        wait_until(lambda: not any(holder == run_id for holder, _ in slot_holders(instance)),
-                   max(1.0, 60 - (time.monotonic() - killed)), "the killed run's pool slot freed")
+        wait_until(
+            lambda: not any(holder == run_id for holder, _ in slot_holders(instance)),
+            max(1.0, 60 - (time.monotonic() - killed)),
+            "the killed run's pool slot freed",
+        )
         retry = wait_until(lambda: retry_of(instance, run_id), 60, "the automatic retry created")
-        wait_until(lambda: any(instance.get_run_by_id(waiting).status != dg.DagsterRunStatus.QUEUED
-                               for waiting in (retry.run_id, monitoring_id)),
-                   max(1.0, 60 - (time.monotonic() - killed)), "a run waiting for the warehouse dequeued")
+        wait_until(
+            lambda: any(
+                instance.get_run_by_id(waiting).status != dg.DagsterRunStatus.QUEUED
+                for waiting in (retry.run_id, monitoring_id)
+            ),
+            max(1.0, 60 - (time.monotonic() - killed)),
+            "a run waiting for the warehouse dequeued",
+        )
 
         for finished in (monitoring_id, retry.run_id):
-            assert wait_for_run(instance, finished).status == dg.DagsterRunStatus.SUCCESS, \
-                failure_summary(instance, finished)
+            assert wait_for_run(instance, finished).status == dg.DagsterRunStatus.SUCCESS, failure_summary(
+                instance, finished
+            )
     finally:
         probe.stopped.set()
         probe.join()
@@ -110,7 +123,6 @@ def test_killed_run_worker_frees_its_slot_and_the_platform_heals(live):
         assert Image.open(io.BytesIO(store.get_bytes(key))).size == (32, 32)
     for split, count in (("train", 1000), ("test", 200)):
         assert len(store.get_bytes(f"scones/{split}.lst").decode().splitlines()) == count
-
 
 
 def test_the_project_instance_frees_the_slot_of_a_run_that_died(tmp_path, monkeypatch):

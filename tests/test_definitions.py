@@ -8,11 +8,21 @@ from tests.support import REPO_ROOT
 
 
 def test_code_location_validates(tmp_path):
-    env = {**os.environ, "MLOPS_HOME": str(tmp_path / "mlops"), "DAGSTER_HOME": str(tmp_path),
-           "GIT_PYTHON_REFRESH": "quiet"}
+    env = {
+        **os.environ,
+        "MLOPS_HOME": str(tmp_path / "mlops"),
+        "DAGSTER_HOME": str(tmp_path),
+        "GIT_PYTHON_REFRESH": "quiet",
+    }
     dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
-    result = subprocess.run([dagster, "definitions", "validate", "-w", "workspace.yaml"], cwd=REPO_ROOT, env=env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [dagster, "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Validation successful" in result.stdout + result.stderr
 

@@ -29,7 +29,10 @@ def processes_with(marker: str) -> list[int]:
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            if marker.encode() in (entry / "environ").read_bytes() and b"Z" != (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[0]:
+            if (
+                marker.encode() in (entry / "environ").read_bytes()
+                and b"Z" != (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+            ):
                 found.append(int(entry.name))
         except OSError:
             continue
@@ -74,13 +77,36 @@ class Up:
         self.ui, self.api, self.mlflow = free_port(), free_port(), free_port()
         self.marker = f"MLOPS_HOME={home}"
         data = shared_data_dir()
-        base = {**os.environ, "MLOPS_HOME": str(home), "MLOPS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
-                "MLFLOW_TRACKING_URI": "", "MLOPS_DUCKDB_PATH": "", "MLOPS_MLFLOW_ARTIFACT_ROOT": "",
-                "MLOPS_MLFLOW_UI_URL": "", "MLOPS_DATA_DIR": str(data) if data else ""}
+        base = {
+            **os.environ,
+            "MLOPS_HOME": str(home),
+            "MLOPS_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+            "MLFLOW_TRACKING_URI": "",
+            "MLOPS_DUCKDB_PATH": "",
+            "MLOPS_MLFLOW_ARTIFACT_ROOT": "",
+            "MLOPS_MLFLOW_UI_URL": "",
+            "MLOPS_DATA_DIR": str(data) if data else "",
+        }
         self.process = subprocess.Popen(
-            [sys.executable, "dev.py", "up", "--ui-port", str(self.ui), "--api-port", str(self.api),
-             "--mlflow-port", str(self.mlflow), *options],
-            cwd=REPO_ROOT, env={**base, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            [
+                sys.executable,
+                "dev.py",
+                "up",
+                "--ui-port",
+                str(self.ui),
+                "--api-port",
+                str(self.api),
+                "--mlflow-port",
+                str(self.mlflow),
+                *options,
+            ],
+            cwd=REPO_ROOT,
+            env={**base, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.lines: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -97,6 +123,7 @@ class Up:
             found = [line for line in self.lines if text in line]
             assert found or self.process.poll() is None, f"up exited with {self.process.returncode}:\n{self.console}"
             return found[-1] if found else None
+
         return wait_for(seen, timeout, f"console line {text!r}:\n{self.console}")
 
     def interrupt(self) -> int:
@@ -122,11 +149,16 @@ def assert_started_cleanly(up: Up) -> None:
         statuses = httpx.post(f"http://127.0.0.1:{up.ui}/graphql", json={"query": query}, timeout=30).json()
         statuses = statuses["data"]["instance"]["daemonHealth"]["allDaemonStatuses"]
         return all(s["healthy"] for s in statuses if s["required"])
+
     wait_for(daemon_healthy, 300, "the Dagster daemon reports healthy")
 
     dagster_home = up.home / "dagster_home"
-    for db in (dagster_home / "schedules" / "schedules.db", dagster_home / "history" / "runs.db",
-               dagster_home / "history" / "runs" / "index.db", up.home / "mlflow.db"):
+    for db in (
+        dagster_home / "schedules" / "schedules.db",
+        dagster_home / "history" / "runs.db",
+        dagster_home / "history" / "runs" / "index.db",
+        up.home / "mlflow.db",
+    ):
         with sqlite3.connect(db) as connection:
             assert len(connection.execute("select * from alembic_version").fetchall()) == 1, db
     for log in (up.home / "logs").glob("*.log"):
@@ -169,8 +201,10 @@ def test_mlflow_ui_serves_the_platform_store(running):
 
     client = MlflowClient(f"sqlite:///{running.home / 'mlflow.db'}")
     experiment = client.create_experiment("seen-by-the-ui")
-    response = httpx.get(f"http://127.0.0.1:{running.mlflow}/api/2.0/mlflow/experiments/get-by-name",
-                         params={"experiment_name": "seen-by-the-ui"})
+    response = httpx.get(
+        f"http://127.0.0.1:{running.mlflow}/api/2.0/mlflow/experiments/get-by-name",
+        params={"experiment_name": "seen-by-the-ui"},
+    )
     assert response.status_code == 200 and response.json()["experiment"]["experiment_id"] == experiment
 
 
@@ -181,7 +215,8 @@ def test_a_killed_api_is_restarted_alone_and_queued_predictions_complete(running
     example = DEPLOYMENTS["paris_airbnb_price"].raw_example
     base = f"http://127.0.0.1:{running.api}"
     served = lambda: {d["name"]: d["served"] for d in httpx.get(f"{base}/api/deployments").json()}.get(
-        "paris_airbnb_price")
+        "paris_airbnb_price"
+    )
     wait_for(served, 120, "the bootstrapped deployment is served")
     dagster = {name: pids_running(running.marker, name) for name in ("dagster-webserver", "dagster-daemon")}
     assert all(len(pids) == 1 for pids in dagster.values()), dagster
@@ -196,8 +231,9 @@ def test_a_killed_api_is_restarted_alone_and_queued_predictions_complete(running
     queue.close()
 
     running.wait_line("[dev] serving API exited with -9; restarting in 1 s (restart 1)", timeout=60)
-    restarted = wait_for(lambda: [p for p in pids_running(running.marker, "uvicorn", "serving.app") if p != api],
-                         15, "a new API process")
+    restarted = wait_for(
+        lambda: [p for p in pids_running(running.marker, "uvicorn", "serving.app") if p != api], 15, "a new API process"
+    )
     running.wait_line("[dev] serving API  ready again at", timeout=START_TIMEOUT)
     print(f"API answering again {time.monotonic() - killed:.1f} s after the kill (pid {api} -> {restarted})")
     assert httpx.get(f"{base}/health").json()["status"] == "ok"
@@ -208,6 +244,7 @@ def test_a_killed_api_is_restarted_alone_and_queued_predictions_complete(running
         statuses = [httpx.get(f"{base}/api/predict/{i}").json()["status"] for i in ids]
         assert "ERROR" not in statuses, statuses
         return statuses == ["COMPLETE"] * len(ids)
+
     wait_for(all_complete, 120, "every queued prediction completes")
     assert {name: pids_running(running.marker, name) for name in dagster} == dagster  # never stopped
     assert "stopping" not in running.console
@@ -237,10 +274,14 @@ def test_a_port_in_use_is_named_with_its_option_and_nothing_starts(tmp_path, opt
         taken.listen()
         port = taken.getsockname()[1]
         ports = {"--ui-port": free_port(), "--api-port": free_port(), "--mlflow-port": free_port(), option: port}
-        result = subprocess.run([sys.executable, "dev.py", "up", "--no-bootstrap",
-                                 *[str(x) for pair in ports.items() for x in pair]],
-                                cwd=REPO_ROOT, env={**os.environ, "MLOPS_HOME": str(home)},
-                                capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [sys.executable, "dev.py", "up", "--no-bootstrap", *[str(x) for pair in ports.items() for x in pair]],
+            cwd=REPO_ROOT,
+            env={**os.environ, "MLOPS_HOME": str(home)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert result.returncode != 0
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert len(lines) == 1 and f"port {port}" in lines[0] and option in lines[0], lines
@@ -248,13 +289,27 @@ def test_a_port_in_use_is_named_with_its_option_and_nothing_starts(tmp_path, opt
 
 
 def test_test_command_passes_pytest_options_through():
-    result = subprocess.run([sys.executable, "dev.py", "test", "-q", "-x", "tests/resources/test_settings.py",
-                             "-k", "defaults or selected_by_settings"],
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "dev.py",
+            "test",
+            "-q",
+            "-x",
+            "tests/resources/test_settings.py",
+            "-k",
+            "defaults or selected_by_settings",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout and "deselected" in result.stdout  # -k reached pytest
-    rejected = subprocess.run([sys.executable, "dev.py", "up", "--bogus"], cwd=REPO_ROOT, capture_output=True,
-                              text=True, timeout=60)
+    rejected = subprocess.run(
+        [sys.executable, "dev.py", "up", "--bogus"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+    )
     assert rejected.returncode == 2 and "--bogus" in rejected.stderr
 
 

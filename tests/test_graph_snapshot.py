@@ -43,10 +43,15 @@ def graph_of(repository) -> dict:
             "freshness": dg.serialize_value(spec.freshness_policy) if spec.freshness_policy else None,
             "partitions": type(node.partitions_def).__name__ if node.partitions_def else None,
         }
-    jobs = {job.name: sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys)
-            if job.asset_layer else [] for job in repository.get_all_jobs() if not job.name.startswith("__")}
-    schedules = {s.name: {"job": s.job_name, "cron": s.cron_schedule, "default": s.default_status.value}
-                 for s in repository.schedule_defs}
+    jobs = {
+        job.name: sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys) if job.asset_layer else []
+        for job in repository.get_all_jobs()
+        if not job.name.startswith("__")
+    }
+    schedules = {
+        s.name: {"job": s.job_name, "cron": s.cron_schedule, "default": s.default_status.value}
+        for s in repository.schedule_defs
+    }
     sensors = {}
     for sensor in repository.sensor_defs:
         if sensor.has_jobs:
@@ -55,11 +60,18 @@ def graph_of(repository) -> dict:
             target = sorted(k.to_user_string() for k in sensor.asset_selection.resolve(graph))
         else:  # a sensor naming its job by name (resolved by the repository)
             target = [sensor.job_name]
-        sensors[sensor.name] = {"type": type(sensor).__name__, "target": target,
-                                "default": sensor.default_status.value,
-                                "minimum_interval_seconds": sensor.minimum_interval_seconds}
-    return {"assets": assets, "jobs": dict(sorted(jobs.items())), "schedules": dict(sorted(schedules.items())),
-            "sensors": dict(sorted(sensors.items()))}
+        sensors[sensor.name] = {
+            "type": type(sensor).__name__,
+            "target": target,
+            "default": sensor.default_status.value,
+            "minimum_interval_seconds": sensor.minimum_interval_seconds,
+        }
+    return {
+        "assets": assets,
+        "jobs": dict(sorted(jobs.items())),
+        "schedules": dict(sorted(schedules.items())),
+        "sensors": dict(sorted(sensors.items())),
+    }
 
 
 def test_the_graph_matches_its_snapshot(repository, snapshot):

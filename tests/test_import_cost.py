@@ -23,8 +23,24 @@ import pytest
 from tests.support import REPO_ROOT, standalone_environment
 
 PACKAGES = ("mlops_assets", "resources", "serving")
-HEAVY = ("skops", "skl2onnx", "onnx", "onnxruntime", "mlflow", "matplotlib", "textblob", "sklearn", "scipy",
-         "PIL", "evidently", "boto3", "botocore", "dagster_aws", "deltalake", "joblib")
+HEAVY = (
+    "skops",
+    "skl2onnx",
+    "onnx",
+    "onnxruntime",
+    "mlflow",
+    "matplotlib",
+    "textblob",
+    "sklearn",
+    "scipy",
+    "PIL",
+    "evidently",
+    "boto3",
+    "botocore",
+    "dagster_aws",
+    "deltalake",
+    "joblib",
+)
 # Modules that subclass a heavy library's class, so importing them must import it; nothing loaded at start-up
 # imports them (the training asset does, inside its body). Each may bring only the libraries listed for it.
 DEFINES_SUBCLASSES = {"mlops_assets.scones.features": {"sklearn", "scipy", "joblib"}}
@@ -96,11 +112,14 @@ def _report(findings: list[dict]) -> str:
 
 def test_loading_the_code_location_and_the_serving_app_imports_no_heavy_library(probe):
     loading = [f for f in probe["findings"] if f["step"].startswith(("code location", "serving"))]
-    assert not loading, ("heavy libraries imported while loading; import them inside the function that uses "
-                         f"them:\n{_report(loading)}")
+    assert not loading, (
+        f"heavy libraries imported while loading; import them inside the function that uses them:\n{_report(loading)}"
+    )
 
 
 def test_no_module_of_the_packages_imports_a_heavy_library(probe):
     assert probe["modules"] > 50  # the walk found the packages' modules, not an empty path
-    assert not probe["findings"], ("heavy libraries imported at module import; import them inside the function "
-                                   f"that uses them:\n{_report(probe['findings'])}")
+    assert not probe["findings"], (
+        "heavy libraries imported at module import; import them inside the function "
+        f"that uses them:\n{_report(probe['findings'])}"
+    )

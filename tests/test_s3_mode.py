@@ -34,9 +34,15 @@ def steam_files(folder: Path) -> None:
     (folder / "steam_games.json.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
     reviews = "\n".join(repr(record) for record in REVIEWS) + "\n"
     (folder / "australian_user_reviews.json.gz").write_bytes(gzip.compress(reviews.encode()))
-    extra = pd.DataFrame({"user_id": [f"user{i}" for i in range(36)], "items_count": [1 + i % 5 for i in range(36)],
-                          "steam_id": [str(100 + i) for i in range(36)], "user_url": [f"u/{i}" for i in range(36)],
-                          "indice_ui": [float(4 + i) for i in range(36)]})
+    extra = pd.DataFrame(
+        {
+            "user_id": [f"user{i}" for i in range(36)],
+            "items_count": [1 + i % 5 for i in range(36)],
+            "steam_id": [str(100 + i) for i in range(36)],
+            "user_url": [f"u/{i}" for i in range(36)],
+            "indice_ui": [float(4 + i) for i in range(36)],
+        }
+    )
     pd.concat([USERS, extra], ignore_index=True).to_parquet(folder / "users_items_users.parquet")
     EXTRACT.to_parquet(folder / "user_items_4Api.parquet")
 
@@ -56,11 +62,16 @@ def s3_platform(tmp_path, moto_endpoint):
     bucket = f"s3-mode-{os.getpid()}"
     env = {
         **standalone_environment(tmp_path / "mlops", data),
-        "MLOPS_OBJECT_STORE": "s3", "MLOPS_S3_BUCKET": bucket, "MLOPS_S3_ENDPOINT_URL": moto_endpoint,
+        "MLOPS_OBJECT_STORE": "s3",
+        "MLOPS_S3_BUCKET": bucket,
+        "MLOPS_S3_ENDPOINT_URL": moto_endpoint,
         "MLOPS_MODEL_BUCKET": f"{bucket}-models",
         # Empty: MLflow would go to AWS unless the platform derives the endpoint itself.
-        "MLFLOW_S3_ENDPOINT_URL": "", "MLOPS_MLFLOW_ARTIFACT_ROOT": "",
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+        "MLFLOW_S3_ENDPOINT_URL": "",
+        "MLOPS_MLFLOW_ARTIFACT_ROOT": "",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
     (tmp_path / "dagster_home").mkdir()
@@ -88,14 +99,25 @@ def wait_until_all_loaded(base: str, expected: int) -> dict[str, bool]:
 def test_all_five_systems_bootstrap_and_serve_from_s3(s3_platform, moto_endpoint, tmp_path):
     env = s3_platform
     bucket, models_bucket = env["MLOPS_S3_BUCKET"], env["MLOPS_MODEL_BUCKET"]
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     assert bucket not in {b["Name"] for b in s3.list_buckets()["Buckets"]}
 
     # What `python3 dev.py up` runs after starting the servers, with the same environment.
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "mlops_assets.bootstrap"], cwd=REPO_ROOT, env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=3600)
+    done = subprocess.run(
+        [sys.executable, "-m", "mlops_assets.bootstrap"],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
     log = done.stdout + done.stderr
     (tmp_path / "bootstrap.log").write_text(log)
     assert done.returncode == 0, log[-4000:]
@@ -108,24 +130,36 @@ def test_all_five_systems_bootstrap_and_serve_from_s3(s3_platform, moto_endpoint
     for prefix in ("titanic/", "pistachio/", "scones/", "steam/", "deploy/", "serving/"):
         assert any(key.startswith(prefix) for key in stored), prefix
     for experiment in ("titanic", "Pistachio_Classifier", "scones"):
-        assert any(key.startswith(f"mlflow-artifacts/{experiment}/") and key.endswith("/MLmodel") for key in stored), \
+        assert any(key.startswith(f"mlflow-artifacts/{experiment}/") and key.endswith("/MLmodel") for key in stored), (
             experiment
+        )
     home = Path(env["MLOPS_HOME"])
     assert not (home / "objects").exists() and not (home / "mlartifacts").exists() and not (home / "buckets").exists()
     assert s3.get_bucket_versioning(Bucket=models_bucket)["Status"] == "Enabled"
     assert {v["Key"] for v in s3.list_object_versions(Bucket=models_bucket)["Versions"]} == {
-        "paris_airbnb_price.skops", "titanic_survival.skops"}
+        "paris_airbnb_price.skops",
+        "titanic_survival.skops",
+    }
 
     # A real API process with the same environment loads every champion and snapshot from S3 and answers.
     with uvicorn_server(env, log_path=tmp_path / "uvicorn.log") as base:
         # Titanic, Scones and Pistachio champions, Steam's snapshot, the deployments' watcher.
         loaded = wait_until_all_loaded(base, expected=5)
         assert any(name.startswith("SnapshotWatcher:steam") for name in loaded), loaded
-        wait_for(lambda: {d["name"]: d["served"] for d in httpx.get(f"{base}/api/deployments").json()}.get(
-            "paris_airbnb_price"), "the Paris deployment served from S3", timeout=180, interval=0.5)
+        wait_for(
+            lambda: {d["name"]: d["served"] for d in httpx.get(f"{base}/api/deployments").json()}.get(
+                "paris_airbnb_price"
+            ),
+            "the Paris deployment served from S3",
+            timeout=180,
+            interval=0.5,
+        )
 
-        titanic = httpx.post(f"{base}/titanic/predict", timeout=30, json={
-            "age_band": "25-30", "port": "Cherbourg", "sex": "female", "fare_band": "50-75", "pclass": 1})
+        titanic = httpx.post(
+            f"{base}/titanic/predict",
+            timeout=30,
+            json={"age_band": "25-30", "port": "Cherbourg", "sex": "female", "fare_band": "50-75", "pclass": 1},
+        )
         assert titanic.status_code == 200, titanic.text
         assert titanic.json()["fate"] in {"survived", "died"} and titanic.json()["lineage"]["model_version"]
 
@@ -136,8 +170,12 @@ def test_all_five_systems_bootstrap_and_serve_from_s3(s3_platform, moto_endpoint
         assert pistachio.json()["Type"] in {"Kirmizi_Pistachio", "Siirt_Pistachio"}
 
         image = next(iter(sorted((Path(env["MLOPS_DATA_DIR"]) / "scones" / "test").glob("*.png"))))
-        scones = httpx.post(f"{base}/scones/classify", files={"file": (image.name, image.read_bytes(), "image/png")},
-                            params={"threshold": 0.0}, timeout=30)
+        scones = httpx.post(
+            f"{base}/scones/classify",
+            files={"file": (image.name, image.read_bytes(), "image/png")},
+            params={"threshold": 0.0},
+            timeout=30,
+        )
         assert scones.status_code == 200, scones.text
         assert scones.json()["predicted_class"] in {"bicycle", "motorcycle"}
 
@@ -150,8 +188,9 @@ def test_all_five_systems_bootstrap_and_serve_from_s3(s3_platform, moto_endpoint
         assert accepted.status_code in {200, 202}, accepted.text
         answer = {"status": "PENDING"}
         while answer["status"] == "PENDING":  # each long poll returns at the latest after `wait` seconds
-            answer = httpx.get(f"{base}/api/predict/{accepted.json()['prediction_id']}", params={"wait": 5},
-                               timeout=30).json()
+            answer = httpx.get(
+                f"{base}/api/predict/{accepted.json()['prediction_id']}", params={"wait": 5}, timeout=30
+            ).json()
         assert answer["status"] == "COMPLETE" and answer["body"] > 0, answer
         pinned = s3.list_object_versions(Bucket=models_bucket, Prefix="paris_airbnb_price.skops")["Versions"]
         assert answer["model_version"] == pinned[0]["VersionId"]  # the model came from the S3 model bucket

@@ -62,14 +62,22 @@ def example_files() -> dict[str, str]:
 
 
 def digests(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*.py")) if "__pycache__" not in p.parts}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*.py"))
+        if "__pycache__" not in p.parts
+    }
 
 
 def test_the_documented_sixth_system_plugs_in_with_new_files_only(tmp_path):
     files = example_files()
-    assert set(files) == {"mlops_assets/tally/__init__.py", "mlops_assets/tally/constants.py",
-                          "mlops_assets/tally/definitions.py", "mlops_assets/tally/bootstrap.py", "serving/tally.py"}
+    assert set(files) == {
+        "mlops_assets/tally/__init__.py",
+        "mlops_assets/tally/constants.py",
+        "mlops_assets/tally/definitions.py",
+        "mlops_assets/tally/bootstrap.py",
+        "serving/tally.py",
+    }
     copy = tmp_path / "platform"
     for package in PACKAGES:
         shutil.copytree(REPO_ROOT / package, copy / package, ignore=shutil.ignore_patterns("__pycache__"))
@@ -85,8 +93,9 @@ def test_the_documented_sixth_system_plugs_in_with_new_files_only(tmp_path):
     (tmp_path / "dagster_home").mkdir()
     shutil.copyfile(REPO_ROOT / "dagster.yaml", tmp_path / "dagster_home" / "dagster.yaml")
     env.update(DAGSTER_HOME=str(tmp_path / "dagster_home"), PYTHONPATH=str(copy))
-    result = subprocess.run([sys.executable, "-c", PROBE], cwd=copy, env=env, capture_output=True, text=True,
-                            timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=copy, env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
     found = json.loads(next(line for line in result.stdout.splitlines() if line.startswith("RESULT "))[7:])
 
@@ -100,7 +109,8 @@ def test_the_documented_sixth_system_plugs_in_with_new_files_only(tmp_path):
     assert found["linked"]
     after = digests(copy)
     assert {path: digest for path, digest in after.items() if before.get(path) != digest} == {
-        path: hashlib.sha256(body.encode()).hexdigest() for path, body in files.items()}
+        path: hashlib.sha256(body.encode()).hexdigest() for path, body in files.items()
+    }
 
 
 @pytest.mark.parametrize("path", ["mlops_assets/tally", "serving/tally.py"])

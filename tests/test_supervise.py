@@ -14,8 +14,10 @@ from devtools.supervise import Child, GaveUp, Supervisor, port_in_use
 from tests.support import REPO_ROOT
 
 # Sleeps forever after starting a grandchild in its own process group (as Dagster's code servers are).
-SLEEPER = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); " \
-          "print('up', flush=True); time.sleep(600)"
+SLEEPER = (
+    "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+    "print('up', flush=True); time.sleep(600)"
+)
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to see process groups")
 
@@ -61,16 +63,21 @@ def test_a_crash_loop_gives_up_with_growing_backoff(supervisor, tmp_path, monkey
     with pytest.raises(GaveUp, match="crasher exited with 3 3 times in a row"):
         supervisor.wait_until(lambda: False, timeout=60)
     assert [line for line in supervisor.lines if "restarting" in line] == [
-        "crasher exited with 3; restarting in 1 s (restart 1)", "crasher exited with 3; restarting in 2 s (restart 2)"]
+        "crasher exited with 3; restarting in 1 s (restart 1)",
+        "crasher exited with 3; restarting in 2 s (restart 2)",
+    ]
 
 
 def test_stop_all_ends_every_group_even_a_child_ignoring_sigterm(tmp_path, monkeypatch):
     monkeypatch.setattr(supervise, "STOP_GRACE_SECONDS", 1.0)
     sup = Supervisor(REPO_ROOT, dict(os.environ), print, poll_seconds=0.05)
-    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); " \
-               "time.sleep(600)"
-    children = [sup.add(Child("plain", [sys.executable, "-c", SLEEPER], tmp_path / "a.log")),
-                sup.add(Child("stubborn", [sys.executable, "-c", stubborn], tmp_path / "b.log"))]
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(600)"
+    )
+    children = [
+        sup.add(Child("plain", [sys.executable, "-c", SLEEPER], tmp_path / "a.log")),
+        sup.add(Child("stubborn", [sys.executable, "-c", stubborn], tmp_path / "b.log")),
+    ]
     once = sup.run_once([sys.executable, "-c", SLEEPER])
     wait(lambda: all(b"up" in (tmp_path / f).read_bytes() for f in ("a.log", "b.log")))
     groups = [c.process.pid for c in children] + [once.pid]

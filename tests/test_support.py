@@ -6,8 +6,9 @@ import pytest
 from tests import support
 
 
-@pytest.mark.parametrize("value, outcome", [("1", pytest.fail.Exception), ("", pytest.skip.Exception),
-                                            ("0", pytest.skip.Exception)])
+@pytest.mark.parametrize(
+    "value, outcome", [("1", pytest.fail.Exception), ("", pytest.skip.Exception), ("0", pytest.skip.Exception)]
+)
 def test_missing_real_data_skips_or_fails_by_the_strict_setting(tmp_path, monkeypatch, value, outcome):
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "absent"))
     monkeypatch.setenv("MLOPS_STRICT", value)

@@ -26,33 +26,41 @@ SYSTEMS = {
         jobs={"titanic_daily", "titanic_training", "titanic_feature_backfill"},
         schedules={"titanic_daily_schedule": "titanic_daily"},
         sensors={},
-        automation={"training_split", "survival_model"}),
+        automation={"training_split", "survival_model"},
+    ),
     "steam": dict(
         assets={"raw_reviews", "reviews", "games", "sentiment_answers", "user_recommendations", "serving_snapshot"},
         checks={("reviews", "golden_sentiment_2015"), ("game_recommendations", "similarity_matches_own_tags")},
         jobs={"steam_refresh"},
         schedules={"steam_refresh_schedule": "steam_refresh"},
-        sensors={}),
+        sensors={},
+    ),
     "scones": dict(
         assets={"cifar100_archive", "labelled_images", "image_classifier", "confidence_chart"},
         checks={("image_classifier", "promotion_gate"), ("labelled_images", "labelled_images_counts")},
         jobs={"scones_inference", "scones_training", "scones_monitoring"},
         schedules={"scones_monitoring_schedule": "scones_monitoring"},
-        sensors={"scones_incoming_images": "scones_inference"}),
+        sensors={"scones_incoming_images": "scones_inference"},
+    ),
     "pistachio": dict(
         assets={"weekly_snapshot_files", "raw_snapshot", "model_sweep", "registered_model", "champion_model_file"},
         checks={("registered_model", "champion_promotion"), ("raw_snapshot", "snapshot_schema")},
         jobs={"pistachio_training_job"},
         schedules={},
-        sensors={"pistachio_snapshot_sensor": "pistachio_training_job"}),
+        sensors={"pistachio_snapshot_sensor": "pistachio_training_job"},
+    ),
     "deploy": dict(
         # Deployments are partitions of these two assets, so N deployments add no asset keys.
         assets={"pinned_model", "deployment", "paris_airbnb_price_model_file", "titanic_survival_model_file"},
-        checks={("pinned_model", "predicts_raw_example_to_number"), ("pinned_model", "model_is_pipeline"),
-                ("pinned_model", "schema_accepts_raw_example")},
+        checks={
+            ("pinned_model", "predicts_raw_example_to_number"),
+            ("pinned_model", "model_is_pipeline"),
+            ("pinned_model", "schema_accepts_raw_example"),
+        },
         jobs={"deploy_release_job", "deploy_demo_job"},
         schedules={},
-        sensors={"deploy_sensor": "deploy_release_job"}),
+        sensors={"deploy_sensor": "deploy_release_job"},
+    ),
 }
 
 
@@ -71,8 +79,10 @@ def repository(definitions):
 
 
 def asset_defs(repository) -> list[dg.AssetsDefinition]:
-    unique = {id(node.assets_def): node.assets_def for node in
-              (repository.asset_graph.get(key) for key in repository.asset_graph.get_all_asset_keys())}
+    unique = {
+        id(node.assets_def): node.assets_def
+        for node in (repository.asset_graph.get(key) for key in repository.asset_graph.get_all_asset_keys())
+    }
     return [a for a in unique.values() if a.is_executable]
 
 
@@ -82,8 +92,7 @@ def test_every_system_is_wired_into_the_location(definitions, repository, system
     graph = repository.asset_graph
     group = {key.path[-1] for key in graph.get_all_asset_keys() if graph.get(key).group_name == system}
     assert expected["assets"] <= group, f"{system} lacks assets {expected['assets'] - group}"
-    checks = {(key.asset_key.path[-1], key.name) for key in graph.asset_check_keys
-              if key.asset_key.path[0] == system}
+    checks = {(key.asset_key.path[-1], key.name) for key in graph.asset_check_keys if key.asset_key.path[0] == system}
     assert expected["checks"] <= checks, f"{system} lacks checks {expected['checks'] - checks}"
     jobs = {job.name for job in repository.get_all_jobs()}
     assert expected["jobs"] <= jobs, f"{system} lacks jobs {expected['jobs'] - jobs}"
@@ -98,8 +107,11 @@ def test_every_system_is_wired_into_the_location(definitions, repository, system
         assert schedules.get(name) == job, f"schedule {name} should run {job}"
     for name, job in expected["sensors"].items():
         assert sensors.get(name) == [job], f"sensor {name} should run {job}"
-    automated = {key.path[-1] for key in graph.get_all_asset_keys()
-                 if key.path[0] == system and graph.get(key).automation_condition is not None}
+    automated = {
+        key.path[-1]
+        for key in graph.get_all_asset_keys()
+        if key.path[0] == system and graph.get(key).automation_condition is not None
+    }
     assert expected.get("automation", set()) <= automated, f"{system} lacks automation conditions"
 
 
@@ -112,15 +124,23 @@ def test_every_discovered_system_has_its_group_checks_and_automation(repository,
     assert keys, f"no asset in group {system}"
     assert all(key.path[0] == system for key in keys), f"{system} assets outside the prefix [{system}]"
     assert any(key.asset_key.path[0] == system for key in graph.asset_check_keys), f"{system} has no asset check"
-    jobs = {job.name for job in repository.get_all_jobs() if job.asset_layer
-            and any(key.path[0] == system for key in job.asset_layer.executable_asset_keys)}
+    jobs = {
+        job.name
+        for job in repository.get_all_jobs()
+        if job.asset_layer and any(key.path[0] == system for key in job.asset_layer.executable_asset_keys)
+    }
     instigated = {s.job_name for s in repository.schedule_defs} | {
-        j.name for s in repository.sensor_defs if s.has_jobs for j in s.jobs}
+        j.name for s in repository.sensor_defs if s.has_jobs for j in s.jobs
+    }
     conditions = [key for key in keys if graph.get(key).automation_condition is not None]
     assert jobs & instigated or conditions, f"nothing materializes {system} on its own"
     if conditions:  # an automation condition needs a sensor evaluating it, running from the start
-        evaluating = [s for s in repository.sensor_defs if isinstance(s, dg.AutomationConditionSensorDefinition)
-                      and set(conditions) <= s.asset_selection.resolve(graph)]
+        evaluating = [
+            s
+            for s in repository.sensor_defs
+            if isinstance(s, dg.AutomationConditionSensorDefinition)
+            and set(conditions) <= s.asset_selection.resolve(graph)
+        ]
         assert evaluating and all(s.default_status == dg.DefaultSensorStatus.RUNNING for s in evaluating)
 
 
@@ -138,14 +158,21 @@ def writes_through_io_manager(assets_def: dg.AssetsDefinition) -> bool:
 def test_every_warehouse_writer_is_in_the_single_writer_pool(definitions, repository):
     # The default IO manager is the warehouse: whatever it stores is a DuckDB write.
     assert isinstance(definitions.resources["io_manager"], DuckDBPandasIOManager)
-    writers = {a.key.to_user_string(): a.op.pool for a in asset_defs(repository)
-               if a.get_io_manager_key_for_asset_key(a.key) == "io_manager" and writes_through_io_manager(a)
-               or "warehouse" in a.required_resource_keys}
+    writers = {
+        a.key.to_user_string(): a.op.pool
+        for a in asset_defs(repository)
+        if (a.get_io_manager_key_for_asset_key(a.key) == "io_manager" and writes_through_io_manager(a))
+        or "warehouse" in a.required_resource_keys
+    }
     assert len(writers) >= 25  # the tables of four systems: the rule below is not checked on an empty set
     outside = {key: pool for key, pool in writers.items() if pool != DUCKDB_POOL}
     assert not outside, f"warehouse writers outside the {DUCKDB_POOL} pool: {outside}"
-    ops = {(job.name, node.name): node.pool for job in repository.get_all_jobs() for node in job.graph.node_defs
-           if isinstance(node, dg.OpDefinition) and "warehouse" in node.required_resource_keys}
+    ops = {
+        (job.name, node.name): node.pool
+        for job in repository.get_all_jobs()
+        for node in job.graph.node_defs
+        if isinstance(node, dg.OpDefinition) and "warehouse" in node.required_resource_keys
+    }
     assert any(job == "scones_inference" for job, _ in ops)  # the image workflow's ops write captures
     assert {op: pool for op, pool in ops.items() if pool != DUCKDB_POOL} == {}
 
@@ -155,8 +182,11 @@ def test_the_pool_admits_one_step_and_runs_execute_in_one_process(definitions, r
     pools = instance["concurrency"]["pools"]
     assert pools.get(DUCKDB_POOL, {}).get("limit", pools["default_limit"]) == 1
     assert definitions.executor is dg.in_process_executor
-    multiprocess = {job.name: job.executor_def.name for job in repository.get_all_jobs()
-                    if job.executor_def.name != dg.in_process_executor.name}
+    multiprocess = {
+        job.name: job.executor_def.name
+        for job in repository.get_all_jobs()
+        if job.executor_def.name != dg.in_process_executor.name
+    }
     assert multiprocess == {}, f"jobs whose steps would run in parallel processes: {multiprocess}"
 
 

@@ -12,9 +12,11 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 
 
-def with_policies(assets: Sequence[dg.AssetsDefinition | dg.AssetSpec],
-                  automation: Mapping[dg.AssetKey, dg.AutomationCondition] | None = None,
-                  freshness: Mapping[dg.AssetKey, dg.FreshnessPolicy] | None = None) -> list:
+def with_policies(
+    assets: Sequence[dg.AssetsDefinition | dg.AssetSpec],
+    automation: Mapping[dg.AssetKey, dg.AutomationCondition] | None = None,
+    freshness: Mapping[dg.AssetKey, dg.FreshnessPolicy] | None = None,
+) -> list:
     """`assets` with the conditions and policies set on the specs they name; a key no asset has is an error."""
     automation, freshness = dict(automation or {}), dict(freshness or {})
     specs = [spec for asset in assets for spec in (asset.specs if isinstance(asset, dg.AssetsDefinition) else [asset])]
@@ -37,6 +39,9 @@ def with_policies(assets: Sequence[dg.AssetsDefinition | dg.AssetSpec],
 def automation_sensor(system: str, minimum_interval_seconds: int = 30) -> dg.AutomationConditionSensorDefinition:
     """The sensor that evaluates the automation conditions of `system`'s group, running from the start."""
     return dg.AutomationConditionSensorDefinition(
-        f"{system}_automation", target=dg.AssetSelection.groups(system),
-        default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=minimum_interval_seconds,
-        description=f"Evaluates the automation conditions declared on the {system} assets.")
+        f"{system}_automation",
+        target=dg.AssetSelection.groups(system),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=minimum_interval_seconds,
+        description=f"Evaluates the automation conditions declared on the {system} assets.",
+    )

@@ -8,8 +8,9 @@ loader can live for the whole process while runs and servers bring their own res
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from resources.mlflow_registry import CHAMPION, model_uri
 

@@ -33,8 +33,9 @@ class DriftResult:
         return sum(self.drifted.values()) / len(self.drifted) if self.drifted else 0.0
 
 
-def compute_drift(reference: pd.DataFrame, current: pd.DataFrame, numerical: list[str],
-                  categorical: list[str] = ()) -> DriftResult:
+def compute_drift(
+    reference: pd.DataFrame, current: pd.DataFrame, numerical: list[str], categorical: list[str] = ()
+) -> DriftResult:
     """Per-feature drift (Evidently's DataDriftPreset: K-S / chi-square on small samples, distances on large)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
@@ -42,8 +43,10 @@ def compute_drift(reference: pd.DataFrame, current: pd.DataFrame, numerical: lis
     columns = [*numerical, *categorical]
     definition = DataDefinition(numerical_columns=list(numerical), categorical_columns=list(categorical))
     report = Report([DataDriftPreset(columns=columns)], include_tests=True)
-    snapshot = report.run(current_data=Dataset.from_pandas(current[columns].reset_index(drop=True), definition),
-                          reference_data=Dataset.from_pandas(reference[columns].reset_index(drop=True), definition))
+    snapshot = report.run(
+        current_data=Dataset.from_pandas(current[columns].reset_index(drop=True), definition),
+        reference_data=Dataset.from_pandas(reference[columns].reset_index(drop=True), definition),
+    )
     result = snapshot.dict()
     scores, methods, drifted = {}, {}, {}
     for metric in result["metrics"]:
@@ -55,8 +58,7 @@ def compute_drift(reference: pd.DataFrame, current: pd.DataFrame, numerical: lis
         params = test.get("metric_config", {}).get("params", {})
         if params.get("type", "").endswith(":ValueDrift"):
             drifted[params["column"]] = test["status"] == "FAIL"
-    return DriftResult(scores, methods, drifted, len(reference), len(current),
-                       snapshot.get_html_str(as_iframe=False))
+    return DriftResult(scores, methods, drifted, len(reference), len(current), snapshot.get_html_str(as_iframe=False))
 
 
 def drift_chart_png(drift: DriftResult, title: str) -> bytes:
@@ -65,8 +67,11 @@ def drift_chart_png(drift: DriftResult, title: str) -> bytes:
     plt = pyplot()
     names = sorted(drift.scores)
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(names) + 1.2))
-    ax.barh([f"{name} ({drift.methods[name].split()[0]})" for name in names], [drift.scores[n] for n in names],
-            color=["#d64545" if drift.drifted.get(n) else "#2680c2" for n in names])
+    ax.barh(
+        [f"{name} ({drift.methods[name].split()[0]})" for name in names],
+        [drift.scores[n] for n in names],
+        color=["#d64545" if drift.drifted.get(n) else "#2680c2" for n in names],
+    )
     ax.set_xlabel("drift score")
     ax.set_title(f"{title}: {sum(drift.drifted.values())} of {len(names)} drifted (share {drift.share:.2f})")
     return figure_png(fig)
@@ -76,37 +81,64 @@ def report_key(system: str, run_id: str) -> str:
     return f"monitoring/{system}/drift_reports/{run_id}.html"
 
 
-def drift_output(context: dg.AssetExecutionContext, store: ObjectStore, monitoring: MonitoringSettings,
-                 system: str, asset: str, reference: pd.DataFrame, current: pd.DataFrame, numerical: list[str],
-                 categorical: list[str] = (), **extra_metadata) -> tuple[dg.MaterializeResult, dg.AssetCheckResult]:
+def drift_output(
+    context: dg.AssetExecutionContext,
+    store: ObjectStore,
+    monitoring: MonitoringSettings,
+    system: str,
+    asset: str,
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numerical: list[str],
+    categorical: list[str] = (),
+    **extra_metadata,
+) -> tuple[dg.MaterializeResult, dg.AssetCheckResult]:
     """Compute drift, store the HTML report and the overview's summary; metadata floats for the UI's plots."""
     threshold = monitoring.drift_share_threshold
     if len(current) < MIN_CURRENT_ROWS or reference.empty:
-        why = (f"{len(current)} logged answers in the window (at least {MIN_CURRENT_ROWS} needed)"
-               if len(current) < MIN_CURRENT_ROWS else "no reference data (no champion trained yet)")
+        why = (
+            f"{len(current)} logged answers in the window (at least {MIN_CURRENT_ROWS} needed)"
+            if len(current) < MIN_CURRENT_ROWS
+            else "no reference data (no champion trained yet)"
+        )
         context.log.info("no drift computed: %s", why)
         check = warn_result(DRIFT_CHECK, True, f"nothing to compare: {why}")
         write_summary(store, context, system, asset, {"current_rows": len(current)}, checks=[check], note=why)
-        return dg.MaterializeResult(metadata={"current_rows": dg.MetadataValue.int(len(current)),
-                                              "note": dg.MetadataValue.text(why), **extra_metadata}), check
+        return dg.MaterializeResult(
+            metadata={
+                "current_rows": dg.MetadataValue.int(len(current)),
+                "note": dg.MetadataValue.text(why),
+                **extra_metadata,
+            }
+        ), check
     drift = compute_drift(reference, current, numerical, categorical)
     key = report_key(system, context.run_id)
     uri = store.put_bytes(key, drift.html.encode(), "text/html")
     drifted = sorted(name for name, flag in drift.drifted.items() if flag)
     crossed = drift.share >= threshold
     check = warn_result(
-        DRIFT_CHECK, not crossed,
+        DRIFT_CHECK,
+        not crossed,
         f"{len(drifted)} of {len(drift.drifted)} features drifted (share {drift.share:.2f}, threshold {threshold:.2f})"
         + (f": {', '.join(drifted)}" if drifted else ""),
-        drift_share=dg.MetadataValue.float(drift.share), threshold=dg.MetadataValue.float(threshold))
-    figures = {"drift_share": drift.share, "drifted_features": len(drifted), "features": len(drift.drifted),
-               "current_rows": drift.current_rows, "reference_rows": drift.reference_rows,
-               "scores": drift.scores, "drifted": drifted}
+        drift_share=dg.MetadataValue.float(drift.share),
+        threshold=dg.MetadataValue.float(threshold),
+    )
+    figures = {
+        "drift_share": drift.share,
+        "drifted_features": len(drifted),
+        "features": len(drift.drifted),
+        "current_rows": drift.current_rows,
+        "reference_rows": drift.reference_rows,
+        "scores": drift.scores,
+        "drifted": drifted,
+    }
     png = drift_chart_png(drift, f"{system} input drift")
     chart = f"monitoring/{system}/{asset}.png"
     chart_uri = store.put_bytes(chart, png, "image/png")
-    write_summary(store, context, system, asset, figures, charts={"drift per feature": chart}, checks=[check],
-                  report_key=key)
+    write_summary(
+        store, context, system, asset, figures, charts={"drift per feature": chart}, checks=[check], report_key=key
+    )
     metadata = {
         "drift_share": dg.MetadataValue.float(drift.share),
         "drifted_features": dg.MetadataValue.int(len(drifted)),

@@ -14,8 +14,8 @@ serving processes have been flushed by then), evaluated by the `inference_log_au
 import io
 import json
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 import dagster as dg
 import pandas as pd
@@ -26,8 +26,17 @@ from mlops_assets.common.monitoring import parse_inputs  # noqa: F401  (the log'
 from mlops_assets.systems import system_names
 from resources.object_store import ObjectStore
 
-COLUMNS = ["prediction_id", "logged_at", "system", "route", "model_name", "model_version", "inputs", "output",
-           "lineage"]
+COLUMNS = [
+    "prediction_id",
+    "logged_at",
+    "system",
+    "route",
+    "model_name",
+    "model_version",
+    "inputs",
+    "output",
+    "lineage",
+]
 TABLE_COLUMNS = ", ".join(f"{name} {'TIMESTAMPTZ' if name == 'logged_at' else 'VARCHAR'}" for name in COLUMNS)
 HOURLY = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00", timezone="UTC")
 # Minute 5 of every hour: the hour that just ended (the latest partition) is ingested once its files are complete.
@@ -45,8 +54,13 @@ def hour_prefix(system: str, start: datetime) -> str:
 def _schema():
     import pyarrow as pa
 
-    return pa.schema([("prediction_id", pa.string()), ("logged_at", pa.timestamp("us", tz="UTC")),
-                      *[(name, pa.string()) for name in COLUMNS[2:]]])
+    return pa.schema(
+        [
+            ("prediction_id", pa.string()),
+            ("logged_at", pa.timestamp("us", tz="UTC")),
+            *[(name, pa.string()) for name in COLUMNS[2:]],
+        ]
+    )
 
 
 def read_hour(store: ObjectStore, system: str, start: datetime) -> tuple[pd.DataFrame, int]:
@@ -60,8 +74,11 @@ def read_hour(store: ObjectStore, system: str, start: datetime) -> tuple[pd.Data
         if info.key.endswith(".parquet"):
             table = pq.read_table(io.BytesIO(store.get_bytes(info.key)))
             # Files of an older writer may lack a later column: the contract's columns, nulls where absent.
-            tables.append(pa.table({name: table[name] if name in table.column_names else pa.nulls(len(table))
-                                    for name in schema.names}).cast(schema))
+            tables.append(
+                pa.table(
+                    {name: table[name] if name in table.column_names else pa.nulls(len(table)) for name in schema.names}
+                ).cast(schema)
+            )
     frame = pa.concat_tables(tables or [schema.empty_table()]).to_pandas()
     return frame, len(tables)
 
@@ -72,8 +89,11 @@ def row_id(*parts: object) -> str:
 
 def _table_exists(connection, qualified: str) -> bool:
     schema, table = qualified.split(".")
-    return bool(connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-                                   "AND table_name = ?", [schema, table]).fetchone()[0])
+    return bool(
+        connection.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
+        ).fetchone()[0]
+    )
 
 
 def titanic_batch_rows(connection, start: datetime, end: datetime) -> list[dict]:
@@ -82,24 +102,41 @@ def titanic_batch_rows(connection, start: datetime, end: datetime) -> list[dict]
 
     if not _table_exists(connection, "titanic.batch_prediction"):
         return []
-    features = ", ".join(f"f.{name}" for name in FEATURES) if _table_exists(connection, "titanic.feature_group") \
+    features = (
+        ", ".join(f"f.{name}" for name in FEATURES)
+        if _table_exists(connection, "titanic.feature_group")
         else ", ".join(f"NULL AS {name}" for name in FEATURES)
+    )
     join = "LEFT JOIN titanic.feature_group f USING (passenger_id)" if "f." in features else ""
     # predicted_at is stored as naive UTC.
     frame = connection.execute(
         f"SELECT b.event_date, b.predicted_at, b.passenger_id, b.prediction, b.model_name, b.model_version, "
         f"b.mlflow_run_id, {features} FROM titanic.batch_prediction b {join} "
         "WHERE b.predicted_at >= ? AND b.predicted_at < ?",
-        [start.replace(tzinfo=None), end.replace(tzinfo=None)]).df()
-    return [{"prediction_id": row_id("titanic", "batch", r.event_date.date(), r.passenger_id, r.predicted_at),
-             "logged_at": pd.Timestamp(r.predicted_at, tz="UTC"), "system": "titanic", "route": "batch",
-             "model_name": r.model_name, "model_version": r.model_version,
-             "inputs": json.dumps({name: None if pd.isna(getattr(r, name)) else int(getattr(r, name))
-                                   for name in FEATURES}),
-             "output": json.dumps({"prediction": int(r.prediction), "passenger_id": int(r.passenger_id),
-                                   "event_date": str(r.event_date.date())}),
-             "lineage": json.dumps({"mlflow_run_id": r.mlflow_run_id})}
-            for r in frame.itertuples(index=False)]
+        [start.replace(tzinfo=None), end.replace(tzinfo=None)],
+    ).df()
+    return [
+        {
+            "prediction_id": row_id("titanic", "batch", r.event_date.date(), r.passenger_id, r.predicted_at),
+            "logged_at": pd.Timestamp(r.predicted_at, tz="UTC"),
+            "system": "titanic",
+            "route": "batch",
+            "model_name": r.model_name,
+            "model_version": r.model_version,
+            "inputs": json.dumps(
+                {name: None if pd.isna(getattr(r, name)) else int(getattr(r, name)) for name in FEATURES}
+            ),
+            "output": json.dumps(
+                {
+                    "prediction": int(r.prediction),
+                    "passenger_id": int(r.passenger_id),
+                    "event_date": str(r.event_date.date()),
+                }
+            ),
+            "lineage": json.dumps({"mlflow_run_id": r.mlflow_run_id}),
+        }
+        for r in frame.itertuples(index=False)
+    ]
 
 
 def scones_event_rows(connection, start: datetime, end: datetime) -> list[dict]:
@@ -111,17 +148,33 @@ def scones_event_rows(connection, start: datetime, end: datetime) -> list[dict]:
     frame = connection.execute(
         "SELECT captured_at, s3_bucket, s3_key, etag, p_bicycle, p_motorcycle, predicted_class, max_confidence, "
         f"threshold, verdict, detail, model_name, model_version, dagster_run_id FROM {CAPTURE_TABLE} "
-        "WHERE captured_at >= ? AND captured_at < ?", [start, end]).df()
-    number = lambda v: None if pd.isna(v) else float(v)  # noqa: E731
-    return [{"prediction_id": row_id("scones", "event", r.s3_bucket, r.s3_key, r.etag, r.captured_at),
-             "logged_at": pd.Timestamp(r.captured_at).tz_convert("UTC"), "system": "scones", "route": "event",
-             "model_name": r.model_name, "model_version": r.model_version,
-             "inputs": json.dumps({"s3_key": r.s3_key, "etag": r.etag}),
-             "output": json.dumps({"inferences": [number(r.p_bicycle), number(r.p_motorcycle)],
-                                   "predicted_class": r.predicted_class, "confidence": number(r.max_confidence),
-                                   "threshold": float(r.threshold), "verdict": r.verdict, "detail": r.detail}),
-             "lineage": json.dumps({"dagster_run_id": r.dagster_run_id})}
-            for r in frame.itertuples(index=False)]
+        "WHERE captured_at >= ? AND captured_at < ?",
+        [start, end],
+    ).df()
+    number = lambda v: None if pd.isna(v) else float(v)
+    return [
+        {
+            "prediction_id": row_id("scones", "event", r.s3_bucket, r.s3_key, r.etag, r.captured_at),
+            "logged_at": pd.Timestamp(r.captured_at).tz_convert("UTC"),
+            "system": "scones",
+            "route": "event",
+            "model_name": r.model_name,
+            "model_version": r.model_version,
+            "inputs": json.dumps({"s3_key": r.s3_key, "etag": r.etag}),
+            "output": json.dumps(
+                {
+                    "inferences": [number(r.p_bicycle), number(r.p_motorcycle)],
+                    "predicted_class": r.predicted_class,
+                    "confidence": number(r.max_confidence),
+                    "threshold": float(r.threshold),
+                    "verdict": r.verdict,
+                    "detail": r.detail,
+                }
+            ),
+            "lineage": json.dumps({"dagster_run_id": r.dagster_run_id}),
+        }
+        for r in frame.itertuples(index=False)
+    ]
 
 
 EXTRA_ROWS: dict[str, ExtraRows] = {"titanic": titanic_batch_rows, "scones": scones_event_rows}
@@ -132,26 +185,39 @@ RECORD_TAG = "mlops/record"
 
 
 def inference_log_asset(system: str, extra_rows: ExtraRows | None = None) -> dg.AssetsDefinition:
-    joined = {"titanic": " Titanic's daily batch predictions of the hour join it (route `batch`).",
-              "scones": " The Scones workflow's captures of the hour join it (route `event`)."}.get(system, "")
+    joined = {
+        "titanic": " Titanic's daily batch predictions of the hour join it (route `batch`).",
+        "scones": " The Scones workflow's captures of the hour join it (route `event`).",
+    }.get(system, "")
 
-    @dg.asset(key=[system, "inference_log"], group_name=system, partitions_def=HOURLY, kinds={"parquet", "duckdb"},
-              tags={RECORD_TAG: "inference_log"}, code_version="1", pool=DUCKDB_POOL, automation_condition=AUTOMATION,
-              # The table's timestamps are TIMESTAMPTZ: the partition's bounds are compared in UTC whatever the
-              # DuckDB session's time zone is.
-              metadata={"partition_expr": "timezone('UTC', logged_at)"},
-              description=f"Every {system} prediction served in the hour: the API's log files of that hour "
-                          f"(`{system}/inference_log/hour=...`) in the warehouse.{joined}")
-    def inference_log(context: dg.AssetExecutionContext, object_store: ObjectStore,
-                      warehouse: DuckDBResource) -> dg.Output[pd.DataFrame]:
+    @dg.asset(
+        key=[system, "inference_log"],
+        group_name=system,
+        partitions_def=HOURLY,
+        kinds={"parquet", "duckdb"},
+        tags={RECORD_TAG: "inference_log"},
+        code_version="1",
+        pool=DUCKDB_POOL,
+        automation_condition=AUTOMATION,
+        # The table's timestamps are TIMESTAMPTZ: the partition's bounds are compared in UTC whatever the
+        # DuckDB session's time zone is.
+        metadata={"partition_expr": "timezone('UTC', logged_at)"},
+        description=f"Every {system} prediction served in the hour: the API's log files of that hour "
+        f"(`{system}/inference_log/hour=...`) in the warehouse.{joined}",
+    )
+    def inference_log(
+        context: dg.AssetExecutionContext, object_store: ObjectStore, warehouse: DuckDBResource
+    ) -> dg.Output[pd.DataFrame]:
         start, end = context.partition_time_window
         frame, files = read_hour(object_store, system, start)
         with warehouse.get_connection() as connection:
             extra = extra_rows(connection, start, end) if extra_rows is not None else []
             if frame.empty and not extra:
                 # The I/O manager creates no table for an empty frame: readers find an empty table instead.
-                connection.execute(f"CREATE SCHEMA IF NOT EXISTS {system}; CREATE TABLE IF NOT EXISTS "
-                                   f"{system}.inference_log ({TABLE_COLUMNS})")
+                connection.execute(
+                    f"CREATE SCHEMA IF NOT EXISTS {system}; CREATE TABLE IF NOT EXISTS "
+                    f"{system}.inference_log ({TABLE_COLUMNS})"
+                )
         if extra:
             rows = pd.DataFrame(extra, columns=COLUMNS)
             rows["logged_at"] = pd.to_datetime(rows["logged_at"], utc=True).astype(frame["logged_at"].dtype)
@@ -159,11 +225,15 @@ def inference_log_asset(system: str, extra_rows: ExtraRows | None = None) -> dg.
         # A deploy row can be logged twice when storing its outcome was retried: one row per id.
         frame = frame.drop_duplicates("prediction_id", keep="last").sort_values("logged_at", kind="stable")
         frame = frame.reset_index(drop=True)[COLUMNS]
-        return dg.Output(frame, metadata={
-            "dagster/row_count": dg.MetadataValue.int(len(frame)),
-            "files": dg.MetadataValue.int(files),
-            "joined_rows": dg.MetadataValue.int(len(extra)),
-            "source": dg.MetadataValue.path(object_store.uri(hour_prefix(system, start)))})
+        return dg.Output(
+            frame,
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(len(frame)),
+                "files": dg.MetadataValue.int(files),
+                "joined_rows": dg.MetadataValue.int(len(extra)),
+                "source": dg.MetadataValue.path(object_store.uri(hour_prefix(system, start))),
+            },
+        )
 
     return inference_log
 

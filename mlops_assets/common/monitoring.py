@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
@@ -41,15 +41,16 @@ def file_hour(key: str) -> datetime | None:
     match = HOUR_PART.search("/" + key)
     if match is None:
         return None
-    return datetime.strptime(match.group(1), "%Y-%m-%d-%H").replace(tzinfo=timezone.utc)
+    return datetime.strptime(match.group(1), "%Y-%m-%d-%H").replace(tzinfo=UTC)
 
 
-def read_log(store: ObjectStore, system: str, since: datetime | None = None,
-             window_hours: int = WINDOW_HOURS) -> pd.DataFrame:
+def read_log(
+    store: ObjectStore, system: str, since: datetime | None = None, window_hours: int = WINDOW_HOURS
+) -> pd.DataFrame:
     """The logged answers of `system` from `since` (default: the last `window_hours`), oldest first."""
     import pyarrow.parquet as pq
 
-    since = since or datetime.now(timezone.utc) - timedelta(hours=window_hours)
+    since = since or datetime.now(UTC) - timedelta(hours=window_hours)
     first_hour = since.replace(minute=0, second=0, microsecond=0)
     frames = []
     for info in store.list_objects(log_prefix(system)):
@@ -87,19 +88,38 @@ def check_spec(system: str, asset: str, name: str, description: str) -> dg.Asset
 
 def warn_result(name: str, passed: bool, description: str, **metadata) -> dg.AssetCheckResult:
     """A monitoring check never blocks: it warns, and the retrain sensor may act on it."""
-    return dg.AssetCheckResult(check_name=name, passed=bool(passed), severity=dg.AssetCheckSeverity.WARN,
-                               description=description, metadata=metadata)
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=bool(passed),
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata=metadata,
+    )
 
 
-def write_summary(store: ObjectStore, context: dg.AssetExecutionContext, system: str, asset: str,
-                  figures: dict, charts: dict[str, str] | None = None, checks: list[dg.AssetCheckResult] = (),
-                  report_key: str | None = None, **extra) -> str:
+def write_summary(
+    store: ObjectStore,
+    context: dg.AssetExecutionContext,
+    system: str,
+    asset: str,
+    figures: dict,
+    charts: dict[str, str] | None = None,
+    checks: list[dg.AssetCheckResult] = (),
+    report_key: str | None = None,
+    **extra,
+) -> str:
     """The small JSON the overview page reads: one file per monitoring asset, so two assets never race."""
     document = {
-        "system": system, "asset": asset, "materialized_at": datetime.now(timezone.utc).isoformat(),
-        "dagster_run_id": context.run_id, "figures": figures, "charts": charts or {}, "report_key": report_key,
-        "checks": [{"name": check.check_name, "passed": check.passed, "description": check.description}
-                   for check in checks],
+        "system": system,
+        "asset": asset,
+        "materialized_at": datetime.now(UTC).isoformat(),
+        "dagster_run_id": context.run_id,
+        "figures": figures,
+        "charts": charts or {},
+        "report_key": report_key,
+        "checks": [
+            {"name": check.check_name, "passed": check.passed, "description": check.description} for check in checks
+        ],
         **extra,
     }
     key = summary_key(system, asset)

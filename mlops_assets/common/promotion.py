@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 import dagster as dg
 
@@ -29,7 +30,9 @@ class PromotionDecision:
     def reason(self) -> str:
         if self.champion_version is None:
             return f"no champion yet: version {self.candidate_version} becomes champion"
-        comparison = f"{self.metric} {self.candidate_score:.4f} vs champion v{self.champion_version} {self.champion_score:.4f}"
+        comparison = (
+            f"{self.metric} {self.candidate_score:.4f} vs champion v{self.champion_version} {self.champion_score:.4f}"
+        )
         if self.promoted:
             return f"not worse ({comparison}): version {self.candidate_version} becomes champion"
         return f"worse ({comparison}): version {self.candidate_version} becomes challenger, champion kept"
@@ -54,50 +57,78 @@ def decide_alias(candidate_score: float, champion_score: float | None) -> str:
     return CHALLENGER
 
 
-def apply_promotion(registry: MlflowRegistry, model_name: str, metric: str, candidate_version: str,
-                    candidate_score: float, champion_version: str | None,
-                    champion_score: float | None) -> PromotionDecision:
+def apply_promotion(
+    registry: MlflowRegistry,
+    model_name: str,
+    metric: str,
+    candidate_version: str,
+    candidate_score: float,
+    champion_version: str | None,
+    champion_score: float | None,
+) -> PromotionDecision:
     """Decide, move the alias, and record the decision on the candidate's (and old champion's) version tags."""
     alias = decide_alias(candidate_score, champion_score)
-    decision = PromotionDecision(model_name, metric, str(candidate_version), float(candidate_score),
-                                 None if champion_version is None else str(champion_version),
-                                 None if champion_score is None else float(champion_score), alias)
-    when = datetime.now(timezone.utc).isoformat()
+    decision = PromotionDecision(
+        model_name,
+        metric,
+        str(candidate_version),
+        float(candidate_score),
+        None if champion_version is None else str(champion_version),
+        None if champion_score is None else float(champion_score),
+        alias,
+    )
+    when = datetime.now(UTC).isoformat()
     if decision.promoted:
         registry.set_alias(model_name, CHAMPION, candidate_version)
         current_challenger = registry.version_by_alias(model_name, CHALLENGER)
         if current_challenger is not None and str(current_challenger.version) == str(candidate_version):
             registry.delete_alias(model_name, CHALLENGER)
         if champion_version is not None and str(champion_version) != str(candidate_version):
-            registry.tag_version(model_name, champion_version, {"promotion.replaced_by": candidate_version,
-                                                                "promotion.replaced_at": when})
+            registry.tag_version(
+                model_name,
+                champion_version,
+                {"promotion.replaced_by": candidate_version, "promotion.replaced_at": when},
+            )
     else:
         registry.set_alias(model_name, CHALLENGER, candidate_version)
-    registry.tag_version(model_name, candidate_version, {
-        "promotion.decision": alias,
-        "promotion.reason": decision.reason,
-        "promotion.decided_at": when,
-        f"promotion.candidate_{metric}": f"{candidate_score:.6f}",
-        **({f"promotion.champion_{metric}": f"{champion_score:.6f}"} if champion_score is not None else {}),
-    })
+    registry.tag_version(
+        model_name,
+        candidate_version,
+        {
+            "promotion.decision": alias,
+            "promotion.reason": decision.reason,
+            "promotion.decided_at": when,
+            f"promotion.candidate_{metric}": f"{candidate_score:.6f}",
+            **({f"promotion.champion_{metric}": f"{champion_score:.6f}"} if champion_score is not None else {}),
+        },
+    )
     return decision
 
 
-def candidate_of_run(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey,
-                     metric: str | None = None) -> tuple[str, float | None]:
+def candidate_of_run(
+    context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey, metric: str | None = None
+) -> tuple[str, float | None]:
     """The version (and its `metric`) this run's materialization of the model asset reported: the candidate."""
     records = context.instance.fetch_materializations(asset_key, limit=1).records
     if not records or records[0].run_id != context.run.run_id:
-        raise dg.Failure(description=f"{asset_key.to_user_string()} was not materialized in this run: "
-                                     "no candidate to gate")
+        raise dg.Failure(
+            description=f"{asset_key.to_user_string()} was not materialized in this run: no candidate to gate"
+        )
     metadata = records[0].asset_materialization.metadata
     score = None if metric is None else float(metadata[metric].value)
     return str(metadata["model_version"].value), score
 
 
-def promotion_gate(context, registry: MlflowRegistry, model_name: str, metric: str, candidate_version: str,
-                   candidate_score: float, score_champion: Callable[[Any], float],
-                   check_name: str = "promotion_gate") -> dg.AssetCheckResult:
+def promotion_gate(
+    context,
+    registry: MlflowRegistry,
+    model_name: str,
+    metric: str,
+    candidate_version: str,
+    candidate_score: float,
+    score_champion: Callable[[Any], float],
+    check_name: str = "promotion_gate",
+) -> dg.AssetCheckResult:
     """The promotion gate of every model system: the candidate becomes `champion` only if it is not worse.
 
     Same holdout: `score_champion(version)` scores the current champion on exactly the data the candidate's
@@ -114,27 +145,43 @@ def promotion_gate(context, registry: MlflowRegistry, model_name: str, metric: s
     The decision is recorded as tags on the registered versions (`promotion.*`) and as this check's metadata.
     """
     try:
-        decision = decide_promotion(registry, model_name, metric, candidate_version, candidate_score,
-                                    score_champion)
+        decision = decide_promotion(registry, model_name, metric, candidate_version, candidate_score, score_champion)
     except ComparisonFailed as exc:  # the comparison did not happen: promote nothing
         reason = f"no decision, no alias moved: {exc}"
         context.log.error("%s v%s: %s", model_name, candidate_version, reason)
-        return dg.AssetCheckResult(check_name=check_name, passed=False, severity=dg.AssetCheckSeverity.ERROR,
-                                   description=reason[:1000], metadata={
-                                       "decision": dg.MetadataValue.text("none"),
-                                       "reason": dg.MetadataValue.text(reason[:1000]),
-                                       "candidate_version": dg.MetadataValue.text(str(candidate_version))})
+        return dg.AssetCheckResult(
+            check_name=check_name,
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=reason[:1000],
+            metadata={
+                "decision": dg.MetadataValue.text("none"),
+                "reason": dg.MetadataValue.text(reason[:1000]),
+                "candidate_version": dg.MetadataValue.text(str(candidate_version)),
+            },
+        )
     context.log.info(decision.reason)
-    return dg.AssetCheckResult(check_name=check_name, passed=decision.promoted, severity=dg.AssetCheckSeverity.WARN,
-                               description=decision.reason, metadata=decision.metadata())
+    return dg.AssetCheckResult(
+        check_name=check_name,
+        passed=decision.promoted,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=decision.reason,
+        metadata=decision.metadata(),
+    )
 
 
 class ComparisonFailed(Exception):
     """The champion could not be read or scored: no decision can be made."""
 
 
-def decide_promotion(registry: MlflowRegistry, model_name: str, metric: str, candidate_version: str,
-                     candidate_score: float, score_champion: Callable[[Any], float]) -> PromotionDecision:
+def decide_promotion(
+    registry: MlflowRegistry,
+    model_name: str,
+    metric: str,
+    candidate_version: str,
+    candidate_score: float,
+    score_champion: Callable[[Any], float],
+) -> PromotionDecision:
     """Compare the candidate with the current champion (scored by `score_champion`) and move the aliases.
 
     Raises ComparisonFailed, with no alias moved, when the champion cannot be read or scored.
@@ -146,5 +193,12 @@ def decide_promotion(registry: MlflowRegistry, model_name: str, metric: str, can
         champion_score = None if champion is None else float(score_champion(champion))
     except Exception as exc:
         raise ComparisonFailed(f"{type(exc).__name__}: {exc}") from exc
-    return apply_promotion(registry, model_name, metric, str(candidate_version), float(candidate_score),
-                           None if champion is None else str(champion.version), champion_score)
+    return apply_promotion(
+        registry,
+        model_name,
+        metric,
+        str(candidate_version),
+        float(candidate_score),
+        None if champion is None else str(champion.version),
+        champion_score,
+    )

@@ -9,7 +9,7 @@ on later; a requested run carries the tags `trigger`, `monitoring.check` and `mo
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -18,8 +18,9 @@ from resources.monitoring import MonitoringSettings
 TRIGGER = "monitoring_check_failed"
 
 
-def failed_evaluations(instance: dg.DagsterInstance, checks: list[dg.AssetCheckKey],
-                       handled: dict[str, int]) -> tuple[list, dict[str, int]]:
+def failed_evaluations(
+    instance: dg.DagsterInstance, checks: list[dg.AssetCheckKey], handled: dict[str, int]
+) -> tuple[list, dict[str, int]]:
     """The newest evaluation of each check, when it is newer than the handled one and did not pass."""
     failed, cursor = [], dict(handled)
     for check in checks:
@@ -39,12 +40,20 @@ def failed_evaluations(instance: dg.DagsterInstance, checks: list[dg.AssetCheckK
     return failed, cursor
 
 
-def retrain_sensor(system: str, checks: list[dg.AssetCheckKey], job_name: str,
-                   partition_key: Callable[[dg.DagsterInstance], str | None] | None = None) -> dg.SensorDefinition:
-    @dg.sensor(name=f"{system}_retrain_on_monitoring_failure", job_name=job_name, minimum_interval_seconds=60,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description=f"Retrain {system} when a drift or realized-performance check fails "
-                           "(only with MLOPS_RETRAIN_ON_MONITORING_FAILURE=1).")
+def retrain_sensor(
+    system: str,
+    checks: list[dg.AssetCheckKey],
+    job_name: str,
+    partition_key: Callable[[dg.DagsterInstance], str | None] | None = None,
+) -> dg.SensorDefinition:
+    @dg.sensor(
+        name=f"{system}_retrain_on_monitoring_failure",
+        job_name=job_name,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Retrain {system} when a drift or realized-performance check fails "
+        "(only with MLOPS_RETRAIN_ON_MONITORING_FAILURE=1).",
+    )
     def sensor(context: dg.SensorEvaluationContext, monitoring: MonitoringSettings):
         handled = json.loads(context.cursor) if context.cursor else {}
         failed, cursor = failed_evaluations(context.instance, checks, handled)
@@ -53,12 +62,15 @@ def retrain_sensor(system: str, checks: list[dg.AssetCheckKey], job_name: str,
             return dg.SkipReason("no new failed monitoring check")
         names = ", ".join(name for name, _ in failed)
         if not monitoring.retrain_on_failure:
-            return dg.SkipReason(f"{names} failed; retraining on monitoring failures is off "
-                                 "(MLOPS_RETRAIN_ON_MONITORING_FAILURE)")
+            return dg.SkipReason(
+                f"{names} failed; retraining on monitoring failures is off (MLOPS_RETRAIN_ON_MONITORING_FAILURE)"
+            )
         name, record = failed[0]
         partition = partition_key(context.instance) if partition_key else None
-        return dg.RunRequest(run_key=f"{name}:{record.id}", partition_key=partition,
-                             tags={"trigger": TRIGGER, "monitoring.check": names,
-                                   "monitoring.check_run_id": record.run_id})
+        return dg.RunRequest(
+            run_key=f"{name}:{record.id}",
+            partition_key=partition,
+            tags={"trigger": TRIGGER, "monitoring.check": names, "monitoring.check_run_id": record.run_id},
+        )
 
     return sensor

@@ -40,8 +40,9 @@ def content_version(*parts: Any) -> str:
 
 
 def fingerprint(code_version: str | None, params: dict[str, Any], inputs: dict[str, str]) -> str:
-    payload = json.dumps({"code_version": code_version, "params": params, "inputs": inputs}, sort_keys=True,
-                         default=str)
+    payload = json.dumps(
+        {"code_version": code_version, "params": params, "inputs": inputs}, sort_keys=True, default=str
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
 
 
@@ -53,7 +54,8 @@ def registered_version(registry: MlflowRegistry, model_name: str, training_finge
     """The newest registered version of `model_name` trained from exactly these inputs, or None."""
     try:
         found = registry.client().search_model_versions(
-            f"name = '{model_name}' and tags.`{FINGERPRINT_TAG}` = '{training_fingerprint}'")
+            f"name = '{model_name}' and tags.`{FINGERPRINT_TAG}` = '{training_fingerprint}'"
+        )
     except Exception as exc:
         from mlflow.exceptions import MlflowException
 
@@ -63,20 +65,28 @@ def registered_version(registry: MlflowRegistry, model_name: str, training_finge
     return max(found, key=lambda version: int(version.version), default=None)
 
 
-def skipped_result(registry: MlflowRegistry, model_name: str, version, training_fingerprint: str,
-                   extra: dict[str, Any] | None = None) -> dg.MaterializeResult:
+def skipped_result(
+    registry: MlflowRegistry, model_name: str, version, training_fingerprint: str, extra: dict[str, Any] | None = None
+) -> dg.MaterializeResult:
     """The materialization of a skipped training: the existing version, its run's metrics, and why."""
     run = registry.client().get_run(version.run_id) if version.run_id else None
-    metrics = {} if run is None else {name: dg.MetadataValue.float(float(value))
-                                      for name, value in run.data.metrics.items()}
-    links = {} if run is None else registry.link_metadata(version.run_id, model_name, version.version,
-                                                          run.info.experiment_id)
-    return dg.MaterializeResult(metadata={
-        **metrics,
-        "training": dg.MetadataValue.text(SKIPPED),
-        "model_version": dg.MetadataValue.text(str(version.version)),
-        "mlflow_run_id": dg.MetadataValue.text(str(version.run_id or "")),
-        **links,
-        FINGERPRINT_TAG: dg.MetadataValue.text(training_fingerprint),
-        **(extra or {}),
-    }, data_version=dg.DataVersion(training_fingerprint))
+    metrics = (
+        {} if run is None else {name: dg.MetadataValue.float(float(value)) for name, value in run.data.metrics.items()}
+    )
+    links = (
+        {}
+        if run is None
+        else registry.link_metadata(version.run_id, model_name, version.version, run.info.experiment_id)
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **metrics,
+            "training": dg.MetadataValue.text(SKIPPED),
+            "model_version": dg.MetadataValue.text(str(version.version)),
+            "mlflow_run_id": dg.MetadataValue.text(str(version.run_id or "")),
+            **links,
+            FINGERPRINT_TAG: dg.MetadataValue.text(training_fingerprint),
+            **(extra or {}),
+        },
+        data_version=dg.DataVersion(training_fingerprint),
+    )

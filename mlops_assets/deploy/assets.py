@@ -6,7 +6,6 @@ each one is a partition of the dynamic partitions `deployments`, so a new deploy
   (the serving snapshot, with its compiled ONNX copy, that the API and the web form load)
 """
 
-
 import json
 from dataclasses import asdict
 
@@ -16,8 +15,15 @@ from threadpoolctl import threadpool_limits
 
 from mlops_assets.deploy.compiled import Compilation, compile_pipeline
 from mlops_assets.deploy.config import Deployment, load_deployments
-from mlops_assets.deploy.constants import (DEPLOYMENT_CODE_VERSION, GROUP, KEY_PREFIX, MODEL_FILE_CODE_VERSION,
-                                           PARTITIONS, PINNED_MODEL_CODE_VERSION, snapshot_system)
+from mlops_assets.deploy.constants import (
+    DEPLOYMENT_CODE_VERSION,
+    GROUP,
+    KEY_PREFIX,
+    MODEL_FILE_CODE_VERSION,
+    PARTITIONS,
+    PINNED_MODEL_CODE_VERSION,
+    snapshot_system,
+)
 from mlops_assets.deploy.deploying import build_record
 from mlops_assets.deploy.models import ModelRefused, Pin, load_pinned, read_pin, resolve_registry_pin, write_pin
 from mlops_assets.deploy.records import MLFLOW, DeploymentRecord, read_record, save_record, write_status
@@ -55,8 +61,10 @@ def resolve_pin(record: DeploymentRecord, store: ObjectStore, registry: MlflowRe
         raise dg.Failure(str(exc)) from None
     pin = read_pin(store, record.name)
     if pin is None:
-        raise dg.Failure(f"no model version is pinned for deployment {record.name!r}: "
-                         f"`mlops deploy {record.name} MODEL_FILE` or `mlops pin {record.name} VERSION_ID`")
+        raise dg.Failure(
+            f"no model version is pinned for deployment {record.name!r}: "
+            f"`mlops deploy {record.name} MODEL_FILE` or `mlops pin {record.name} VERSION_ID`"
+        )
     return pin
 
 
@@ -85,8 +93,9 @@ def pin_metadata(pin: Pin) -> dict[str, dg.MetadataValue]:
     }
 
 
-def upload_demo_model(context: dg.AssetExecutionContext, demo: Deployment, trained: TrainedModel,
-                      bucket: ModelBucket, store: ObjectStore) -> dg.MaterializeResult:
+def upload_demo_model(
+    context: dg.AssetExecutionContext, demo: Deployment, trained: TrainedModel, bucket: ModelBucket, store: ObjectStore
+) -> dg.MaterializeResult:
     """Upload as a new object version; create the deployment as `mlops deploy --form --example` would, but only
     when it does not exist yet (after that, the pin and the config are the user's)."""
     import skops.io as sio
@@ -96,15 +105,28 @@ def upload_demo_model(context: dg.AssetExecutionContext, demo: Deployment, train
     version = bucket.upload(bucket.default_bucket, demo.model_key, data, tag=f"platform-{context.run_id[:8]}")
     created = read_record(store, demo.name) is None
     if created:
-        spec = {"description": demo.description, "default": demo.default,
-                "prediction": asdict(demo.prediction), "raw_example": demo.raw_example}
-        record = build_record(demo.name, trained.pipeline, {"source": "bucket", "bucket": version.bucket,
-                                                            "key": version.key},
-                              form=demo.form_config, example=demo.raw_example, spec=spec)
+        spec = {
+            "description": demo.description,
+            "default": demo.default,
+            "prediction": asdict(demo.prediction),
+            "raw_example": demo.raw_example,
+        }
+        record = build_record(
+            demo.name,
+            trained.pipeline,
+            {"source": "bucket", "bucket": version.bucket, "key": version.key},
+            form=demo.form_config,
+            example=demo.raw_example,
+            spec=spec,
+        )
         write_pin(store, demo.name, version, sha256_bytes(data))
         save_record(store, record)
-    context.log.info("uploaded %s version %s (%s)", version.key, version.version_id,
-                     "deployment created" if created else "not pinned: pin it with `mlops pin`")
+    context.log.info(
+        "uploaded %s version %s (%s)",
+        version.key,
+        version.version_id,
+        "deployment created" if created else "not pinned: pin it with `mlops pin`",
+    )
     metadata = {
         "bucket": dg.MetadataValue.text(version.bucket),
         "key": dg.MetadataValue.text(version.key),
@@ -122,14 +144,19 @@ def upload_demo_model(context: dg.AssetExecutionContext, demo: Deployment, train
 
 
 @dg.asset(
-    key=model_file_key("titanic_survival"), group_name=GROUP, kinds={"scikit-learn", "skops"},
+    key=model_file_key("titanic_survival"),
+    group_name=GROUP,
+    kinds={"scikit-learn", "skops"},
     code_version=MODEL_FILE_CODE_VERSION,
     description="The Titanic survival Pipeline trained on the real Kaggle train.csv (raw columns), uploaded to "
-                "the model bucket as a new tagged object version; the first time, the deployment is created.",
+    "the model bucket as a new tagged object version; the first time, the deployment is created.",
 )
-def titanic_survival_model_file(context: dg.AssetExecutionContext, data_source: DataSource,
-                                model_bucket: dg.ResourceParam[ModelBucket],
-                                object_store: ObjectStore) -> dg.MaterializeResult:
+def titanic_survival_model_file(
+    context: dg.AssetExecutionContext,
+    data_source: DataSource,
+    model_bucket: dg.ResourceParam[ModelBucket],
+    object_store: ObjectStore,
+) -> dg.MaterializeResult:
     fetched = data_source.fetch(TITANIC_TRAIN)
     with threadpool_limits(1):  # two shared cores: OpenMP threads only contend
         trained = train_titanic(pd.read_csv(fetched.path))
@@ -138,32 +165,49 @@ def titanic_survival_model_file(context: dg.AssetExecutionContext, data_source: 
 
 
 @dg.asset(
-    key=model_file_key("paris_airbnb_price"), group_name=GROUP, kinds={"scikit-learn", "skops"},
+    key=model_file_key("paris_airbnb_price"),
+    group_name=GROUP,
+    kinds={"scikit-learn", "skops"},
     code_version=MODEL_FILE_CODE_VERSION,
     description="The original project's Paris Airbnb price regressor, trained on GENERATED listings (its real "
-                "training data is not public), uploaded to the model bucket as a new tagged object version.",
+    "training data is not public), uploaded to the model bucket as a new tagged object version.",
 )
-def paris_airbnb_price_model_file(context: dg.AssetExecutionContext, model_bucket: dg.ResourceParam[ModelBucket],
-                                  object_store: ObjectStore) -> dg.MaterializeResult:
+def paris_airbnb_price_model_file(
+    context: dg.AssetExecutionContext, model_bucket: dg.ResourceParam[ModelBucket], object_store: ObjectStore
+) -> dg.MaterializeResult:
     with threadpool_limits(1):
         trained = train_paris()
     trained.source_metadata = {"generator_seed": dg.MetadataValue.int(trained.source_metadata["generator_seed"])}
     return upload_demo_model(context, DEMOS["paris_airbnb_price"], trained, model_bucket, object_store)
 
 
-DEMO_MODEL_FILES = {"titanic_survival": titanic_survival_model_file,
-                    "paris_airbnb_price": paris_airbnb_price_model_file}
-CHECK_SPECS = [dg.AssetCheckSpec(name, asset=PINNED_MODEL_KEY, blocking=True, description=text)
-               for name, text in DESCRIPTIONS.items()]
+DEMO_MODEL_FILES = {
+    "titanic_survival": titanic_survival_model_file,
+    "paris_airbnb_price": paris_airbnb_price_model_file,
+}
+CHECK_SPECS = [
+    dg.AssetCheckSpec(name, asset=PINNED_MODEL_KEY, blocking=True, description=text)
+    for name, text in DESCRIPTIONS.items()
+]
 
 
-@dg.asset(key=PINNED_MODEL_KEY, group_name=GROUP, partitions_def=deployment_partitions, kinds={"scikit-learn"},
-          code_version=PINNED_MODEL_CODE_VERSION, check_specs=CHECK_SPECS,
-          description="The model version a deployment serves (its bucket pin, verified against the SHA-256 "
-                      "recorded at upload, or the registry version its URI names now), with the original's test "
-                      "suite as blocking checks: a failure keeps the previous version served.")
-def pinned_model(context: dg.AssetExecutionContext, object_store: ObjectStore, mlflow: MlflowRegistry,
-                 model_bucket: dg.ResourceParam[ModelBucket]) -> dg.MaterializeResult:
+@dg.asset(
+    key=PINNED_MODEL_KEY,
+    group_name=GROUP,
+    partitions_def=deployment_partitions,
+    kinds={"scikit-learn"},
+    code_version=PINNED_MODEL_CODE_VERSION,
+    check_specs=CHECK_SPECS,
+    description="The model version a deployment serves (its bucket pin, verified against the SHA-256 "
+    "recorded at upload, or the registry version its URI names now), with the original's test "
+    "suite as blocking checks: a failure keeps the previous version served.",
+)
+def pinned_model(
+    context: dg.AssetExecutionContext,
+    object_store: ObjectStore,
+    mlflow: MlflowRegistry,
+    model_bucket: dg.ResourceParam[ModelBucket],
+) -> dg.MaterializeResult:
     name = context.partition_key
     record = require_record(object_store, name)
     pin = resolve_pin(record, object_store, mlflow)
@@ -171,32 +215,72 @@ def pinned_model(context: dg.AssetExecutionContext, object_store: ObjectStore, m
     with threadpool_limits(1):
         outcomes = run_checks(record.deployment, model)
     token = release_token(record, pin)
-    write_status(object_store, name, {"release": token, "version_id": pin.version_id, "key": pin.key,
-                                      "checks": {o.name: {"passed": o.passed, "description": o.description}
-                                                 for o in outcomes}, "dagster_run_id": context.run_id})
-    checks = [dg.AssetCheckResult(check_name=o.name, passed=o.passed, description=o.description,
-                                  metadata={k: v for k, v in o.metadata.items() if v is not None}) for o in outcomes]
+    write_status(
+        object_store,
+        name,
+        {
+            "release": token,
+            "version_id": pin.version_id,
+            "key": pin.key,
+            "checks": {o.name: {"passed": o.passed, "description": o.description} for o in outcomes},
+            "dagster_run_id": context.run_id,
+        },
+    )
+    checks = [
+        dg.AssetCheckResult(
+            check_name=o.name,
+            passed=o.passed,
+            description=o.description,
+            metadata={k: v for k, v in o.metadata.items() if v is not None},
+        )
+        for o in outcomes
+    ]
     steps = [f"{step}: {type(est).__name__}" for step, est in getattr(model, "steps", [])]
-    metadata = {**pin_metadata(pin), "model_class": dg.MetadataValue.text(type(model).__name__),
-                "pipeline_steps": dg.MetadataValue.md("\n".join(f"- {s}" for s in steps) or "(not a Pipeline)"),
-                "release": dg.MetadataValue.text(token),
-                "checks_passed": dg.MetadataValue.bool(all(o.passed for o in outcomes)),
-                "pin_json": dg.MetadataValue.json(pin.to_json()),
-                "record_json": dg.MetadataValue.json(record.to_json())}
+    metadata = {
+        **pin_metadata(pin),
+        "model_class": dg.MetadataValue.text(type(model).__name__),
+        "pipeline_steps": dg.MetadataValue.md("\n".join(f"- {s}" for s in steps) or "(not a Pipeline)"),
+        "release": dg.MetadataValue.text(token),
+        "checks_passed": dg.MetadataValue.bool(all(o.passed for o in outcomes)),
+        "pin_json": dg.MetadataValue.json(pin.to_json()),
+        "record_json": dg.MetadataValue.json(record.to_json()),
+    }
     return dg.MaterializeResult(metadata=metadata, check_results=checks, data_version=dg.DataVersion(token))
 
 
-def deployment_files(deployment: Deployment, pin: Pin, run_id: str, compilation: Compilation | None = None,
-                     record: DeploymentRecord | None = None) -> dict[str, bytes]:
+def deployment_files(
+    deployment: Deployment,
+    pin: Pin,
+    run_id: str,
+    compilation: Compilation | None = None,
+    record: DeploymentRecord | None = None,
+) -> dict[str, bytes]:
     """What serving loads: the pin to serve, how to turn predict() into the shown number, the form and schema,
     the deployment's config, and the compiled copy of the Pipeline when it passed its probes."""
     compiled = compilation.record() if compilation is not None else None
-    config = record.to_json() if record is not None else {
-        "name": deployment.name, "form": deployment.form_config, "model": {"source": pin.source},
-        "spec": {"prediction": asdict(deployment.prediction), "raw_example": deployment.raw_example,
-                 "description": deployment.description, "default": deployment.default}}
-    document = {"name": deployment.name, "pin": pin.to_json(), "prediction": asdict(deployment.prediction),
-                "dagster_run_id": run_id, "compiled": compiled, "config": config}
+    config = (
+        record.to_json()
+        if record is not None
+        else {
+            "name": deployment.name,
+            "form": deployment.form_config,
+            "model": {"source": pin.source},
+            "spec": {
+                "prediction": asdict(deployment.prediction),
+                "raw_example": deployment.raw_example,
+                "description": deployment.description,
+                "default": deployment.default,
+            },
+        }
+    )
+    document = {
+        "name": deployment.name,
+        "pin": pin.to_json(),
+        "prediction": asdict(deployment.prediction),
+        "dagster_run_id": run_id,
+        "compiled": compiled,
+        "config": config,
+    }
     files = {
         "deployment.json": json.dumps(document, ensure_ascii=False).encode(),
         "form.json": json.dumps(deployment.form_config, ensure_ascii=False).encode(),
@@ -208,9 +292,11 @@ def deployment_files(deployment: Deployment, pin: Pin, run_id: str, compilation:
 
 
 def compilation_metadata(compilation: Compilation) -> dict[str, dg.MetadataValue]:
-    metadata = {"serving_runtime": dg.MetadataValue.text(compilation.runtime),
-                "compilation": dg.MetadataValue.text(compilation.note),
-                "compiled_probe_rows": dg.MetadataValue.int(compilation.probe_rows)}
+    metadata = {
+        "serving_runtime": dg.MetadataValue.text(compilation.runtime),
+        "compilation": dg.MetadataValue.text(compilation.note),
+        "compiled_probe_rows": dg.MetadataValue.int(compilation.probe_rows),
+    }
     if compilation.max_relative_error is not None:
         metadata["compiled_max_relative_error"] = dg.MetadataValue.float(compilation.max_relative_error)
     return metadata
@@ -219,7 +305,8 @@ def compilation_metadata(compilation: Compilation) -> dict[str, dg.MetadataValue
 def checked_release(instance: dg.DagsterInstance, name: str) -> tuple[Pin, DeploymentRecord] | None:
     """The pin and config the latest pinned_model materialization of `name` checked, if all checks passed."""
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=PINNED_MODEL_KEY, asset_partitions=[name]), limit=1).records
+        dg.AssetRecordsFilter(asset_key=PINNED_MODEL_KEY, asset_partitions=[name]), limit=1
+    ).records
     if not records:
         return None
     metadata = records[0].asset_materialization.metadata
@@ -228,12 +315,22 @@ def checked_release(instance: dg.DagsterInstance, name: str) -> tuple[Pin, Deplo
     return Pin(**metadata["pin_json"].value), DeploymentRecord.from_json(metadata["record_json"].value)
 
 
-@dg.asset(key=DEPLOYMENT_KEY, group_name=GROUP, deps=[PINNED_MODEL_KEY], partitions_def=deployment_partitions,
-          kinds={"fastapi"}, code_version=DEPLOYMENT_CODE_VERSION,
-          description="The live deployment: the checked model version, validation schema, web form and compiled "
-                      "ONNX copy published for the serving API (/api/{name}/predict, /deploy/{name}).")
-def deployment(context: dg.AssetExecutionContext, object_store: ObjectStore, mlflow: MlflowRegistry,
-               model_bucket: dg.ResourceParam[ModelBucket]) -> dg.MaterializeResult:
+@dg.asset(
+    key=DEPLOYMENT_KEY,
+    group_name=GROUP,
+    deps=[PINNED_MODEL_KEY],
+    partitions_def=deployment_partitions,
+    kinds={"fastapi"},
+    code_version=DEPLOYMENT_CODE_VERSION,
+    description="The live deployment: the checked model version, validation schema, web form and compiled "
+    "ONNX copy published for the serving API (/api/{name}/predict, /deploy/{name}).",
+)
+def deployment(
+    context: dg.AssetExecutionContext,
+    object_store: ObjectStore,
+    mlflow: MlflowRegistry,
+    model_bucket: dg.ResourceParam[ModelBucket],
+) -> dg.MaterializeResult:
     name = context.partition_key
     checked = checked_release(context.instance, name)
     if checked is None:
@@ -247,20 +344,29 @@ def deployment(context: dg.AssetExecutionContext, object_store: ObjectStore, mlf
         compilation = compile_pipeline(current, load_or_fail(model_bucket, pin, mlflow))
     context.log.info("compiled copy for serving: %s", compilation.note)
     files = deployment_files(current, pin, context.run_id, compilation, record)
-    pointer = publish_snapshot(object_store, snapshot_system(name), files,
-                               manifest={"version_id": pin.version_id, "tag": pin.tag,
-                                         "release": release_token(record, pin)})
-    table = "\n".join(f"| {f.name} | {f.type} | {f.dtype} | {f.label} | {'yes' if f.required else 'no'} |"
-                      for f in current.fields)
-    return dg.MaterializeResult(metadata={
-        **pin_metadata(pin),
-        **compilation_metadata(compilation),
-        "release": dg.MetadataValue.text(release_token(record, pin)),
-        "snapshot_id": dg.MetadataValue.text(pointer["snapshot_id"]),
-        "schema_fields": dg.MetadataValue.md("| field | input | type | label | required |\n|---|---|---|---|---|\n" + table),
-        "form_page": dg.MetadataValue.text(f"/deploy/{name}/form"),
-        "predict_endpoint": dg.MetadataValue.text(f"POST /api/{name}/predict"),
-    }, data_version=dg.DataVersion(release_token(record, pin)))
+    pointer = publish_snapshot(
+        object_store,
+        snapshot_system(name),
+        files,
+        manifest={"version_id": pin.version_id, "tag": pin.tag, "release": release_token(record, pin)},
+    )
+    table = "\n".join(
+        f"| {f.name} | {f.type} | {f.dtype} | {f.label} | {'yes' if f.required else 'no'} |" for f in current.fields
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **pin_metadata(pin),
+            **compilation_metadata(compilation),
+            "release": dg.MetadataValue.text(release_token(record, pin)),
+            "snapshot_id": dg.MetadataValue.text(pointer["snapshot_id"]),
+            "schema_fields": dg.MetadataValue.md(
+                "| field | input | type | label | required |\n|---|---|---|---|---|\n" + table
+            ),
+            "form_page": dg.MetadataValue.text(f"/deploy/{name}/form"),
+            "predict_endpoint": dg.MetadataValue.text(f"POST /api/{name}/predict"),
+        },
+        data_version=dg.DataVersion(release_token(record, pin)),
+    )
 
 
 ASSETS = [*DEMO_MODEL_FILES.values(), pinned_model, deployment]

@@ -32,6 +32,7 @@ COMPILED_RUNTIME, PIPELINE_RUNTIME = "onnxruntime", "scikit-learn"
 @dataclass(frozen=True)
 class Compilation:
     """The outcome of compiling one Pipeline: the ONNX bytes when they passed the probes, else why not."""
+
     onnx: bytes | None
     note: str
     probe_rows: int = 0
@@ -49,8 +50,12 @@ class Compilation:
         """What deployment.json says about the compiled file (None: serve the Pipeline)."""
         if self.onnx is None:
             return None
-        return {"file": ONNX_FILE, "sha256": self.sha256, "probe_rows": self.probe_rows,
-                "max_relative_error": self.max_relative_error}
+        return {
+            "file": ONNX_FILE,
+            "sha256": self.sha256,
+            "probe_rows": self.probe_rows,
+            "max_relative_error": self.max_relative_error,
+        }
 
 
 def probe_rows(deployment: Deployment, count: int = PROBE_ROWS, seed: int = 0) -> list[dict]:
@@ -75,7 +80,7 @@ def _random_value(f, example: Any, rng: random.Random) -> Any:
     low = f.min if f.min is not None else min(0.0, float(example or 0.0))
     high = f.max if f.max is not None else max(1.0, 4 * abs(float(example or 1.0)))
     value = rng.uniform(low, high)
-    return int(round(value)) if f.dtype == "int" else round(value, 3)
+    return round(value) if f.dtype == "int" else round(value, 3)
 
 
 def onnx_feeds(deployment: Deployment, rows: list[dict]) -> dict[str, np.ndarray]:
@@ -108,8 +113,10 @@ def compile_pipeline(deployment: Deployment, model: Any) -> Compilation:
         from skl2onnx.common.data_types import FloatTensorType, StringTensorType
     except ImportError:  # an optional speed-up: without the converter the Pipeline serves
         return Compilation(None, "skl2onnx is not installed")
-    types = [(f.name, StringTensorType([None, 1]) if f.dtype == "str" else FloatTensorType([None, 1]))
-             for f in deployment.fields]
+    types = [
+        (f.name, StringTensorType([None, 1]) if f.dtype == "str" else FloatTensorType([None, 1]))
+        for f in deployment.fields
+    ]
     options = {id(model): {"zipmap": False}} if deployment.prediction.method == "predict_proba" else None
     try:
         onnx = convert_sklearn(model, initial_types=types, options=options).SerializeToString()
@@ -126,10 +133,16 @@ def compile_pipeline(deployment: Deployment, model: Any) -> Compilation:
     worst = float(np.nanmax(relative)) if len(relative) else math.inf
     if not np.all(np.isfinite(actual) == np.isfinite(expected)) or not worst <= RELATIVE_TOLERANCE:
         bad = int(np.argmax(np.where(np.isfinite(relative), relative, np.inf)))
-        return Compilation(None, f"disagrees with the Pipeline on probe row {bad} ({rows[bad]}): "
-                                 f"{float(actual[bad]):.6g} vs {float(expected[bad]):.6g}", len(rows), worst)
-    return Compilation(onnx, f"agrees with the Pipeline on {len(rows)} probe rows "
-                             f"(max relative error {worst:.2e})", len(rows), worst)
+        return Compilation(
+            None,
+            f"disagrees with the Pipeline on probe row {bad} ({rows[bad]}): "
+            f"{float(actual[bad]):.6g} vs {float(expected[bad]):.6g}",
+            len(rows),
+            worst,
+        )
+    return Compilation(
+        onnx, f"agrees with the Pipeline on {len(rows)} probe rows (max relative error {worst:.2e})", len(rows), worst
+    )
 
 
 class CompiledModel:

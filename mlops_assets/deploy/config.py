@@ -94,8 +94,16 @@ def _field(raw: dict, where: str) -> FormField:
         values = tuple(_DTYPES[dtype](v) for v in values)
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: values of field {name!r} are not all {dtype}") from None
-    return FormField(name=name, type=kind, label=str(raw.get("label") or name), required=bool(raw.get("required", True)),
-                     values=values, dtype=dtype, min=raw.get("min"), max=raw.get("max"))
+    return FormField(
+        name=name,
+        type=kind,
+        label=str(raw.get("label") or name),
+        required=bool(raw.get("required", True)),
+        values=values,
+        dtype=dtype,
+        min=raw.get("min"),
+        max=raw.get("max"),
+    )
 
 
 def deployment_from_config(name: str, form: dict, spec: dict) -> Deployment:
@@ -119,10 +127,17 @@ def deployment_from_config(name: str, form: dict, spec: dict) -> Deployment:
     if prediction.method not in {"predict", "predict_proba"}:
         raise ConfigError(f"{name}: prediction.method must be predict or predict_proba")
     return Deployment(
-        name=name, title=str(form.get("title") or name), units=str(form.get("units") or ""),
-        home=tuple(form.get("home") or ()), fields=fields, model_key=str(spec.get("model_key") or ""),
-        description=str(spec.get("description") or ""), default=bool(spec.get("default", False)),
-        prediction=prediction, raw_example=dict(spec.get("raw_example") or {}), trainer=spec.get("trainer"),
+        name=name,
+        title=str(form.get("title") or name),
+        units=str(form.get("units") or ""),
+        home=tuple(form.get("home") or ()),
+        fields=fields,
+        model_key=str(spec.get("model_key") or ""),
+        description=str(spec.get("description") or ""),
+        default=bool(spec.get("default", False)),
+        prediction=prediction,
+        raw_example=dict(spec.get("raw_example") or {}),
+        trainer=spec.get("trainer"),
         form_config=form,
     )
 
@@ -159,6 +174,7 @@ def _one_of(values: tuple):
         if value not in values:
             raise ValueError(f"Input should be {' or '.join(map(repr, values))}")
         return value
+
     return check
 
 
@@ -183,8 +199,11 @@ def _annotation(f: FormField) -> Any:
     # Literal[1, 2, 3] would take `true` as 1: a strict number checked against the options instead, documented
     # as the same enum the JSON Schema promises.
     kind = "integer" if f.dtype == "int" else "number"
-    return Annotated[JsonInteger if f.dtype == "int" else f.python_type, AfterValidator(_one_of(f.values)),
-                     WithJsonSchema({"type": kind, "enum": list(f.values)})]
+    return Annotated[
+        JsonInteger if f.dtype == "int" else f.python_type,
+        AfterValidator(_one_of(f.values)),
+        WithJsonSchema({"type": kind, "enum": list(f.values)}),
+    ]
 
 
 def _needs_alias(name: str) -> bool:
@@ -210,7 +229,7 @@ def _schema_for(deployment: Deployment) -> type[BaseModel]:
         if f.required:
             definitions[attribute] = (annotation, Field(..., title=f.label, **constraints))
         else:
-            definitions[attribute] = (Optional[annotation], Field(None, title=f.label, **constraints))
+            definitions[attribute] = (Optional[annotation], Field(None, title=f.label, **constraints))  # noqa: UP045  (built at run time from any annotation)
     model_name = "".join(part.title() for part in deployment.name.split("_")) + "Input"
     # Strict: a JSON boolean or a numeric string is not a number (ints are still accepted as floats).
     return create_model(model_name, __config__=ConfigDict(extra="forbid", strict=True), **definitions)

@@ -15,5 +15,6 @@ DEPLOYMENT_CODE_VERSION = "3"
 def snapshot_system(deployment: str) -> str:
     return SNAPSHOT_SYSTEM.format(name=deployment)
 
+
 # Dynamic partitions of the deploy assets: one per deployment in the object store.
 PARTITIONS = "deployments"

@@ -31,14 +31,23 @@ def prediction_rule(model: Any, proba_class: str | None) -> dict:
     return {"method": "predict_proba", "class_index": classes.index(proba_class), "scale": 100.0, "decimals": 1}
 
 
-def build_record(name: str, model: Any, model_ref: dict, form: dict | None = None, example: dict | None = None,
-                 spec: dict | None = None, proba_class: str | None = None) -> DeploymentRecord:
+def build_record(
+    name: str,
+    model: Any,
+    model_ref: dict,
+    form: dict | None = None,
+    example: dict | None = None,
+    spec: dict | None = None,
+    proba_class: str | None = None,
+) -> DeploymentRecord:
     """The record to store for `model`, after the checks pass on it; DeployRefused otherwise."""
     from sklearn.pipeline import Pipeline
 
     if not isinstance(model, Pipeline):
-        raise DeployRefused(f"the model is a {type(model).__name__}, not a scikit-learn Pipeline: deploy the "
-                            "preprocessing and the estimator together as one Pipeline")
+        raise DeployRefused(
+            f"the model is a {type(model).__name__}, not a scikit-learn Pipeline: deploy the "
+            "preprocessing and the estimator together as one Pipeline"
+        )
     spec = dict(spec or {})
     form_source = "form.yml" if form is not None else "inferred"
     if example is not None and not isinstance(example, dict):
@@ -52,8 +61,9 @@ def build_record(name: str, model: Any, model_ref: dict, form: dict | None = Non
     if model_columns is not None:
         unknown = [f for f in fields if f not in model_columns]
         if unknown:
-            raise DeployRefused(f"unknown column(s) {_names(unknown)}: the model's input columns are "
-                                f"{_names(model_columns)}")
+            raise DeployRefused(
+                f"unknown column(s) {_names(unknown)}: the model's input columns are {_names(model_columns)}"
+            )
         missing = [c for c in model_columns if c not in fields]
         if missing:
             raise DeployRefused(f"the form lacks the model's input column(s) {_names(missing)}")

@@ -80,7 +80,7 @@ def _column_facts(pipeline: Any) -> tuple[list[str] | None, dict[str, list], set
             for part in _steps(transformer):
                 kind = type(part).__name__
                 if kind in ENCODERS and hasattr(part, "categories_") and len(part.categories_) == len(names):
-                    for name, values in zip(names, part.categories_):
+                    for name, values in zip(names, part.categories_, strict=False):
                         categories[name] = [v for v in map(_plain, values) if v is not None]
                 if kind in {"SimpleImputer", "KNNImputer", "IterativeImputer"}:
                     imputed.update(names)
@@ -108,8 +108,10 @@ def infer_columns(pipeline: Any, example: dict | None) -> list[str]:
     if columns is None:
         if example:
             return list(example)
-        raise InferenceError(f"{type(pipeline).__name__} does not record its input columns (fit it on a DataFrame); "
-                             "pass --example example.json or --form form.yml")
+        raise InferenceError(
+            f"{type(pipeline).__name__} does not record its input columns (fit it on a DataFrame); "
+            "pass --example example.json or --form form.yml"
+        )
     return columns
 
 
@@ -122,8 +124,13 @@ def infer_form(name: str, pipeline: Any, example: dict | None = None) -> dict:
         example_value = (example or {}).get(column)
         values = categories.get(column, [])
         dtype = _dtype(values, example_value)
-        field: dict[str, Any] = {"name": column, "type": "select" if values else "number", "dtype": dtype,
-                                 "label": column.replace("_", " "), "required": column not in imputed}
+        field: dict[str, Any] = {
+            "name": column,
+            "type": "select" if values else "number",
+            "dtype": dtype,
+            "label": column.replace("_", " "),
+            "required": column not in imputed,
+        }
         if values:
             field["values"] = values
         fields.append(field)
@@ -131,9 +138,14 @@ def infer_form(name: str, pipeline: Any, example: dict | None = None) -> dict:
     return {
         "title": name.replace("_", " ").capitalize(),
         "units": "",
-        "home": [{"title": "What it does", "subtitle": f"A scikit-learn {model}",
-                  "content": f"Fill in the {len(fields)} input columns the model was trained on; the form and "
-                             "its validation were generated from the fitted Pipeline."}],
+        "home": [
+            {
+                "title": "What it does",
+                "subtitle": f"A scikit-learn {model}",
+                "content": f"Fill in the {len(fields)} input columns the model was trained on; the form and "
+                "its validation were generated from the fitted Pipeline.",
+            }
+        ],
         "schema": {"fields": fields},
     }
 

@@ -15,7 +15,7 @@ import io
 import json
 import pickle
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from resources.mlflow_registry import model_uri
@@ -27,10 +27,12 @@ PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 
 # Types that skops does not trust by default but that plain scikit-learn Pipelines contain. Each one is data
 # (a dtype, fitted tree nodes), not a callable: loading them cannot run code. Anything else is refused by name.
-SKOPS_ALLOWED_TYPES = frozenset({
-    "numpy.dtype",  # OneHotEncoder's output dtype parameter
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # fitted node arrays of HistGradientBoosting*
-})
+SKOPS_ALLOWED_TYPES = frozenset(
+    {
+        "numpy.dtype",  # OneHotEncoder's output dtype parameter
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # fitted node arrays of HistGradientBoosting*
+    }
+)
 
 
 class ModelRefused(Exception):
@@ -70,8 +72,15 @@ def read_pin(store: ObjectStore, deployment: str) -> Pin | None:
 
 
 def write_pin(store: ObjectStore, deployment: str, version: ObjectVersion, sha256: str) -> Pin:
-    pin = Pin(deployment=deployment, bucket=version.bucket, key=version.key, version_id=version.version_id,
-              sha256=sha256, tag=version.tag, pinned_at=datetime.now(timezone.utc).isoformat())
+    pin = Pin(
+        deployment=deployment,
+        bucket=version.bucket,
+        key=version.key,
+        version_id=version.version_id,
+        sha256=sha256,
+        tag=version.tag,
+        pinned_at=datetime.now(UTC).isoformat(),
+    )
     store.put_bytes(pin_key(deployment), json.dumps(pin.to_json()).encode(), "application/json")
     return pin
 
@@ -99,8 +108,10 @@ def deserialize(data: bytes, key: str, from_trusted_bucket: bool) -> Any:
         return sio.loads(data, trusted=untrusted)
     if name.endswith(PICKLE_SUFFIXES):
         if not from_trusted_bucket:
-            raise ModelRefused(f"{key}: pickle files are loaded only from the configured model bucket "
-                               "(MLOPS_MODEL_BUCKET); upload a .skops file to use another bucket")
+            raise ModelRefused(
+                f"{key}: pickle files are loaded only from the configured model bucket "
+                "(MLOPS_MODEL_BUCKET); upload a .skops file to use another bucket"
+            )
         import joblib
 
         return joblib.load(io.BytesIO(data)) if name.endswith(".joblib") else pickle.loads(data)
@@ -121,9 +132,16 @@ def resolve_registry_pin(registry, deployment: str, uri: str) -> Pin:
             found = registry.client().get_model_version(model, version)
         except Exception:
             raise ModelRefused(f"{uri}: no such model version in the MLflow registry") from None
-    return Pin(deployment=deployment, bucket="mlflow", key=model_uri(model, found.version),
-               version_id=str(found.version), sha256="", tag=alias,
-               pinned_at=datetime.now(timezone.utc).isoformat(), source="mlflow")
+    return Pin(
+        deployment=deployment,
+        bucket="mlflow",
+        key=model_uri(model, found.version),
+        version_id=str(found.version),
+        sha256="",
+        tag=alias,
+        pinned_at=datetime.now(UTC).isoformat(),
+        source="mlflow",
+    )
 
 
 def load_pinned(bucket: ModelBucket, pin: Pin, registry=None) -> Any:

@@ -23,8 +23,11 @@ FEEDBACK_PREFIX = f"{SYSTEM}/feedback/"
 def read_feedback(store: ObjectStore) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    frames = [pq.read_table(io.BytesIO(store.get_bytes(info.key))).to_pandas()
-              for info in store.list_objects(FEEDBACK_PREFIX) if info.key.endswith(".parquet")]
+    frames = [
+        pq.read_table(io.BytesIO(store.get_bytes(info.key))).to_pandas()
+        for info in store.list_objects(FEEDBACK_PREFIX)
+        if info.key.endswith(".parquet")
+    ]
     if not frames:
         return pd.DataFrame(columns=["prediction_id", "deployment", "actual", "received_at"])
     # The latest word on a prediction counts: a corrected true value replaces the first one.
@@ -49,9 +52,13 @@ def joined(log: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
     if log.empty or feedback.empty:
         return pd.DataFrame(columns=["period", "deployment", "predicted", "actual"])
     outputs = parse_outputs(log)
-    predicted = pd.DataFrame({"prediction_id": log["prediction_id"],
-                              "predicted": [predicted_value(row.dropna().to_dict()) for _, row in outputs.iterrows()],
-                              "logged_at": pd.to_datetime(log["logged_at"], utc=True)})
+    predicted = pd.DataFrame(
+        {
+            "prediction_id": log["prediction_id"],
+            "predicted": [predicted_value(row.dropna().to_dict()) for _, row in outputs.iterrows()],
+            "logged_at": pd.to_datetime(log["logged_at"], utc=True),
+        }
+    )
     rows = feedback.merge(predicted, on="prediction_id", how="inner")
     rows["actual"] = rows["actual"].map(json.loads)
     rows["period"] = rows["logged_at"].dt.strftime("%Y-%m-%d")
@@ -60,16 +67,24 @@ def joined(log: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
 
 def daily_figures(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Per day, one column per deployment: `<name> accuracy` for labels, `<name> MAE` for numbers."""
-    history = pd.DataFrame({"period": sorted(rows["period"].unique())}) if len(rows) else pd.DataFrame(
-        columns=["period"])
+    history = (
+        pd.DataFrame({"period": sorted(rows["period"].unique())}) if len(rows) else pd.DataFrame(columns=["period"])
+    )
     metrics = []
     for deployment, part in rows.groupby("deployment"):
         classifier = all(map(is_label, part["predicted"])) and all(map(is_label, part["actual"]))
         if classifier:
             metric = f"{deployment} accuracy"
-            values = part.assign(v=[str(p) == str(a) or (not isinstance(p, str) and not isinstance(a, str)
-                                                          and float(p) == float(a))
-                                    for p, a in zip(part["predicted"], part["actual"])]).groupby("period")["v"].mean()
+            values = (
+                part.assign(
+                    v=[
+                        str(p) == str(a) or (not isinstance(p, str) and not isinstance(a, str) and float(p) == float(a))
+                        for p, a in zip(part["predicted"], part["actual"], strict=False)
+                    ]
+                )
+                .groupby("period")["v"]
+                .mean()
+            )
         else:
             metric = f"{deployment} MAE"
             errors = (part["predicted"].astype(float) - part["actual"].astype(float)).abs()
@@ -80,13 +95,22 @@ def daily_figures(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return history, metrics
 
 
-@dg.asset(key_prefix=[SYSTEM], group_name=SYSTEM, kinds={"matplotlib", "png"}, code_version="1",
-          automation_condition=HOURLY)
+@dg.asset(
+    key_prefix=[SYSTEM], group_name=SYSTEM, kinds={"matplotlib", "png"}, code_version="1", automation_condition=HOURLY
+)
 def realized_performance(context: dg.AssetExecutionContext, object_store: ObjectStore) -> dg.MaterializeResult:
     """Realized accuracy (classifiers) or MAE (regressors) of each deployment, per day of the answers, over the
     last week of logged answers that received feedback."""
     rows = joined(read_log(object_store, SYSTEM), read_feedback(object_store))
     history, metrics = daily_figures(rows)
-    return performance_output(context, object_store, SYSTEM, "realized_performance", history, metrics,
-                              "Deploy: realized performance from feedback", None,
-                              feedback_rows=dg.MetadataValue.int(len(rows)))
+    return performance_output(
+        context,
+        object_store,
+        SYSTEM,
+        "realized_performance",
+        history,
+        metrics,
+        "Deploy: realized performance from feedback",
+        None,
+        feedback_rows=dg.MetadataValue.int(len(rows)),
+    )

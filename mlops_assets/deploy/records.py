@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mlops_assets.deploy.config import ConfigError, Deployment, deployment_from_config
 from resources.object_store import ObjectNotFound, ObjectStore
@@ -51,7 +51,7 @@ class DeploymentRecord:
     model: dict  # {"source": "bucket", "key": ...} or {"source": "mlflow", "uri": "models:/..."}
     form_source: str = "form.yml"  # or "inferred"
     revision: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    updated_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    updated_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     @property
     def source(self) -> str:
@@ -62,21 +62,28 @@ class DeploymentRecord:
         return deployment_from_config(self.name, self.form, self.spec)
 
     def describe_model(self) -> str:
-        return self.model["uri"] if self.source == MLFLOW else f"{self.model.get('bucket', '')}/{self.model.get('key', '')}"
+        return (
+            self.model["uri"]
+            if self.source == MLFLOW
+            else f"{self.model.get('bucket', '')}/{self.model.get('key', '')}"
+        )
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, data: dict) -> "DeploymentRecord":
-        known = {k: data[k] for k in ("name", "form", "spec", "model", "form_source", "revision", "updated_at") if k in data}
+    def from_json(cls, data: dict) -> DeploymentRecord:
+        known = {
+            k: data[k] for k in ("name", "form", "spec", "model", "form_source", "revision", "updated_at") if k in data
+        }
         return cls(**known)
 
 
 def save_record(store: ObjectStore, record: DeploymentRecord) -> DeploymentRecord:
-    record.deployment  # refuse to store a config that could not be served
-    store.put_bytes(record_key(record.name), json.dumps(record.to_json(), ensure_ascii=False).encode(),
-                    "application/json")
+    record.deployment  # noqa: B018  (the property validates: refuse to store a config that could not be served)
+    store.put_bytes(
+        record_key(record.name), json.dumps(record.to_json(), ensure_ascii=False).encode(), "application/json"
+    )
     return record
 
 
@@ -91,7 +98,7 @@ def list_records(store: ObjectStore) -> dict[str, DeploymentRecord]:
     """Every deployment in the store, by name (sorted); an unreadable document is skipped, not fatal."""
     records = {}
     for info in sorted(store.list_objects(RECORDS_PREFIX), key=lambda i: i.key):
-        name = info.key[len(RECORDS_PREFIX):].removesuffix(".json")
+        name = info.key[len(RECORDS_PREFIX) :].removesuffix(".json")
         if "/" in name or not info.key.endswith(".json"):
             continue
         try:

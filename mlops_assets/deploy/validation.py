@@ -51,20 +51,34 @@ def run_checks(deployment: Deployment, model: Any) -> list[Outcome]:
         outcomes.append(Outcome(SCHEMA_CHECK, False, f"raw example rejected by the schema: {field_errors(exc)}"))
 
     is_pipeline = isinstance(model, Pipeline)
-    outcomes.append(Outcome(PIPELINE_CHECK, is_pipeline,
-                            None if is_pipeline else f"{type(model).__name__} is not a sklearn Pipeline: upload "
-                                                     "the preprocessing and the estimator together",
-                            {"model_class": type(model).__name__}))
+    outcomes.append(
+        Outcome(
+            PIPELINE_CHECK,
+            is_pipeline,
+            None
+            if is_pipeline
+            else f"{type(model).__name__} is not a sklearn Pipeline: upload "
+            "the preprocessing and the estimator together",
+            {"model_class": type(model).__name__},
+        )
+    )
 
     row = validated if validated is not None else deployment.raw_example
     try:
         value = predict_value(deployment, model, row)
         passed = isinstance(value, float) and math.isfinite(value)
-        outcomes.append(Outcome(PREDICTION_CHECK, passed, None if passed else f"the prediction {value!r} is not "
-                                "a finite number", {"raw_example_prediction": value}))
+        outcomes.append(
+            Outcome(
+                PREDICTION_CHECK,
+                passed,
+                None if passed else f"the prediction {value!r} is not a finite number",
+                {"raw_example_prediction": value},
+            )
+        )
     except Exception as exc:  # any failure of a user's model is the check's finding, not a crash
-        outcomes.append(Outcome(PREDICTION_CHECK, False,
-                                f"predicting the raw example failed: {type(exc).__name__}: {exc}"))
+        outcomes.append(
+            Outcome(PREDICTION_CHECK, False, f"predicting the raw example failed: {type(exc).__name__}: {exc}")
+        )
     return outcomes
 
 

@@ -1,6 +1,5 @@
 """Pistachio classifier assets: weekly snapshot files -> validated table -> splits -> 96-run sweep -> registry."""
 
-
 import hashlib
 import json
 
@@ -10,13 +9,21 @@ import pandas as pd
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL
 from mlops_assets.common.tables import table_metadata
 from mlops_assets.pistachio.constants import (
-    DATASET_RELATIVE_PATH, DATASET_URL, MODEL_FILE_KEY, MODEL_MANIFEST_KEY, MODEL_NAME, TRAINING_DATAFILE_TAG,
+    DATASET_RELATIVE_PATH,
+    DATASET_URL,
+    MODEL_FILE_KEY,
+    MODEL_MANIFEST_KEY,
+    MODEL_NAME,
+    TRAINING_DATAFILE_TAG,
     VALIDATION_AUC_TAG,
 )
 from mlops_assets.pistachio.model_file import fetch_model_file
 from mlops_assets.pistachio.partitions import snapshot_partitions
 from mlops_assets.pistachio.snapshot_files import (
-    SnapshotUnreadable, derive_weekly_files, read_snapshot, snapshot_object_key,
+    SnapshotUnreadable,
+    derive_weekly_files,
+    read_snapshot,
+    snapshot_object_key,
 )
 from mlops_assets.pistachio.sweep import SPLITS, SplitData, full_grid, results_frame, split_snapshot
 from mlops_assets.pistachio.tracking import run_sweep
@@ -47,19 +54,33 @@ def weekly_snapshot_files(data_source: DataSource, object_store: ObjectStore) ->
             continue
         object_store.put_bytes(key, data, "text/csv")
         written.append(key)
-    return dg.MaterializeResult(metadata={
-        **fetched.metadata(),
-        "written": dg.MetadataValue.json(written),
-        "unchanged": dg.MetadataValue.json(unchanged),
-    }, data_version=fetched.data_version)
+    return dg.MaterializeResult(
+        metadata={
+            **fetched.metadata(),
+            "written": dg.MetadataValue.json(written),
+            "unchanged": dg.MetadataValue.json(unchanged),
+        },
+        data_version=fetched.data_version,
+    )
 
 
 @dg.asset(
-    key_prefix=PREFIX, group_name=GROUP, kinds={"duckdb", "pandas"}, code_version="1",
-    partitions_def=snapshot_partitions, deps=[weekly_snapshot_files], pool=DUCKDB_POOL,
+    key_prefix=PREFIX,
+    group_name=GROUP,
+    kinds={"duckdb", "pandas"},
+    code_version="1",
+    partitions_def=snapshot_partitions,
+    deps=[weekly_snapshot_files],
+    pool=DUCKDB_POOL,
     metadata={"partition_expr": "snapshot"},
-    check_specs=[dg.AssetCheckSpec(SCHEMA_CHECK, asset=[*PREFIX, "raw_snapshot"], blocking=True,
-                                   description="Only the 16 features and a known class; every value numeric.")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            SCHEMA_CHECK,
+            asset=[*PREFIX, "raw_snapshot"],
+            blocking=True,
+            description="Only the 16 features and a known class; every value numeric.",
+        )
+    ],
 )
 def raw_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore):
     """One weekly delivery as a table: 16 lower-case shape features and `class` (Kirmizi=0, Siit=1).
@@ -77,18 +98,22 @@ def raw_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore):
         raise dg.Failure(description=str(exc), metadata={"file": dg.MetadataValue.text(key)}) from None
     frame.insert(0, "snapshot", snapshot)
     counts = frame["class"].value_counts()
-    yield dg.Output(frame, metadata={
-        **table_metadata(frame),
-        "kirmizi_rows": dg.MetadataValue.int(int(counts.get(0, 0))),
-        "siit_rows": dg.MetadataValue.int(int(counts.get(1, 0))),
-        "source_uri": dg.MetadataValue.text(object_store.uri(key)),
-        # The sensor compares this with the file's current ETag (content MD5) to spot a re-delivered file.
-        SOURCE_ETAG: dg.MetadataValue.text(hashlib.md5(data).hexdigest()),
-        "dropped_index_column": dg.MetadataValue.text(report.dropped_index_column or "none"),
-        "preview": dg.MetadataValue.md(frame.head(5).to_markdown(index=False)),
-    })
+    yield dg.Output(
+        frame,
+        metadata={
+            **table_metadata(frame),
+            "kirmizi_rows": dg.MetadataValue.int(int(counts.get(0, 0))),
+            "siit_rows": dg.MetadataValue.int(int(counts.get(1, 0))),
+            "source_uri": dg.MetadataValue.text(object_store.uri(key)),
+            # The sensor compares this with the file's current ETag (content MD5) to spot a re-delivered file.
+            SOURCE_ETAG: dg.MetadataValue.text(hashlib.md5(data).hexdigest()),
+            "dropped_index_column": dg.MetadataValue.text(report.dropped_index_column or "none"),
+            "preview": dg.MetadataValue.md(frame.head(5).to_markdown(index=False)),
+        },
+    )
     yield dg.AssetCheckResult(
-        check_name=SCHEMA_CHECK, passed=report.ok,
+        check_name=SCHEMA_CHECK,
+        passed=report.ok,
         description="; ".join(report.problems) if report.problems else f"{key}: schema as expected",
         metadata={
             "file": dg.MetadataValue.text(key),
@@ -99,25 +124,43 @@ def raw_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore):
     )
 
 
-@dg.asset(key_prefix=PREFIX, group_name=GROUP, kinds={"duckdb", "scikit-learn"}, code_version="1",
-          partitions_def=snapshot_partitions, pool=DUCKDB_POOL, metadata={"partition_expr": "snapshot"})
+@dg.asset(
+    key_prefix=PREFIX,
+    group_name=GROUP,
+    kinds={"duckdb", "scikit-learn"},
+    code_version="1",
+    partitions_def=snapshot_partitions,
+    pool=DUCKDB_POOL,
+    metadata={"partition_expr": "snapshot"},
+)
 def snapshot_splits(raw_snapshot: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """The delivery split 60/20/20 into train / validation / test with random_state=1, as the original did."""
     features = raw_snapshot.drop(columns=["snapshot"]).reset_index(drop=True)
     splits = split_snapshot(features)
     splits.insert(0, "snapshot", raw_snapshot["snapshot"].iloc[0])
     sizes = splits["split"].value_counts()
-    return dg.Output(splits, metadata={
-        **table_metadata(splits),
-        **{f"{name}_rows": dg.MetadataValue.int(int(sizes.get(name, 0))) for name in SPLITS},
-        "siit_share_train": dg.MetadataValue.float(float(splits.loc[splits["split"] == "train", "class"].mean())),
-    })
+    return dg.Output(
+        splits,
+        metadata={
+            **table_metadata(splits),
+            **{f"{name}_rows": dg.MetadataValue.int(int(sizes.get(name, 0))) for name in SPLITS},
+            "siit_share_train": dg.MetadataValue.float(float(splits.loc[splits["split"] == "train", "class"].mean())),
+        },
+    )
 
 
-@dg.asset(key_prefix=PREFIX, group_name=GROUP, kinds={"mlflow", "scikit-learn", "duckdb"}, code_version="1",
-          partitions_def=snapshot_partitions, pool=DUCKDB_POOL, metadata={"partition_expr": "snapshot"})
-def model_sweep(context: dg.AssetExecutionContext, snapshot_splits: pd.DataFrame,
-                mlflow: MlflowRegistry) -> dg.Output[pd.DataFrame]:
+@dg.asset(
+    key_prefix=PREFIX,
+    group_name=GROUP,
+    kinds={"mlflow", "scikit-learn", "duckdb"},
+    code_version="1",
+    partitions_def=snapshot_partitions,
+    pool=DUCKDB_POOL,
+    metadata={"partition_expr": "snapshot"},
+)
+def model_sweep(
+    context: dg.AssetExecutionContext, snapshot_splits: pd.DataFrame, mlflow: MlflowRegistry
+) -> dg.Output[pd.DataFrame]:
     """All 96 logistic-regression configurations of the original's grid, one nested MLflow run each.
 
     C [1,2,4,8] x max_iter [20..1000] x solver [lbfgs, liblinear, sag, saga] on DictVectorizer +
@@ -131,56 +174,72 @@ def model_sweep(context: dg.AssetExecutionContext, snapshot_splits: pd.DataFrame
     table["model_uri"] = table["is_best"].map({True: outcome.model_uri, False: ""})
     table.insert(0, "snapshot", snapshot)
     best = outcome.best
-    context.log.info("sweep of %s: %d runs in %.1f s, best %s val AUC %.4f", snapshot, len(table),
-                     outcome.seconds, best.config.label, best.val_auc)
-    return dg.Output(table, metadata={
-        "runs": dg.MetadataValue.int(len(table)),
-        "sweep_seconds": dg.MetadataValue.float(outcome.seconds),
-        "mlflow_logging_seconds": dg.MetadataValue.float(outcome.logging_seconds),
-        "best_val_auc": dg.MetadataValue.float(best.val_auc),
-        "best_test_auc": dg.MetadataValue.float(best.test_auc),
-        "best_val_auc_proba": dg.MetadataValue.float(best.val_auc_proba),
-        "best_config": dg.MetadataValue.text(best.config.label),
-        "convergence_warnings": dg.MetadataValue.int(outcome.convergence_warnings),
-        "mlflow_parent_run_id": dg.MetadataValue.text(outcome.parent_run_id),
-        "mlflow_best_run_id": dg.MetadataValue.text(outcome.best_run_id),
-        "mlflow_parent_run_url": dg.MetadataValue.url(mlflow.run_url(outcome.parent_run_id, outcome.experiment_id)),
-        "top_runs": dg.MetadataValue.md(
-            table.sort_values("val_auc", ascending=False).head(8)[
-                ["C", "max_iter", "solver", "val_auc", "test_auc", "val_auc_proba", "converged"]
-            ].to_markdown(index=False, floatfmt=".4f")),
-    })
+    context.log.info(
+        "sweep of %s: %d runs in %.1f s, best %s val AUC %.4f",
+        snapshot,
+        len(table),
+        outcome.seconds,
+        best.config.label,
+        best.val_auc,
+    )
+    return dg.Output(
+        table,
+        metadata={
+            "runs": dg.MetadataValue.int(len(table)),
+            "sweep_seconds": dg.MetadataValue.float(outcome.seconds),
+            "mlflow_logging_seconds": dg.MetadataValue.float(outcome.logging_seconds),
+            "best_val_auc": dg.MetadataValue.float(best.val_auc),
+            "best_test_auc": dg.MetadataValue.float(best.test_auc),
+            "best_val_auc_proba": dg.MetadataValue.float(best.val_auc_proba),
+            "best_config": dg.MetadataValue.text(best.config.label),
+            "convergence_warnings": dg.MetadataValue.int(outcome.convergence_warnings),
+            "mlflow_parent_run_id": dg.MetadataValue.text(outcome.parent_run_id),
+            "mlflow_best_run_id": dg.MetadataValue.text(outcome.best_run_id),
+            "mlflow_parent_run_url": dg.MetadataValue.url(mlflow.run_url(outcome.parent_run_id, outcome.experiment_id)),
+            "top_runs": dg.MetadataValue.md(
+                table.sort_values("val_auc", ascending=False)
+                .head(8)[["C", "max_iter", "solver", "val_auc", "test_auc", "val_auc_proba", "converged"]]
+                .to_markdown(index=False, floatfmt=".4f")
+            ),
+        },
+    )
 
 
-@dg.asset(key_prefix=PREFIX, group_name=GROUP, kinds={"mlflow"}, code_version="1",
-          partitions_def=snapshot_partitions)
-def registered_model(context: dg.AssetExecutionContext, model_sweep: pd.DataFrame,
-                     mlflow: MlflowRegistry) -> dg.MaterializeResult:
+@dg.asset(key_prefix=PREFIX, group_name=GROUP, kinds={"mlflow"}, code_version="1", partitions_def=snapshot_partitions)
+def registered_model(
+    context: dg.AssetExecutionContext, model_sweep: pd.DataFrame, mlflow: MlflowRegistry
+) -> dg.MaterializeResult:
     """The sweep's best run as a new version of `Pistachio_Classifier` in the MLflow registry.
 
     Tagged as the original did ("Validation AUC", "Training Datafile") plus the Dagster run that produced it.
     Whether it serves is decided by the promotion check, not here.
     """
     best = model_sweep[model_sweep["is_best"].astype(bool)].iloc[0]
-    version = mlflow.register(MODEL_NAME, best["model_uri"], best["mlflow_run_id"], tags={
-        VALIDATION_AUC_TAG: f"{best['val_auc']:.6f}",
-        TRAINING_DATAFILE_TAG: context.partition_key,
-        DAGSTER_RUN_TAG: context.run_id,
-        "config": f"C={best['C']:g} max_iter={best['max_iter']} {best['solver']}",
-    })
-    return dg.MaterializeResult(metadata={
-        "model_name": dg.MetadataValue.text(MODEL_NAME),
-        "model_version": dg.MetadataValue.text(str(version.version)),
-        "val_auc": dg.MetadataValue.float(float(best["val_auc"])),
-        "test_auc": dg.MetadataValue.float(float(best["test_auc"])),
-        "mlflow_run_id": dg.MetadataValue.text(best["mlflow_run_id"]),
-        **mlflow.link_metadata(best["mlflow_run_id"], MODEL_NAME, version.version),
-        "training_datafile": dg.MetadataValue.text(context.partition_key),
-    })
+    version = mlflow.register(
+        MODEL_NAME,
+        best["model_uri"],
+        best["mlflow_run_id"],
+        tags={
+            VALIDATION_AUC_TAG: f"{best['val_auc']:.6f}",
+            TRAINING_DATAFILE_TAG: context.partition_key,
+            DAGSTER_RUN_TAG: context.run_id,
+            "config": f"C={best['C']:g} max_iter={best['max_iter']} {best['solver']}",
+        },
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "model_name": dg.MetadataValue.text(MODEL_NAME),
+            "model_version": dg.MetadataValue.text(str(version.version)),
+            "val_auc": dg.MetadataValue.float(float(best["val_auc"])),
+            "test_auc": dg.MetadataValue.float(float(best["test_auc"])),
+            "mlflow_run_id": dg.MetadataValue.text(best["mlflow_run_id"]),
+            **mlflow.link_metadata(best["mlflow_run_id"], MODEL_NAME, version.version),
+            "training_datafile": dg.MetadataValue.text(context.partition_key),
+        }
+    )
 
 
-@dg.asset(key_prefix=PREFIX, group_name=GROUP, kinds={"skops", "mlflow"}, code_version="1",
-          deps=[registered_model])
+@dg.asset(key_prefix=PREFIX, group_name=GROUP, kinds={"skops", "mlflow"}, code_version="1", deps=[registered_model])
 def champion_model_file(object_store: ObjectStore, mlflow: MlflowRegistry) -> dg.MaterializeResult:
     """The current champion as one downloadable file with its SHA-256 (the original's model .bin, in skops).
 
@@ -193,18 +252,27 @@ def champion_model_file(object_store: ObjectStore, mlflow: MlflowRegistry) -> dg
     model_file.load()  # refuses a file with untrusted types before anyone downloads it
     tags = dict(champion.tags or {})
     manifest = {
-        "model_name": MODEL_NAME, "version": str(champion.version), "alias": CHAMPION,
-        "sha256": model_file.sha256, "bytes": len(model_file.data), "format": "skops",
-        "validation_auc": tags.get(VALIDATION_AUC_TAG), "training_datafile": tags.get(TRAINING_DATAFILE_TAG),
-        "mlflow_run_id": champion.run_id, "dagster_run_id": tags.get(DAGSTER_RUN_TAG),
+        "model_name": MODEL_NAME,
+        "version": str(champion.version),
+        "alias": CHAMPION,
+        "sha256": model_file.sha256,
+        "bytes": len(model_file.data),
+        "format": "skops",
+        "validation_auc": tags.get(VALIDATION_AUC_TAG),
+        "training_datafile": tags.get(TRAINING_DATAFILE_TAG),
+        "mlflow_run_id": champion.run_id,
+        "dagster_run_id": tags.get(DAGSTER_RUN_TAG),
     }
     uri = object_store.put_bytes(MODEL_FILE_KEY, model_file.data, "application/octet-stream")
     object_store.put_bytes(MODEL_MANIFEST_KEY, json.dumps(manifest, indent=2).encode(), "application/json")
-    return dg.MaterializeResult(metadata={
-        "uri": dg.MetadataValue.text(uri),
-        "sha256": dg.MetadataValue.text(model_file.sha256),
-        "bytes": dg.MetadataValue.int(len(model_file.data)),
-        "model_version": dg.MetadataValue.text(str(champion.version)),
-        "validation_auc": dg.MetadataValue.float(float(tags.get(VALIDATION_AUC_TAG, "nan"))),
-        "training_datafile": dg.MetadataValue.text(tags.get(TRAINING_DATAFILE_TAG, "")),
-    }, data_version=dg.DataVersion(model_file.sha256[:16]))
+    return dg.MaterializeResult(
+        metadata={
+            "uri": dg.MetadataValue.text(uri),
+            "sha256": dg.MetadataValue.text(model_file.sha256),
+            "bytes": dg.MetadataValue.int(len(model_file.data)),
+            "model_version": dg.MetadataValue.text(str(champion.version)),
+            "validation_auc": dg.MetadataValue.float(float(tags.get(VALIDATION_AUC_TAG, "nan"))),
+            "training_datafile": dg.MetadataValue.text(tags.get(TRAINING_DATAFILE_TAG, "")),
+        },
+        data_version=dg.DataVersion(model_file.sha256[:16]),
+    )

@@ -31,21 +31,25 @@ SERIAL = {ONE_AT_A_TIME: SYSTEM}
 
 pistachio_training_job = dg.define_asset_job(
     TRAINING_JOB,
-    selection=dg.AssetSelection.assets(raw_snapshot, snapshot_splits, model_sweep, registered_model,
-                                       champion_model_file),
+    selection=dg.AssetSelection.assets(
+        raw_snapshot, snapshot_splits, model_sweep, registered_model, champion_model_file
+    ),
     tags=SERIAL,
     description="One weekly snapshot: validate, split, sweep 96 configurations, register, promote, export.",
 )
 
 pistachio_snapshot_files_job = dg.define_asset_job(
-    SNAPSHOT_FILES_JOB, selection=dg.AssetSelection.assets(weekly_snapshot_files), tags=SERIAL,
+    SNAPSHOT_FILES_JOB,
+    selection=dg.AssetSelection.assets(weekly_snapshot_files),
+    tags=SERIAL,
     description="Re-deliver the original's three weekly files into the incoming prefix.",
 )
 
 
 def _materialized_etag(instance: dg.DagsterInstance, partition_key: str) -> str | None:
     records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=raw_snapshot.key, asset_partitions=[partition_key]), limit=1,
+        dg.AssetRecordsFilter(asset_key=raw_snapshot.key, asset_partitions=[partition_key]),
+        limit=1,
     ).records
     if not records:
         return None
@@ -62,8 +66,9 @@ def _requested_before(instance: dg.DagsterInstance, source_key: str, etag: str) 
 
 # Below the daemon's own loop (a sensor is evaluated at most every ~5 s), so that every loop evaluates it: a new
 # weekly file should reach a served champion within 30 s, and a tick is a listing and a few instance queries.
-@dg.sensor(job=pistachio_training_job, name=SENSOR, minimum_interval_seconds=3,
-           default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=pistachio_training_job, name=SENSOR, minimum_interval_seconds=3, default_status=dg.DefaultSensorStatus.RUNNING
+)
 def pistachio_snapshot_sensor(context: dg.SensorEvaluationContext, object_store: ObjectStore) -> dg.SensorResult:
     """Adds a partition for each new `pistachio/incoming/<name>.csv` and requests its training run.
 
@@ -79,16 +84,21 @@ def pistachio_snapshot_sensor(context: dg.SensorEvaluationContext, object_store:
             continue
         if partition_key not in known:
             new_keys.append(partition_key)
-        elif (_materialized_etag(context.instance, partition_key) == info.etag
-              or _requested_before(context.instance, info.key, info.etag)):
+        elif _materialized_etag(context.instance, partition_key) == info.etag or _requested_before(
+            context.instance, info.key, info.etag
+        ):
             continue
-        requests.append(dg.RunRequest(run_key=info.version_token, partition_key=partition_key,
-                                      tags={SOURCE_KEY_TAG: info.key, SOURCE_ETAG_TAG: info.etag}))
+        requests.append(
+            dg.RunRequest(
+                run_key=info.version_token,
+                partition_key=partition_key,
+                tags={SOURCE_KEY_TAG: info.key, SOURCE_ETAG_TAG: info.etag},
+            )
+        )
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[snapshot_partitions.build_add_request(new_keys)] if new_keys else [],
     )
 
 
-defs = dg.Definitions(jobs=[pistachio_training_job, pistachio_snapshot_files_job],
-                      sensors=[pistachio_snapshot_sensor])
+defs = dg.Definitions(jobs=[pistachio_training_job, pistachio_snapshot_files_job], sensors=[pistachio_snapshot_sensor])

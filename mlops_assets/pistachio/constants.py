@@ -28,8 +28,21 @@ MODEL_FILE_KEY = "pistachio/model/Pistachio_Classifier_model.skops"
 MODEL_MANIFEST_KEY = "pistachio/model/Pistachio_Classifier_model.json"
 
 FEATURES: tuple[str, ...] = (
-    "area", "perimeter", "major_axis", "minor_axis", "eccentricity", "eqdiasq", "solidity", "convex_area",
-    "extent", "aspect_ratio", "roundness", "compactness", "shapefactor_1", "shapefactor_2", "shapefactor_3",
+    "area",
+    "perimeter",
+    "major_axis",
+    "minor_axis",
+    "eccentricity",
+    "eqdiasq",
+    "solidity",
+    "convex_area",
+    "extent",
+    "aspect_ratio",
+    "roundness",
+    "compactness",
+    "shapefactor_1",
+    "shapefactor_2",
+    "shapefactor_3",
     "shapefactor_4",
 )
 TARGET = "class"

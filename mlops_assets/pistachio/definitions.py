@@ -16,12 +16,19 @@ from mlops_assets.pistachio.checks import champion_promotion
 
 defs = dg.Definitions.merge(
     dg.Definitions(
-        assets=[weekly_snapshot_files, raw_snapshot, snapshot_splits, model_sweep, registered_model,
-                champion_model_file, monitoring.realized_performance, monitoring.realized_performance_chart,
-                monitoring.input_drift],
+        assets=[
+            weekly_snapshot_files,
+            raw_snapshot,
+            snapshot_splits,
+            model_sweep,
+            registered_model,
+            champion_model_file,
+            monitoring.realized_performance,
+            monitoring.realized_performance_chart,
+            monitoring.input_drift,
+        ],
         asset_checks=[champion_promotion],
-        sensors=[retrain_sensor("pistachio", monitoring.CHECKS, "pistachio_training_job",
-                                monitoring.latest_snapshot)],
+        sensors=[retrain_sensor("pistachio", monitoring.CHECKS, "pistachio_training_job", monitoring.latest_snapshot)],
     ),
     automation.defs,
 )

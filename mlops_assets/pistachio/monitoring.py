@@ -8,11 +8,16 @@ from dagster_duckdb import DuckDBResource
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.drift import drift_output
-from mlops_assets.common.monitoring import (DRIFT_CHECK, HOURLY, PERFORMANCE_CHECK, check_spec, parse_inputs,
-                                            read_log)
+from mlops_assets.common.monitoring import DRIFT_CHECK, HOURLY, PERFORMANCE_CHECK, check_spec, parse_inputs, read_log
 from mlops_assets.common.performance import performance_check, performance_output
-from mlops_assets.pistachio.constants import (FEATURES, MODEL_NAME, SYSTEM, TARGET, TRAINING_DATAFILE_TAG,
-                                              VALIDATION_AUC_TAG)
+from mlops_assets.pistachio.constants import (
+    FEATURES,
+    MODEL_NAME,
+    SYSTEM,
+    TARGET,
+    TRAINING_DATAFILE_TAG,
+    VALIDATION_AUC_TAG,
+)
 from mlops_assets.pistachio.model_file import load_pipeline
 from mlops_assets.pistachio.partitions import snapshot_partitions
 from resources.mlflow_registry import CHAMPION, MlflowRegistry
@@ -21,10 +26,19 @@ from resources.object_store import ObjectStore
 
 COMMON = dict(key_prefix=[SYSTEM], group_name=SYSTEM)
 CLASSIFY_ROUTE = "/classify"
-CHECKS = [dg.AssetCheckKey(dg.AssetKey([SYSTEM, "input_drift"]), DRIFT_CHECK),
-          dg.AssetCheckKey(dg.AssetKey([SYSTEM, "realized_performance_chart"]), PERFORMANCE_CHECK)]
-PERFORMANCE_COLUMNS = {"snapshot": "object", "model_version": "object", "trained_on": "object", "rows": "int64",
-                       "accuracy": "float64", "auc": "float64", "auc_proba": "float64"}
+CHECKS = [
+    dg.AssetCheckKey(dg.AssetKey([SYSTEM, "input_drift"]), DRIFT_CHECK),
+    dg.AssetCheckKey(dg.AssetKey([SYSTEM, "realized_performance_chart"]), PERFORMANCE_CHECK),
+]
+PERFORMANCE_COLUMNS = {
+    "snapshot": "object",
+    "model_version": "object",
+    "trained_on": "object",
+    "rows": "int64",
+    "accuracy": "float64",
+    "auc": "float64",
+    "auc_proba": "float64",
+}
 
 
 def latest_snapshot(instance: dg.DagsterInstance) -> str | None:
@@ -55,17 +69,26 @@ def score(model, frame: pd.DataFrame) -> dict[str, float]:
     hard = model.predict(rows)
     proba = model.predict_proba(rows)[:, 1]
     both = len(set(truth)) == 2
-    return {"accuracy": float(accuracy_score(truth, hard)),
-            "auc": float(roc_auc_score(truth, hard)) if both else float("nan"),
-            "auc_proba": float(roc_auc_score(truth, proba)) if both else float("nan")}
+    return {
+        "accuracy": float(accuracy_score(truth, hard)),
+        "auc": float(roc_auc_score(truth, hard)) if both else float("nan"),
+        "auc_proba": float(roc_auc_score(truth, proba)) if both else float("nan"),
+    }
 
 
-@dg.asset(**COMMON, kinds={"scikit-learn", "duckdb"}, code_version="1", pool=DUCKDB_POOL,
-          partitions_def=snapshot_partitions, metadata={"partition_expr": "snapshot"},
-          automation_condition=dg.AutomationCondition.eager(),
-          ins={"raw_snapshot": dg.AssetIn(key=[SYSTEM, "raw_snapshot"])})
-def realized_performance(context: dg.AssetExecutionContext, raw_snapshot: pd.DataFrame,
-                         mlflow: MlflowRegistry) -> dg.Output[pd.DataFrame]:
+@dg.asset(
+    **COMMON,
+    kinds={"scikit-learn", "duckdb"},
+    code_version="1",
+    pool=DUCKDB_POOL,
+    partitions_def=snapshot_partitions,
+    metadata={"partition_expr": "snapshot"},
+    automation_condition=dg.AutomationCondition.eager(),
+    ins={"raw_snapshot": dg.AssetIn(key=[SYSTEM, "raw_snapshot"])},
+)
+def realized_performance(
+    context: dg.AssetExecutionContext, raw_snapshot: pd.DataFrame, mlflow: MlflowRegistry
+) -> dg.Output[pd.DataFrame]:
     """The week's labelled file scored by the champion that was serving when it arrived (AUC on hard
     predictions, the original's metric, and on probabilities). The first file has no earlier champion."""
     snapshot = context.partition_key
@@ -73,30 +96,66 @@ def realized_performance(context: dg.AssetExecutionContext, raw_snapshot: pd.Dat
     if version is None:
         context.log.info("no champion served before %s: nothing to score", snapshot)
         empty = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in PERFORMANCE_COLUMNS.items()})
-        return dg.Output(empty,
-                         metadata={"note": dg.MetadataValue.text(f"no champion before {snapshot}")})
+        return dg.Output(empty, metadata={"note": dg.MetadataValue.text(f"no champion before {snapshot}")})
     model = load_pipeline(mlflow, f"models:/{MODEL_NAME}/{version.version}")
     figures = score(model, raw_snapshot)
-    row = pd.DataFrame([{"snapshot": snapshot, "model_version": str(version.version),
-                         "trained_on": version.tags.get(TRAINING_DATAFILE_TAG), "rows": len(raw_snapshot),
-                         **figures}], columns=list(PERFORMANCE_COLUMNS))
-    return dg.Output(row, metadata={**{name: dg.MetadataValue.float(value) for name, value in figures.items()},
-                                    "model_version": dg.MetadataValue.text(str(version.version)),
-                                    "rows": dg.MetadataValue.int(len(raw_snapshot))})
+    row = pd.DataFrame(
+        [
+            {
+                "snapshot": snapshot,
+                "model_version": str(version.version),
+                "trained_on": version.tags.get(TRAINING_DATAFILE_TAG),
+                "rows": len(raw_snapshot),
+                **figures,
+            }
+        ],
+        columns=list(PERFORMANCE_COLUMNS),
+    )
+    return dg.Output(
+        row,
+        metadata={
+            **{name: dg.MetadataValue.float(value) for name, value in figures.items()},
+            "model_version": dg.MetadataValue.text(str(version.version)),
+            "rows": dg.MetadataValue.int(len(raw_snapshot)),
+        },
+    )
 
 
-@dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1", pool=DUCKDB_POOL,
-          ins={"realized_performance": dg.AssetIn(key=[SYSTEM, "realized_performance"],
-                                                  partition_mapping=dg.AllPartitionMapping())},
-          automation_condition=dg.AutomationCondition.eager(),
-          check_specs=[check_spec(SYSTEM, "realized_performance_chart", PERFORMANCE_CHECK,
-                                  "Warns when the latest week's realized AUC falls below the scored champion's "
-                                  "validation AUC minus the configured tolerance")])
-def realized_performance_chart(context: dg.AssetExecutionContext, realized_performance: pd.DataFrame,
-                               object_store: ObjectStore, mlflow: MlflowRegistry, monitoring: MonitoringSettings):
+@dg.asset(
+    **COMMON,
+    kinds={"matplotlib", "png"},
+    code_version="1",
+    pool=DUCKDB_POOL,
+    ins={
+        "realized_performance": dg.AssetIn(
+            key=[SYSTEM, "realized_performance"], partition_mapping=dg.AllPartitionMapping()
+        )
+    },
+    automation_condition=dg.AutomationCondition.eager(),
+    check_specs=[
+        check_spec(
+            SYSTEM,
+            "realized_performance_chart",
+            PERFORMANCE_CHECK,
+            "Warns when the latest week's realized AUC falls below the scored champion's "
+            "validation AUC minus the configured tolerance",
+        )
+    ],
+)
+def realized_performance_chart(
+    context: dg.AssetExecutionContext,
+    realized_performance: pd.DataFrame,
+    object_store: ObjectStore,
+    mlflow: MlflowRegistry,
+    monitoring: MonitoringSettings,
+):
     """Realized accuracy and AUC of the serving champion, one point per weekly file."""
-    history = realized_performance.dropna(subset=["accuracy"]).sort_values("snapshot").rename(
-        columns={"snapshot": "period", "rows": "labelled"}).reset_index(drop=True)
+    history = (
+        realized_performance.dropna(subset=["accuracy"])
+        .sort_values("snapshot")
+        .rename(columns={"snapshot": "period", "rows": "labelled"})
+        .reset_index(drop=True)
+    )
     expected = realized = None
     if len(history):
         latest = history.iloc[-1]
@@ -104,17 +163,41 @@ def realized_performance_chart(context: dg.AssetExecutionContext, realized_perfo
         version = mlflow.client().get_model_version(MODEL_NAME, str(latest["model_version"]))
         expected = float((version.tags or {}).get(VALIDATION_AUC_TAG, "nan"))
     check = performance_check("auc", realized, expected, monitoring)
-    yield performance_output(context, object_store, SYSTEM, "realized_performance_chart", history,
-                             ["accuracy", "auc"], f"Pistachio: realized performance of {MODEL_NAME} per weekly file",
-                             check)
+    yield performance_output(
+        context,
+        object_store,
+        SYSTEM,
+        "realized_performance_chart",
+        history,
+        ["accuracy", "auc"],
+        f"Pistachio: realized performance of {MODEL_NAME} per weekly file",
+        check,
+    )
     yield check
 
 
-@dg.asset(**COMMON, kinds={"evidently", "html"}, code_version="1", pool=DUCKDB_POOL, automation_condition=HOURLY,
-          check_specs=[check_spec(SYSTEM, "input_drift", DRIFT_CHECK,
-                                  "Warns when the share of drifted features reaches the configured threshold")])
-def input_drift(context: dg.AssetExecutionContext, warehouse: DuckDBResource, object_store: ObjectStore,
-                mlflow: MlflowRegistry, monitoring: MonitoringSettings):
+@dg.asset(
+    **COMMON,
+    kinds={"evidently", "html"},
+    code_version="1",
+    pool=DUCKDB_POOL,
+    automation_condition=HOURLY,
+    check_specs=[
+        check_spec(
+            SYSTEM,
+            "input_drift",
+            DRIFT_CHECK,
+            "Warns when the share of drifted features reaches the configured threshold",
+        )
+    ],
+)
+def input_drift(
+    context: dg.AssetExecutionContext,
+    warehouse: DuckDBResource,
+    object_store: ObjectStore,
+    mlflow: MlflowRegistry,
+    monitoring: MonitoringSettings,
+):
     """Drift of the last week's kernels classified on `/classify` against the training rows of the champion's
     weekly file (Evidently, per feature); the HTML report is in the object store (metadata `report`)."""
     champion = mlflow.version_by_alias(MODEL_NAME, CHAMPION)
@@ -124,11 +207,21 @@ def input_drift(context: dg.AssetExecutionContext, warehouse: DuckDBResource, ob
         with warehouse.get_connection() as connection:
             reference = connection.execute(
                 f"SELECT {', '.join(FEATURES)} FROM {SYSTEM}.snapshot_splits WHERE snapshot = ? AND split = 'train'",
-                [trained_on]).df()
+                [trained_on],
+            ).df()
     log = read_log(object_store, SYSTEM)
     log = log[log["route"] == CLASSIFY_ROUTE]
     current = parse_inputs(log).reindex(columns=list(FEATURES)).dropna().astype(float)
-    result, check = drift_output(context, object_store, monitoring, SYSTEM, "input_drift", reference, current,
-                                 numerical=list(FEATURES), champion_trained_on=dg.MetadataValue.text(trained_on or ""))
+    result, check = drift_output(
+        context,
+        object_store,
+        monitoring,
+        SYSTEM,
+        "input_drift",
+        reference,
+        current,
+        numerical=list(FEATURES),
+        champion_trained_on=dg.MetadataValue.text(trained_on or ""),
+    )
     yield result
     yield check

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from mlops_assets.pistachio.constants import (
-    CLASS_LABELS, FEATURES, INCOMING_PREFIX, SNAPSHOT_SUFFIX, TARGET, WEEKLY_FILES,
+    CLASS_LABELS,
+    FEATURES,
+    INCOMING_PREFIX,
+    SNAPSHOT_SUFFIX,
+    TARGET,
+    WEEKLY_FILES,
 )
 
 _SNAPSHOT_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -44,7 +49,7 @@ def partition_key_for(object_key: str) -> str | None:
     prefix = INCOMING_PREFIX.rstrip("/") + "/"
     if not object_key.startswith(prefix) or not object_key.endswith(SNAPSHOT_SUFFIX):
         return None
-    name = object_key[len(prefix):-len(SNAPSHOT_SUFFIX)]
+    name = object_key[len(prefix) : -len(SNAPSHOT_SUFFIX)]
     return name if "/" not in name and _SNAPSHOT_KEY.match(name) else None
 
 
@@ -104,7 +109,9 @@ def read_snapshot(data: bytes, file: str) -> tuple[pd.DataFrame, SnapshotReport]
         bad = frame.index[frame[column].isna()]
         if len(bad):
             lines = ", ".join(str(i + 2) for i in bad[:MAX_REPORTED_ROWS])
-            report.problems.append(f"{file}: column {column!r} has {len(bad)} non-numeric or empty value(s), line(s) {lines}")
+            report.problems.append(
+                f"{file}: column {column!r} has {len(bad)} non-numeric or empty value(s), line(s) {lines}"
+            )
     labels = raw[TARGET].str.strip()
     frame[TARGET] = labels.map({CLASS_LABELS[0]: 0, CLASS_LABELS[1]: 1}).astype("Int64")
     unknown = frame.index[frame[TARGET].isna()]

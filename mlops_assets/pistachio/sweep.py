@@ -8,14 +8,20 @@ from __future__ import annotations
 import itertools
 import time
 import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from mlops_assets.pistachio.constants import (
-    FEATURES, GRID_C, GRID_MAX_ITER, GRID_SOLVER, RANDOM_STATE, TARGET,
+    FEATURES,
+    GRID_C,
+    GRID_MAX_ITER,
+    GRID_SOLVER,
+    RANDOM_STATE,
+    TARGET,
 )
 from mlops_assets.pistachio.features import as_records
 
@@ -35,7 +41,7 @@ def split_snapshot(frame: pd.DataFrame, random_state: int = RANDOM_STATE) -> pd.
     full_train, test = train_test_split(frame, test_size=0.2, random_state=random_state)
     train, val = train_test_split(full_train, test_size=0.25, random_state=random_state)
     parts = []
-    for name, part in zip(SPLITS, (train, val, test)):
+    for name, part in zip(SPLITS, (train, val, test), strict=False):
         part = part.reset_index(drop=True).copy()
         part.insert(0, "split", name)
         part.insert(1, "position", range(len(part)))
@@ -51,7 +57,7 @@ class SplitData:
     y: dict[str, Any]
 
     @classmethod
-    def from_frame(cls, splits: pd.DataFrame) -> "SplitData":
+    def from_frame(cls, splits: pd.DataFrame) -> SplitData:
         X, y = {}, {}
         for name in SPLITS:
             part = splits[splits["split"] == name].sort_values("position")
@@ -85,12 +91,18 @@ def build_pipeline(config: Config) -> Pipeline:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    return Pipeline([
-        ("records", FunctionTransformer(as_records)),
-        ("vectorizer", DictVectorizer(sparse=False)),
-        ("classifier", LogisticRegression(C=config.C, max_iter=config.max_iter, solver=config.solver,
-                                          random_state=RANDOM_STATE)),
-    ])
+    return Pipeline(
+        [
+            ("records", FunctionTransformer(as_records)),
+            ("vectorizer", DictVectorizer(sparse=False)),
+            (
+                "classifier",
+                LogisticRegression(
+                    C=config.C, max_iter=config.max_iter, solver=config.solver, random_state=RANDOM_STATE
+                ),
+            ),
+        ]
+    )
 
 
 @dataclass
@@ -125,9 +137,18 @@ def fit_config(config: Config, data: SplitData) -> FitResult:
         proba = pipeline.predict_proba(data.X[name])[:, 1]
         scores[name] = (float(roc_auc_score(data.y[name], hard)), float(roc_auc_score(data.y[name], proba)))
     n_iter = int(max(pipeline.named_steps["classifier"].n_iter_))
-    return FitResult(config, scores["val"][0], scores["test"][0], scores["val"][1], scores["test"][1], n_iter,
-                     not convergence, str(convergence[0].message).splitlines()[0] if convergence else None,
-                     time.perf_counter() - started, pipeline)
+    return FitResult(
+        config,
+        scores["val"][0],
+        scores["test"][0],
+        scores["val"][1],
+        scores["test"][1],
+        n_iter,
+        not convergence,
+        str(convergence[0].message).splitlines()[0] if convergence else None,
+        time.perf_counter() - started,
+        pipeline,
+    )
 
 
 def fit_grid(configs: Iterable[Config], data: SplitData) -> Iterator[FitResult]:
@@ -146,13 +167,23 @@ def best_result(results: list[FitResult]) -> FitResult:
 
 
 def results_frame(results: list[FitResult], best: FitResult, run_ids: list[str]) -> pd.DataFrame:
-    return pd.DataFrame([
-        {
-            "C": r.config.C, "max_iter": r.config.max_iter, "solver": r.config.solver,
-            "val_auc": r.val_auc, "test_auc": r.test_auc,
-            "val_auc_proba": r.val_auc_proba, "test_auc_proba": r.test_auc_proba,
-            "n_iter": r.n_iter, "converged": r.converged, "convergence_warning": r.warning or "",
-            "fit_seconds": r.fit_seconds, "mlflow_run_id": run_id, "is_best": r is best,
-        }
-        for r, run_id in zip(results, run_ids)
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "C": r.config.C,
+                "max_iter": r.config.max_iter,
+                "solver": r.config.solver,
+                "val_auc": r.val_auc,
+                "test_auc": r.test_auc,
+                "val_auc_proba": r.val_auc_proba,
+                "test_auc_proba": r.test_auc_proba,
+                "n_iter": r.n_iter,
+                "converged": r.converged,
+                "convergence_warning": r.warning or "",
+                "fit_seconds": r.fit_seconds,
+                "mlflow_run_id": run_id,
+                "is_best": r is best,
+            }
+            for r, run_id in zip(results, run_ids, strict=False)
+        ]
+    )

@@ -39,21 +39,32 @@ class SweepOutcome:
 def _child_record(result: FitResult, now_ms: int):
     from mlflow.entities import Metric, Param, RunTag
 
-    params = [Param("C", f"{result.config.C:g}"), Param("max_iter", str(result.config.max_iter)),
-              Param("solver", result.config.solver)]
-    metrics = [Metric(key, float(value), now_ms, 0) for key, value in (
-        ("val_AUC", result.val_auc), ("test_AUC", result.test_auc),
-        ("val_AUC_proba", result.val_auc_proba), ("test_AUC_proba", result.test_auc_proba),
-        ("n_iter", result.n_iter), ("converged", float(result.converged)), ("fit_seconds", result.fit_seconds),
-    )]
+    params = [
+        Param("C", f"{result.config.C:g}"),
+        Param("max_iter", str(result.config.max_iter)),
+        Param("solver", result.config.solver),
+    ]
+    metrics = [
+        Metric(key, float(value), now_ms, 0)
+        for key, value in (
+            ("val_AUC", result.val_auc),
+            ("test_AUC", result.test_auc),
+            ("val_AUC_proba", result.val_auc_proba),
+            ("test_AUC_proba", result.test_auc_proba),
+            ("n_iter", result.n_iter),
+            ("converged", float(result.converged)),
+            ("fit_seconds", result.fit_seconds),
+        )
+    ]
     tags = [RunTag("converged", str(result.converged).lower())]
     if result.warning:
         tags.append(RunTag("convergence_warning", result.warning))
     return params, metrics, tags
 
 
-def run_sweep(registry: MlflowRegistry, configs: list[Config], data: SplitData, snapshot: str,
-              dagster_run_id: str) -> SweepOutcome:
+def run_sweep(
+    registry: MlflowRegistry, configs: list[Config], data: SplitData, snapshot: str, dagster_run_id: str
+) -> SweepOutcome:
     """Fit every configuration, log each as a nested run, log the best one's model; timed end to end.
 
     A single logger thread writes each finished fit to MLflow while the next one is being fitted: SQLite
@@ -65,14 +76,16 @@ def run_sweep(registry: MlflowRegistry, configs: list[Config], data: SplitData, 
     client = registry.client()
     experiment_id = registry.experiment_id(EXPERIMENT_NAME)
     common = {"snapshot": snapshot, DAGSTER_RUN_TAG: dagster_run_id}
-    parent_id = client.create_run(experiment_id, run_name=f"sweep {snapshot}",
-                                  tags={**common, "role": "sweep"}).info.run_id
+    parent_id = client.create_run(
+        experiment_id, run_name=f"sweep {snapshot}", tags={**common, "role": "sweep"}
+    ).info.run_id
     logging_seconds = [time.perf_counter() - started]
 
     def log_child(result: FitResult) -> str:
         logging_started = time.perf_counter()
-        run_id = client.create_run(experiment_id, run_name=result.config.label,
-                                   tags={**common, PARENT_RUN_TAG: parent_id}).info.run_id
+        run_id = client.create_run(
+            experiment_id, run_name=result.config.label, tags={**common, PARENT_RUN_TAG: parent_id}
+        ).info.run_id
         params, metrics, tags = _child_record(result, int(time.time() * 1000))
         client.log_batch(run_id, metrics=metrics, params=params, tags=tags)
         client.set_terminated(run_id)
@@ -95,15 +108,22 @@ def run_sweep(registry: MlflowRegistry, configs: list[Config], data: SplitData, 
         now_ms = int(time.time() * 1000)
         seconds = time.perf_counter() - started
         logging_seconds.append(time.perf_counter() - logging_started)
-        client.log_batch(parent_id, metrics=[
-            Metric("best_val_AUC", best.val_auc, now_ms, 0), Metric("best_test_AUC", best.test_auc, now_ms, 0),
-            Metric("runs", float(len(results)), now_ms, 0),
-            Metric("convergence_warnings", float(sum(not r.converged for r in results)), now_ms, 0),
-            Metric("sweep_seconds", seconds, now_ms, 0), Metric("logging_seconds", sum(logging_seconds), now_ms, 0),
-        ], tags=[RunTag("best_run_id", best_run_id), RunTag("best_config", best.config.label)])
+        client.log_batch(
+            parent_id,
+            metrics=[
+                Metric("best_val_AUC", best.val_auc, now_ms, 0),
+                Metric("best_test_AUC", best.test_auc, now_ms, 0),
+                Metric("runs", float(len(results)), now_ms, 0),
+                Metric("convergence_warnings", float(sum(not r.converged for r in results)), now_ms, 0),
+                Metric("sweep_seconds", seconds, now_ms, 0),
+                Metric("logging_seconds", sum(logging_seconds), now_ms, 0),
+            ],
+            tags=[RunTag("best_run_id", best_run_id), RunTag("best_config", best.config.label)],
+        )
         client.set_terminated(parent_id)
     except BaseException:
         client.set_terminated(parent_id, status="FAILED")
         raise
-    return SweepOutcome(results, best, run_ids, parent_id, best_run_id, info.model_uri, experiment_id, seconds,
-                        sum(logging_seconds))
+    return SweepOutcome(
+        results, best, run_ids, parent_id, best_run_id, info.model_uri, experiment_id, seconds, sum(logging_seconds)
+    )

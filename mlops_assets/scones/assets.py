@@ -1,6 +1,5 @@
 """Scones Unlimited data and model: CIFAR-100 rows → labelled PNGs in the object store → the classifier."""
 
-
 import io
 import time
 
@@ -13,13 +12,37 @@ from mlops_assets.common.images import image_metadata
 from mlops_assets.common.promotion import candidate_of_run
 from mlops_assets.common.promotion import promotion_gate as gate
 from mlops_assets.common.tables import table_metadata
-from mlops_assets.common.training import (FINGERPRINT_TAG, SKIPPED, TRAINED, asset_code_version, content_version,
-                                          fingerprint, registered_version, skipped_result)
-from mlops_assets.scones.cifar import (SPLITS, CifarSplit, check_label_names, fine_label_names, manifest_text,
-                                       png_bytes, select_split)
-from mlops_assets.scones.constants import (CHARTS_PREFIX, CLASS_NAMES, DATASET_PREFIX, DEFAULT_THRESHOLD,
-                                           EXPERIMENT, MODEL_NAME, ORIGINAL_BEST_ACCURACY, ORIGINAL_FINAL_ACCURACY,
-                                           SYSTEM, FINE_LABEL_TO_CLASS)
+from mlops_assets.common.training import (
+    FINGERPRINT_TAG,
+    SKIPPED,
+    TRAINED,
+    asset_code_version,
+    content_version,
+    fingerprint,
+    registered_version,
+    skipped_result,
+)
+from mlops_assets.scones.cifar import (
+    SPLITS,
+    CifarSplit,
+    check_label_names,
+    fine_label_names,
+    manifest_text,
+    png_bytes,
+    select_split,
+)
+from mlops_assets.scones.constants import (
+    CHARTS_PREFIX,
+    CLASS_NAMES,
+    DATASET_PREFIX,
+    DEFAULT_THRESHOLD,
+    EXPERIMENT,
+    FINE_LABEL_TO_CLASS,
+    MODEL_NAME,
+    ORIGINAL_BEST_ACCURACY,
+    ORIGINAL_FINAL_ACCURACY,
+    SYSTEM,
+)
 from mlops_assets.scones.evaluation import confusion_matrix_png, evaluate
 from mlops_assets.scones.sources import read_cifar_members
 from resources.data_source import DataSource
@@ -48,13 +71,25 @@ def cifar100_archive(context: dg.AssetExecutionContext, data_source: DataSource)
     for split_name in SPLITS:
         split = select_split(members[split_name], split_name)
         planes = split.images.transpose(0, 3, 1, 2).reshape(len(split), -1)  # back to the pickle's layout
-        frames.append(pd.DataFrame({
-            "split": split_name, "row": split.rows, "fine_label": [CLASS_TO_FINE_LABEL[int(label)] for label in split.labels],
-            "label": split.labels, "filename": split.filenames, "pixels": [bytes(p) for p in planes]}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "split": split_name,
+                    "row": split.rows,
+                    "fine_label": [CLASS_TO_FINE_LABEL[int(label)] for label in split.labels],
+                    "label": split.labels,
+                    "filename": split.filenames,
+                    "pixels": [bytes(p) for p in planes],
+                }
+            )
+        )
     rows = pd.concat(frames, ignore_index=True)
     context.log.info("read %d bicycle/motorcycle rows from %s", len(rows), ", ".join(str(f.path) for f in fetched))
-    metadata = {**fetched[0].metadata(), **table_metadata(rows),
-                **{f"{name}_rows": dg.MetadataValue.int(int((rows["split"] == name).sum())) for name in SPLITS}}
+    metadata = {
+        **fetched[0].metadata(),
+        **table_metadata(rows),
+        **{f"{name}_rows": dg.MetadataValue.int(int((rows["split"] == name).sum())) for name in SPLITS},
+    }
     version = "-".join(f.sha256[:8] for f in fetched)
     return dg.Output(rows, data_version=dg.DataVersion(version), metadata=metadata)
 
@@ -72,8 +107,9 @@ def manifest_key(split: str) -> str:
 
 
 @dg.asset(**COMMON, kinds={"python", "png", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
-def labelled_images(context: dg.AssetExecutionContext, cifar100_archive: pd.DataFrame,
-                    object_store: ObjectStore) -> dg.Output[pd.DataFrame]:
+def labelled_images(
+    context: dg.AssetExecutionContext, cifar100_archive: pd.DataFrame, object_store: ObjectStore
+) -> dg.Output[pd.DataFrame]:
     """The 1,000 training and 200 test images as 32x32 PNGs under `scones/train/` and `scones/test/`.
 
     The layout of the original project's bucket: CIFAR file names, and `train.lst` / `test.lst` manifests
@@ -85,19 +121,35 @@ def labelled_images(context: dg.AssetExecutionContext, cifar100_archive: pd.Data
         for row in part.itertuples(index=False):
             key = image_key(split_name, row.filename)
             object_store.put_bytes(key, png_bytes(pixels_to_image(row.pixels)), "image/png")
-            records.append({"split": split_name, "row": int(row.row), "label": int(row.label),
-                            "class_name": CLASS_NAMES[int(row.label)], "filename": row.filename, "key": key})
-        manifest = CifarSplit(split_name, part["row"].to_numpy(), part["label"].to_numpy(),
-                              part["filename"].tolist(), np.empty((len(part), 32, 32, 3), np.uint8))
+            records.append(
+                {
+                    "split": split_name,
+                    "row": int(row.row),
+                    "label": int(row.label),
+                    "class_name": CLASS_NAMES[int(row.label)],
+                    "filename": row.filename,
+                    "key": key,
+                }
+            )
+        manifest = CifarSplit(
+            split_name,
+            part["row"].to_numpy(),
+            part["label"].to_numpy(),
+            part["filename"].tolist(),
+            np.empty((len(part), 32, 32, 3), np.uint8),
+        )
         object_store.put_bytes(manifest_key(split_name), manifest_text(manifest).encode(), "text/plain")
     index = pd.DataFrame(records)
     context.log.info("wrote %d PNGs and 2 manifests under %s/", len(index), DATASET_PREFIX)
     counts = index.groupby(["split", "class_name"]).size()
-    return dg.Output(index, metadata={
-        **table_metadata(index),
-        "location": dg.MetadataValue.text(object_store.uri(DATASET_PREFIX)),
-        **{f"{split}_{name}": dg.MetadataValue.int(int(count)) for (split, name), count in counts.items()},
-    })
+    return dg.Output(
+        index,
+        metadata={
+            **table_metadata(index),
+            "location": dg.MetadataValue.text(object_store.uri(DATASET_PREFIX)),
+            **{f"{split}_{name}": dg.MetadataValue.int(int(count)) for (split, name), count in counts.items()},
+        },
+    )
 
 
 def load_split(index: pd.DataFrame, split: str, store: ObjectStore) -> tuple[np.ndarray, np.ndarray]:
@@ -105,14 +157,17 @@ def load_split(index: pd.DataFrame, split: str, store: ObjectStore) -> tuple[np.
     from PIL import Image
 
     part = index[index["split"] == split]
-    images = [np.asarray(Image.open(io.BytesIO(store.get_bytes(key))).convert("RGB"), dtype=np.uint8).reshape(-1)
-              for key in part["key"]]
+    images = [
+        np.asarray(Image.open(io.BytesIO(store.get_bytes(key))).convert("RGB"), dtype=np.uint8).reshape(-1)
+        for key in part["key"]
+    ]
     return np.stack(images), part["label"].to_numpy()
 
 
 @dg.asset(**COMMON, kinds={"scikit-learn", "mlflow"}, code_version="2")
-def image_classifier(context: dg.AssetExecutionContext, labelled_images: pd.DataFrame, object_store: ObjectStore,
-                     mlflow: MlflowRegistry) -> dg.MaterializeResult:
+def image_classifier(
+    context: dg.AssetExecutionContext, labelled_images: pd.DataFrame, object_store: ObjectStore, mlflow: MlflowRegistry
+) -> dg.MaterializeResult:
     """The bicycle/motorcycle classifier, registered as `scones_classifier` (the original's SageMaker ResNet).
 
     Trained on CPU in well under a minute from the 1,000 stored training PNGs: learned patch-dictionary
@@ -128,8 +183,11 @@ def image_classifier(context: dg.AssetExecutionContext, labelled_images: pd.Data
     x_train, y_train = load_split(labelled_images, "train", object_store)
     x_test, y_test = load_split(labelled_images, "test", object_store)
     untrained = build_classifier()
-    training_fingerprint = fingerprint(asset_code_version(context), hyper_parameters(untrained),
-                                       {"images": content_version(x_train, y_train, x_test, y_test)})
+    training_fingerprint = fingerprint(
+        asset_code_version(context),
+        hyper_parameters(untrained),
+        {"images": content_version(x_train, y_train, x_test, y_test)},
+    )
     existing = registered_version(mlflow, MODEL_NAME, training_fingerprint)
     if existing is not None:
         context.log.info("%s v%s was trained from identical inputs: %s", MODEL_NAME, existing.version, SKIPPED)
@@ -138,10 +196,15 @@ def image_classifier(context: dg.AssetExecutionContext, labelled_images: pd.Data
     model = untrained.fit(x_train, y_train)
     train_seconds = time.perf_counter() - started
     evaluation = evaluate(model, x_test, y_test, DEFAULT_THRESHOLD)
-    params = {**model.named_steps["features"].get_params(), "C": model.named_steps["classify"].C,
-              "train_images": len(y_train), "test_images": len(y_test)}
-    with mlflow.start_run(EXPERIMENT, run_name=f"train-{context.run_id[:8]}",
-                          tags={DAGSTER_RUN_TAG: context.run_id}) as run:
+    params = {
+        **model.named_steps["features"].get_params(),
+        "C": model.named_steps["classify"].C,
+        "train_images": len(y_train),
+        "test_images": len(y_test),
+    }
+    with mlflow.start_run(
+        EXPERIMENT, run_name=f"train-{context.run_id[:8]}", tags={DAGSTER_RUN_TAG: context.run_id}
+    ) as run:
         mlflow.activate().log_params(params)
         mlflow.activate().log_metrics({**evaluation.metrics(), "train_seconds": train_seconds})
         matrix_png = confusion_matrix_png(evaluation)
@@ -151,24 +214,39 @@ def image_classifier(context: dg.AssetExecutionContext, labelled_images: pd.Data
 
         signature = infer_signature(x_test[:2], model.predict_proba(x_test[:2]))
         info = mlflow.log_sklearn_model(model, signature=signature, skops_trusted_types=TRUSTED_TYPES)
-    version = mlflow.register(MODEL_NAME, info.model_uri, run.info.run_id,
-                              tags={DAGSTER_RUN_TAG: context.run_id, "accuracy": f"{evaluation.accuracy:.6f}",
-                                    FINGERPRINT_TAG: training_fingerprint})
+    version = mlflow.register(
+        MODEL_NAME,
+        info.model_uri,
+        run.info.run_id,
+        tags={
+            DAGSTER_RUN_TAG: context.run_id,
+            "accuracy": f"{evaluation.accuracy:.6f}",
+            FINGERPRINT_TAG: training_fingerprint,
+        },
+    )
     uri = object_store.put_bytes(CONFUSION_MATRIX_KEY, matrix_png, "image/png")
-    context.log.info("registered %s v%s: test accuracy %.4f, trained in %.1f s", MODEL_NAME, version.version,
-                     evaluation.accuracy, train_seconds)
-    return dg.MaterializeResult(metadata={
-        **{name: dg.MetadataValue.float(value) for name, value in evaluation.metrics().items()},
-        "train_seconds": dg.MetadataValue.float(train_seconds),
-        "original_final_accuracy": dg.MetadataValue.float(ORIGINAL_FINAL_ACCURACY),
-        "original_best_accuracy": dg.MetadataValue.float(ORIGINAL_BEST_ACCURACY),
-        "training": dg.MetadataValue.text(TRAINED),
-        "model_version": dg.MetadataValue.text(str(version.version)),
-        "mlflow_run_id": dg.MetadataValue.text(run.info.run_id),
-        **mlflow.link_metadata(run.info.run_id, MODEL_NAME, version.version, run.info.experiment_id),
-        **image_metadata(matrix_png, uri, "confusion matrix on the 200 test images"),
-        FINGERPRINT_TAG: dg.MetadataValue.text(training_fingerprint),
-    }, data_version=dg.DataVersion(training_fingerprint))
+    context.log.info(
+        "registered %s v%s: test accuracy %.4f, trained in %.1f s",
+        MODEL_NAME,
+        version.version,
+        evaluation.accuracy,
+        train_seconds,
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **{name: dg.MetadataValue.float(value) for name, value in evaluation.metrics().items()},
+            "train_seconds": dg.MetadataValue.float(train_seconds),
+            "original_final_accuracy": dg.MetadataValue.float(ORIGINAL_FINAL_ACCURACY),
+            "original_best_accuracy": dg.MetadataValue.float(ORIGINAL_BEST_ACCURACY),
+            "training": dg.MetadataValue.text(TRAINED),
+            "model_version": dg.MetadataValue.text(str(version.version)),
+            "mlflow_run_id": dg.MetadataValue.text(run.info.run_id),
+            **mlflow.link_metadata(run.info.run_id, MODEL_NAME, version.version, run.info.experiment_id),
+            **image_metadata(matrix_png, uri, "confusion matrix on the 200 test images"),
+            FINGERPRINT_TAG: dg.MetadataValue.text(training_fingerprint),
+        },
+        data_version=dg.DataVersion(training_fingerprint),
+    )
 
 
 def hyper_parameters(model) -> dict:
@@ -176,19 +254,42 @@ def hyper_parameters(model) -> dict:
     return {name: value for name, value in model.get_params(deep=True).items() if not hasattr(value, "get_params")}
 
 
-@dg.asset_check(asset=MODEL_KEY, name="promotion_gate", blocking=True, pool=PROMOTION_POOL,
-                additional_ins={"labelled_images": dg.AssetIn(key=[SYSTEM, "labelled_images"])},
-                description="Promote to champion only if not worse on the 200 test images")
-def image_classifier_gate(context: dg.AssetCheckExecutionContext, labelled_images: pd.DataFrame,
-                          object_store: ObjectStore, mlflow: MlflowRegistry) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset=MODEL_KEY,
+    name="promotion_gate",
+    blocking=True,
+    pool=PROMOTION_POOL,
+    additional_ins={"labelled_images": dg.AssetIn(key=[SYSTEM, "labelled_images"])},
+    description="Promote to champion only if not worse on the 200 test images",
+)
+def image_classifier_gate(
+    context: dg.AssetCheckExecutionContext,
+    labelled_images: pd.DataFrame,
+    object_store: ObjectStore,
+    mlflow: MlflowRegistry,
+) -> dg.AssetCheckResult:
     candidate_version, accuracy = candidate_of_run(context, MODEL_KEY, "accuracy")
     x_test, y_test = load_split(labelled_images, "test", object_store)
     return promotion_gate(context, mlflow, x_test, y_test, candidate_version, accuracy)
 
 
-def promotion_gate(context, mlflow: MlflowRegistry, x_test: np.ndarray, y_test: np.ndarray,
-                   candidate_version: str, candidate_accuracy: float) -> dg.AssetCheckResult:
+def promotion_gate(
+    context,
+    mlflow: MlflowRegistry,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    candidate_version: str,
+    candidate_accuracy: float,
+) -> dg.AssetCheckResult:
     """The shared gate, with the current champion scored on the same test images as the candidate."""
-    return gate(context, mlflow, MODEL_NAME, "accuracy", candidate_version, candidate_accuracy,
-                lambda champion: evaluate(mlflow.load_version(MODEL_NAME, champion.version), x_test, y_test,
-                                          DEFAULT_THRESHOLD).accuracy)
+    return gate(
+        context,
+        mlflow,
+        MODEL_NAME,
+        "accuracy",
+        candidate_version,
+        candidate_accuracy,
+        lambda champion: (
+            evaluate(mlflow.load_version(MODEL_NAME, champion.version), x_test, y_test, DEFAULT_THRESHOLD).accuracy
+        ),
+    )

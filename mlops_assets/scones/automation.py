@@ -19,26 +19,33 @@ def key(name: str) -> dg.AssetKey:
 
 
 training_job = dg.define_asset_job(
-    "scones_training", selection=[key("cifar100_archive"), key("labelled_images"), key("image_classifier")],
-    description="Extract the bicycle/motorcycle images from CIFAR-100, train, register and gate the classifier.")
+    "scones_training",
+    selection=[key("cifar100_archive"), key("labelled_images"), key("image_classifier")],
+    description="Extract the bicycle/motorcycle images from CIFAR-100, train, register and gate the classifier.",
+)
 
 monitoring_job = dg.define_asset_job(
-    "scones_monitoring", selection=[key("confidence_chart")],
-    description="Redraw the max-confidence chart from the capture table.")
+    "scones_monitoring",
+    selection=[key("confidence_chart")],
+    description="Redraw the max-confidence chart from the capture table.",
+)
 
 inference_job = image_workflow.to_job(
     name="scones_inference",
     description="The original Step Functions workflow per image: serialize → classify → filter (threshold 0.85, "
-                "op config of filter_confidences), over the object versions one tick of scones_incoming_images "
-                "found.",
+    "op config of filter_confidences), over the object versions one tick of scones_incoming_images "
+    "found.",
     # One process for the three short steps: starting a process per step would cost seconds per image.
     executor_def=dg.in_process_executor,
     tags={"system": SYSTEM},
 )
 
 monitoring_schedule = dg.ScheduleDefinition(
-    job=monitoring_job, cron_schedule="*/15 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every 15 minutes: the monitoring chart catches up with the captured inferences.")
+    job=monitoring_job,
+    cron_schedule="*/15 * * * *",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every 15 minutes: the monitoring chart catches up with the captured inferences.",
+)
 
 # S3 reports LastModified to the second and listings may lag a little: re-list this far back each tick and
 # skip what the cursor already saw, so an object landing in the same second as the previous tick is not lost.
@@ -73,8 +80,9 @@ class LandingCursor:
         times = [info.last_modified for info in listed] + ([self.newest] if self.newest else [])
         newest = max(times) if times else None
         horizon = newest - LOOKBACK if newest else None
-        seen = {token: when for token, when in seen.items()
-                if horizon is None or datetime.fromisoformat(when) >= horizon}
+        seen = {
+            token: when for token, when in seen.items() if horizon is None or datetime.fromisoformat(when) >= horizon
+        }
         return fresh, LandingCursor(newest, seen)
 
 
@@ -84,22 +92,32 @@ MAX_BATCH = 100
 
 
 def landing(info: ObjectInfo, bucket: str) -> dict:
-    return {"s3_bucket": bucket, "s3_key": info.key, "etag": info.etag, "size": info.size,
-            "landed_at": info.last_modified.isoformat()}
+    return {
+        "s3_bucket": bucket,
+        "s3_key": info.key,
+        "etag": info.etag,
+        "size": info.size,
+        "landed_at": info.last_modified.isoformat(),
+    }
 
 
 def batch_request(batch: list[ObjectInfo], bucket: str) -> dg.RunRequest:
     # The run key names the exact set of object versions: a tick evaluated twice cannot launch the batch twice.
     tokens = sorted(info.version_token for info in batch)
     digest = hashlib.sha256("\n".join(tokens).encode()).hexdigest()[:32]
-    tags = {"scones/images": str(len(batch)),
-            # A failed inference run is a verdict on an image (weak confidence, invalid file), the same on every
-            # try: the instance's run retries stay for crashes only.
-            "dagster/retry_on_asset_or_op_failure": "false"}
+    tags = {
+        "scones/images": str(len(batch)),
+        # A failed inference run is a verdict on an image (weak confidence, invalid file), the same on every
+        # try: the instance's run retries stay for crashes only.
+        "dagster/retry_on_asset_or_op_failure": "false",
+    }
     if len(batch) == 1:
         tags.update({"scones/key": batch[0].key, "scones/etag": batch[0].etag})
-    return dg.RunRequest(run_key=tokens[0] if len(batch) == 1 else f"batch-{digest}", tags=tags, run_config={
-        "ops": {"serialize_images": {"config": {"landings": [landing(info, bucket) for info in batch]}}}})
+    return dg.RunRequest(
+        run_key=tokens[0] if len(batch) == 1 else f"batch-{digest}",
+        tags=tags,
+        run_config={"ops": {"serialize_images": {"config": {"landings": [landing(info, bucket) for info in batch]}}}},
+    )
 
 
 def bucket_of(store: ObjectStore) -> str:
@@ -115,14 +133,17 @@ WAITING_TO_START = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED,
 
 def run_waiting_to_start(instance: dg.DagsterInstance) -> str | None:
     """The id of an inference run that was requested but has not started executing, if there is one."""
-    records = instance.get_run_records(dg.RunsFilter(job_name=inference_job.name, statuses=WAITING_TO_START),
-                                       limit=1)
+    records = instance.get_run_records(dg.RunsFilter(job_name=inference_job.name, statuses=WAITING_TO_START), limit=1)
     return records[0].dagster_run.run_id if records else None
 
 
-@dg.sensor(job=inference_job, minimum_interval_seconds=1, default_status=dg.DefaultSensorStatus.RUNNING,
-           description=f"One inference run per tick for the new object versions under {INCOMING_PREFIX}; each "
-                       "version (key@etag) is requested once; no new run while one waits to start.")
+@dg.sensor(
+    job=inference_job,
+    minimum_interval_seconds=1,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=f"One inference run per tick for the new object versions under {INCOMING_PREFIX}; each "
+    "version (key@etag) is requested once; no new run while one waits to start.",
+)
 def scones_incoming_images(context: dg.SensorEvaluationContext, object_store: ObjectStore):
     waiting = run_waiting_to_start(context.instance)
     if waiting:
@@ -135,12 +156,19 @@ def scones_incoming_images(context: dg.SensorEvaluationContext, object_store: Ob
     if not fresh:
         return dg.SkipReason(f"no new object under {INCOMING_PREFIX}")
     bucket = bucket_of(object_store)
-    return [batch_request(fresh[start:start + MAX_BATCH], bucket) for start in range(0, len(fresh), MAX_BATCH)]
+    return [batch_request(fresh[start : start + MAX_BATCH], bucket) for start in range(0, len(fresh), MAX_BATCH)]
 
 
-defs = dg.Definitions(jobs=[training_job, monitoring_job, inference_job], schedules=[monitoring_schedule],
-                      sensors=[scones_incoming_images], resources=event_io_resources)
+defs = dg.Definitions(
+    jobs=[training_job, monitoring_job, inference_job],
+    schedules=[monitoring_schedule],
+    sensors=[scones_incoming_images],
+    resources=event_io_resources,
+)
 
 # The monitoring schedule redraws the chart every 15 minutes: older than two of its ticks, the chart is stale.
-FRESHNESS = {key("confidence_chart"): dg.FreshnessPolicy.time_window(
-    fail_window=dt.timedelta(minutes=30), warn_window=dt.timedelta(minutes=20))}
+FRESHNESS = {
+    key("confidence_chart"): dg.FreshnessPolicy.time_window(
+        fail_window=dt.timedelta(minutes=30), warn_window=dt.timedelta(minutes=20)
+    )
+}

@@ -9,7 +9,7 @@ from mlops_assets.scones.constants import CAPTURE_TABLE
 from mlops_assets.scones.workflow import Verdict
 
 CREATE_CAPTURE_TABLE = f"""
-CREATE SCHEMA IF NOT EXISTS {CAPTURE_TABLE.split('.')[0]};
+CREATE SCHEMA IF NOT EXISTS {CAPTURE_TABLE.split(".")[0]};
 CREATE TABLE IF NOT EXISTS {CAPTURE_TABLE} (
     captured_at TIMESTAMPTZ NOT NULL,
     landed_at TIMESTAMPTZ,
@@ -29,9 +29,23 @@ CREATE TABLE IF NOT EXISTS {CAPTURE_TABLE} (
 );
 """
 
-CAPTURE_COLUMNS = ("captured_at", "landed_at", "s3_bucket", "s3_key", "etag", "p_bicycle", "p_motorcycle",
-                   "predicted_class", "max_confidence", "threshold", "verdict", "detail", "model_name",
-                   "model_version", "dagster_run_id")
+CAPTURE_COLUMNS = (
+    "captured_at",
+    "landed_at",
+    "s3_bucket",
+    "s3_key",
+    "etag",
+    "p_bicycle",
+    "p_motorcycle",
+    "predicted_class",
+    "max_confidence",
+    "threshold",
+    "verdict",
+    "detail",
+    "model_name",
+    "model_version",
+    "dagster_run_id",
+)
 
 
 @dataclass(frozen=True)
@@ -49,9 +63,23 @@ class Capture:
 
     def values(self) -> tuple:
         v = self.verdict
-        return (self.captured_at, self.landed_at, self.s3_bucket, self.s3_key, self.etag, v.p_bicycle,
-                v.p_motorcycle, v.predicted_class, v.max_confidence, self.threshold, v.verdict, v.detail,
-                self.model_name, self.model_version, self.dagster_run_id)
+        return (
+            self.captured_at,
+            self.landed_at,
+            self.s3_bucket,
+            self.s3_key,
+            self.etag,
+            v.p_bicycle,
+            v.p_motorcycle,
+            v.predicted_class,
+            v.max_confidence,
+            self.threshold,
+            v.verdict,
+            v.detail,
+            self.model_name,
+            self.model_version,
+            self.dagster_run_id,
+        )
 
 
 def ensure_capture_table(connection) -> None:
@@ -61,8 +89,9 @@ def ensure_capture_table(connection) -> None:
 def record(connection, capture: Capture) -> None:
     ensure_capture_table(connection)
     placeholders = ", ".join("?" for _ in CAPTURE_COLUMNS)
-    connection.execute(f"INSERT INTO {CAPTURE_TABLE} ({', '.join(CAPTURE_COLUMNS)}) VALUES ({placeholders})",
-                       capture.values())
+    connection.execute(
+        f"INSERT INTO {CAPTURE_TABLE} ({', '.join(CAPTURE_COLUMNS)}) VALUES ({placeholders})", capture.values()
+    )
 
 
 def record_many(connection, captures: list[Capture]) -> None:
@@ -73,8 +102,10 @@ def record_many(connection, captures: list[Capture]) -> None:
     placeholders = ", ".join("?" for _ in CAPTURE_COLUMNS)
     connection.execute("BEGIN TRANSACTION")
     try:
-        connection.executemany(f"INSERT INTO {CAPTURE_TABLE} ({', '.join(CAPTURE_COLUMNS)}) VALUES ({placeholders})",
-                               [capture.values() for capture in captures])
+        connection.executemany(
+            f"INSERT INTO {CAPTURE_TABLE} ({', '.join(CAPTURE_COLUMNS)}) VALUES ({placeholders})",
+            [capture.values() for capture in captures],
+        )
         connection.execute("COMMIT")
     except BaseException:
         connection.execute("ROLLBACK")
@@ -86,6 +117,8 @@ def captured_versions(connection, keys: list[str]) -> dict[tuple[str, str], str]
     if not keys:
         return {}
     ensure_capture_table(connection)
-    rows = connection.execute(f"SELECT s3_key, etag, dagster_run_id FROM {CAPTURE_TABLE} "
-                              "WHERE etag IS NOT NULL AND list_contains(?, s3_key)", [list(keys)]).fetchall()
+    rows = connection.execute(
+        f"SELECT s3_key, etag, dagster_run_id FROM {CAPTURE_TABLE} WHERE etag IS NOT NULL AND list_contains(?, s3_key)",
+        [list(keys)],
+    ).fetchall()
     return {(key, etag): run_id for key, etag, run_id in rows}

@@ -1,6 +1,5 @@
 """Data-quality checks of the Scones dataset: counts, class balance, and every stored PNG decodes."""
 
-
 import io
 
 import dagster as dg
@@ -39,31 +38,41 @@ def decode_problems(index: pd.DataFrame, store: ObjectStore) -> list[str]:
     from PIL import Image
 
     problems = []
-    for key in index["key"]:
+    for object_key in index["key"]:
         try:
-            with Image.open(io.BytesIO(store.get_bytes(key))) as image:
+            with Image.open(io.BytesIO(store.get_bytes(object_key))) as image:
                 image.load()
                 if image.size != (32, 32):
-                    problems.append(f"{key}: {image.size[0]}x{image.size[1]}, expected 32x32")
+                    problems.append(f"{object_key}: {image.size[0]}x{image.size[1]}, expected 32x32")
         except Exception as exc:  # any failure to read or decode is the finding
-            problems.append(f"{key}: {type(exc).__name__}: {exc}")
+            problems.append(f"{object_key}: {type(exc).__name__}: {exc}")
     return problems
 
 
 def _result(problems: list[str], **extra) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=not problems, metadata={
-        "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]) or "none"),
-        "problem_count": dg.MetadataValue.int(len(problems)), **extra})
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems[:50]) or "none"),
+            "problem_count": dg.MetadataValue.int(len(problems)),
+            **extra,
+        },
+    )
 
 
-@dg.asset_check(asset=key(SYSTEM, "labelled_images"), blocking=True,
-                description="1,000 train and 200 test images, 50/50 bicycle/motorcycle, unique file names")
+@dg.asset_check(
+    asset=key(SYSTEM, "labelled_images"),
+    blocking=True,
+    description="1,000 train and 200 test images, 50/50 bicycle/motorcycle, unique file names",
+)
 def labelled_images_counts(labelled_images: pd.DataFrame) -> dg.AssetCheckResult:
     return _result(count_problems(labelled_images), images=dg.MetadataValue.int(len(labelled_images)))
 
 
-@dg.asset_check(asset=key(SYSTEM, "labelled_images"), blocking=True,
-                description="Every PNG in the object store decodes as a 32x32 image")
+@dg.asset_check(
+    asset=key(SYSTEM, "labelled_images"),
+    blocking=True,
+    description="Every PNG in the object store decodes as a 32x32 image",
+)
 def labelled_images_decode(labelled_images: pd.DataFrame, object_store: ObjectStore) -> dg.AssetCheckResult:
-    return _result(decode_problems(labelled_images, object_store),
-                   checked=dg.MetadataValue.int(len(labelled_images)))
+    return _result(decode_problems(labelled_images, object_store), checked=dg.MetadataValue.int(len(labelled_images)))

@@ -90,7 +90,8 @@ def check_label_names(names: list[str], source: str = "meta") -> None:
         found = names[fine_label] if fine_label < len(names) else None
         if found != CLASS_NAMES[class_index]:
             raise CifarFormatError(
-                f"{source}: fine label {fine_label} is {found!r}, expected {CLASS_NAMES[class_index]!r}")
+                f"{source}: fine label {fine_label} is {found!r}, expected {CLASS_NAMES[class_index]!r}"
+            )
 
 
 def select_split(split_bytes: bytes, name: str) -> CifarSplit:
@@ -122,8 +123,10 @@ def png_bytes(image: np.ndarray) -> bytes:
 
 def manifest_text(split: CifarSplit) -> str:
     """The `.lst` manifest of the original project: `row<TAB>label<TAB>filename` per image."""
-    return "".join(f"{row}\t{label}\t{filename}\n"
-                   for row, label, filename in zip(split.rows, split.labels, split.filenames))
+    return "".join(
+        f"{row}\t{label}\t{filename}\n"
+        for row, label, filename in zip(split.rows, split.labels, split.filenames, strict=False)
+    )
 
 
 def parse_manifest(text: str) -> list[tuple[int, int, str]]:

@@ -9,8 +9,9 @@ endpoint (tests in-process, a bootstrap without servers) the run loads the champ
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field
@@ -60,11 +61,14 @@ class Answer:
 class SconesClassifier(dg.ConfigurableResource):
     """`[p_bicycle, p_motorcycle]` and the champion version that answered, for one image at a time."""
 
-    endpoint_url: str | None = Field(default=None, description="Base URL of the serving API (POST "
-                                     f"{CLASSIFY_ROUTE}); none: the champion is loaded in this process")
+    endpoint_url: str | None = Field(
+        default=None,
+        description="Base URL of the serving API (POST "
+        f"{CLASSIFY_ROUTE}); none: the champion is loaded in this process",
+    )
     timeout_seconds: float = Field(default=10.0, gt=0, description="Per request, before falling back")
 
-    def session(self, registry: MlflowRegistry, log: Callable[[str], None]) -> "ClassifierSession":
+    def session(self, registry: MlflowRegistry, log: Callable[[str], None]) -> ClassifierSession:
         return ClassifierSession(self, registry, log)
 
 
@@ -80,7 +84,7 @@ class ClassifierSession:
         self._http = None
         self._champion = None  # asked of the registry once per batch, like the endpoint's watcher does
 
-    def __enter__(self) -> "ClassifierSession":
+    def __enter__(self) -> ClassifierSession:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -93,8 +97,10 @@ class ClassifierSession:
             try:
                 return self._post(event)
             except EndpointUnavailable as exc:
-                self._log(f"the classify endpoint {self._url} did not answer ({exc}); this batch is classified "
-                          "with the champion loaded in this run")
+                self._log(
+                    f"the classify endpoint {self._url} did not answer ({exc}); this batch is classified "
+                    "with the champion loaded in this run"
+                )
                 self._url = None
         champion = self._champion = self._champion or CHAMPIONS.get(self._registry)
         if champion is None:
@@ -111,8 +117,9 @@ class ClassifierSession:
             self._http = requests.Session()  # one connection for the batch
         name = event["s3_key"].rsplit("/", 1)[-1]
         try:
-            response = self._http.post(self._url, timeout=self._timeout,
-                                       files={"file": (name, base64.b64decode(event["image_data"]))})
+            response = self._http.post(
+                self._url, timeout=self._timeout, files={"file": (name, base64.b64decode(event["image_data"]))}
+            )
         except requests.RequestException as exc:
             raise EndpointUnavailable(f"{type(exc).__name__}: {exc}") from None
         if response.status_code in IMAGE_REFUSED:

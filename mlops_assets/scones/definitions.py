@@ -9,10 +9,11 @@ from mlops_assets.scones.inference import inference_captures
 
 defs = dg.Definitions.merge(
     dg.Definitions(
-        assets=with_policies([*dg.load_assets_from_modules([assets, monitoring, drift]), inference_captures],
-                             freshness=automation.FRESHNESS),
-        asset_checks=[checks.labelled_images_counts, checks.labelled_images_decode,
-                      assets.image_classifier_gate],
+        assets=with_policies(
+            [*dg.load_assets_from_modules([assets, monitoring, drift]), inference_captures],
+            freshness=automation.FRESHNESS,
+        ),
+        asset_checks=[checks.labelled_images_counts, checks.labelled_images_decode, assets.image_classifier_gate],
         sensors=[retrain_sensor("scones", drift.CHECKS, "scones_training")],
     ),
     automation.defs,

@@ -27,8 +27,12 @@ def image_statistics(data: bytes) -> dict[str, float]:
 
     image = Image.open(io.BytesIO(data))
     grey = np.asarray(image.convert("L"), dtype=np.float64)
-    return {"width": float(image.width), "height": float(image.height),
-            "mean_brightness": float(grey.mean()), "std_brightness": float(grey.std())}
+    return {
+        "width": float(image.width),
+        "height": float(image.height),
+        "mean_brightness": float(grey.mean()),
+        "std_brightness": float(grey.std()),
+    }
 
 
 def logged_images(log: pd.DataFrame) -> pd.DataFrame:
@@ -64,18 +68,36 @@ def reference_frame(labelled_images: pd.DataFrame, store: ObjectStore, mlflow: M
     return statistics
 
 
-@dg.asset(key_prefix=[SYSTEM], group_name=SYSTEM, kinds={"evidently", "html"}, code_version="1", pool=DUCKDB_POOL,
-          automation_condition=HOURLY, ins={"labelled_images": dg.AssetIn(key=[SYSTEM, "labelled_images"])},
-          check_specs=[check_spec(SYSTEM, "input_drift", DRIFT_CHECK,
-                                  "Warns when the share of drifted image statistics (and confidence) reaches the "
-                                  "configured threshold")])
-def input_drift(context: dg.AssetExecutionContext, labelled_images: pd.DataFrame, object_store: ObjectStore,
-                mlflow: MlflowRegistry, monitoring: MonitoringSettings):
+@dg.asset(
+    key_prefix=[SYSTEM],
+    group_name=SYSTEM,
+    kinds={"evidently", "html"},
+    code_version="1",
+    pool=DUCKDB_POOL,
+    automation_condition=HOURLY,
+    ins={"labelled_images": dg.AssetIn(key=[SYSTEM, "labelled_images"])},
+    check_specs=[
+        check_spec(
+            SYSTEM,
+            "input_drift",
+            DRIFT_CHECK,
+            "Warns when the share of drifted image statistics (and confidence) reaches the configured threshold",
+        )
+    ],
+)
+def input_drift(
+    context: dg.AssetExecutionContext,
+    labelled_images: pd.DataFrame,
+    object_store: ObjectStore,
+    mlflow: MlflowRegistry,
+    monitoring: MonitoringSettings,
+):
     """Drift of the last week's images classified on `/scones/classify`: size, brightness and contrast against
     the 1,000 training images, and the champion's confidence against its confidence on the 200 test images."""
     reference = reference_frame(labelled_images, object_store, mlflow)
     current = logged_images(read_log(object_store, SYSTEM))
-    result, check = drift_output(context, object_store, monitoring, SYSTEM, "input_drift", reference, current,
-                                 numerical=COLUMNS)
+    result, check = drift_output(
+        context, object_store, monitoring, SYSTEM, "input_drift", reference, current, numerical=COLUMNS
+    )
     yield result
     yield check

@@ -45,7 +45,8 @@ class Evaluation:
             # The workflow's filter drops inferences below the threshold: how many survive, and how right they are.
             "threshold_pass_rate": float(passed.mean()),
             "accuracy_when_passed": float((self.predicted[passed] == self.labels[passed]).mean())
-            if passed.any() else float("nan"),
+            if passed.any()
+            else float("nan"),
         }
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from threadpoolctl import threadpool_limits
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 IMAGE_SHAPE = (32, 32, 3)
 
@@ -35,9 +35,18 @@ def as_images(X) -> np.ndarray:
 class PatchDictionaryFeatures(TransformerMixin, BaseEstimator):
     """Images (N x 3072, HWC order) → pooled triangle activations of a learned patch dictionary."""
 
-    def __init__(self, patch_size: int = 6, n_centroids: int = 256, n_patches: int = 20000, grid: int = 3,
-                 contrast_eps: float = 10.0, whitening_eps: float = 0.1, kmeans_epochs: int = 10,
-                 batch_size: int = 8, random_state: int = 0):
+    def __init__(
+        self,
+        patch_size: int = 6,
+        n_centroids: int = 256,
+        n_patches: int = 20000,
+        grid: int = 3,
+        contrast_eps: float = 10.0,
+        whitening_eps: float = 0.1,
+        kmeans_epochs: int = 10,
+        batch_size: int = 8,
+        random_state: int = 0,
+    ):
         self.patch_size = patch_size
         self.n_centroids = n_centroids
         self.n_patches = n_patches
@@ -59,16 +68,24 @@ class PatchDictionaryFeatures(TransformerMixin, BaseEstimator):
         size, limit = self.patch_size, IMAGE_SHAPE[0] - self.patch_size + 1
         which = rng.integers(0, len(images), self.n_patches)
         tops, lefts = rng.integers(0, limit, self.n_patches), rng.integers(0, limit, self.n_patches)
-        patches = np.stack([images[i, t:t + size, l:l + size].reshape(-1) for i, t, l in zip(which, tops, lefts)])
+        patches = np.stack(
+            [images[i, t : t + size, x : x + size].reshape(-1) for i, t, x in zip(which, tops, lefts, strict=False)]
+        )
         patches = self._normalise(patches)
         self.mean_ = patches.mean(axis=0)
         eigenvalues, eigenvectors = np.linalg.eigh(np.cov(patches, rowvar=False))
-        self.whitening_ = (eigenvectors @ np.diag(1.0 / np.sqrt(eigenvalues + self.whitening_eps))
-                           @ eigenvectors.T).astype(np.float32)
+        self.whitening_ = (
+            eigenvectors @ np.diag(1.0 / np.sqrt(eigenvalues + self.whitening_eps)) @ eigenvectors.T
+        ).astype(np.float32)
         whitened = (patches - self.mean_) @ self.whitening_
         with threadpool_limits(limits=1):  # 18 s → 3 s on a busy 2-core machine: the batches are small
-            kmeans = MiniBatchKMeans(n_clusters=self.n_centroids, random_state=self.random_state,
-                                     batch_size=2048, n_init=1, max_iter=self.kmeans_epochs).fit(whitened)
+            kmeans = MiniBatchKMeans(
+                n_clusters=self.n_centroids,
+                random_state=self.random_state,
+                batch_size=2048,
+                n_init=1,
+                max_iter=self.kmeans_epochs,
+            ).fit(whitened)
         self.centroids_ = kmeans.cluster_centers_.astype(np.float32)
         self.n_features_out_ = self.n_centroids * self.grid * self.grid
         return self
@@ -93,8 +110,11 @@ class PatchDictionaryFeatures(TransformerMixin, BaseEstimator):
         np.maximum(activations, 0.0, out=activations)
         activations = activations.reshape(n, height, width, self.n_centroids)
         edges = np.linspace(0, height, self.grid + 1).round().astype(int)
-        cells = [activations[:, edges[i]:edges[i + 1], edges[j]:edges[j + 1]].sum(axis=(1, 2))
-                 for i in range(self.grid) for j in range(self.grid)]
+        cells = [
+            activations[:, edges[i] : edges[i + 1], edges[j] : edges[j + 1]].sum(axis=(1, 2))
+            for i in range(self.grid)
+            for j in range(self.grid)
+        ]
         return np.concatenate(cells, axis=1)
 
     def transform(self, X) -> np.ndarray:
@@ -104,7 +124,7 @@ class PatchDictionaryFeatures(TransformerMixin, BaseEstimator):
         # measured on a busy 2-core machine), so one thread per transform.
         with threadpool_limits(limits=1):
             for start in range(0, len(images), self.batch_size):
-                batch = images[start:start + self.batch_size]
+                batch = images[start : start + self.batch_size]
                 chunks.append(self._pooled(batch) + self._pooled(batch[:, :, ::-1]))
         if not chunks:
             return np.zeros((0, self.n_centroids * self.grid * self.grid), dtype=np.float32)
@@ -113,8 +133,10 @@ class PatchDictionaryFeatures(TransformerMixin, BaseEstimator):
 
 def build_classifier(random_state: int = 0, regularisation: float = 0.003, **feature_params) -> Pipeline:
     """The whole model: raw 32x32 RGB pixels in, [p_bicycle, p_motorcycle] out of predict_proba."""
-    return Pipeline([
-        ("features", PatchDictionaryFeatures(random_state=random_state, **feature_params)),
-        ("scale", StandardScaler()),
-        ("classify", LogisticRegression(C=regularisation, max_iter=2000)),
-    ])
+    return Pipeline(
+        [
+            ("features", PatchDictionaryFeatures(random_state=random_state, **feature_params)),
+            ("scale", StandardScaler()),
+            ("classify", LogisticRegression(C=regularisation, max_iter=2000)),
+        ]
+    )

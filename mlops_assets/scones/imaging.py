@@ -47,17 +47,20 @@ def decode_image(data: bytes, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int 
             # The header is read before any pixel: refuse huge canvases before decoding allocates them.
             width, height = image.size
             if width * height > max_pixels:
-                raise ImageRejected(f"the image is {width}x{height} pixels; the limit is {max_pixels:,} pixels",
-                                    status=413)
+                raise ImageRejected(
+                    f"the image is {width}x{height} pixels; the limit is {max_pixels:,} pixels", status=413
+                )
             if image.format not in ALLOWED_FORMATS:
-                raise ImageRejected(f"format {image.format} is not accepted; use one of {', '.join(ALLOWED_FORMATS)}",
-                                    status=415)
+                raise ImageRejected(
+                    f"format {image.format} is not accepted; use one of {', '.join(ALLOWED_FORMATS)}", status=415
+                )
             image.load()
     except ImageRejected:
         raise
     except Image.UnidentifiedImageError:
-        raise ImageRejected(f"the file is not an image in any known format; use one of {', '.join(ALLOWED_FORMATS)}",
-                            status=415) from None
+        raise ImageRejected(
+            f"the file is not an image in any known format; use one of {', '.join(ALLOWED_FORMATS)}", status=415
+        ) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected(f"the image is too large to decode safely ({exc})", status=413) from exc
     except Exception as exc:  # Pillow raises many types on corrupt or non-image data
@@ -77,8 +80,9 @@ def model_input(image: Image.Image) -> np.ndarray:
         image = canvas
     rgb = image.convert("RGB")
     if rgb.size != (MODEL_SIDE, MODEL_SIDE):
-        rgb = rgb.resize((MODEL_SIDE, MODEL_SIDE), Image.Resampling.BOX if min(rgb.size) >= MODEL_SIDE
-                         else Image.Resampling.BICUBIC)
+        rgb = rgb.resize(
+            (MODEL_SIDE, MODEL_SIDE), Image.Resampling.BOX if min(rgb.size) >= MODEL_SIDE else Image.Resampling.BICUBIC
+        )
     return np.asarray(rgb, dtype=np.uint8).reshape(1, -1)
 
 

@@ -9,9 +9,8 @@ image that fails does not stop the others; the last step fails the run after all
 that did not pass.
 """
 
-
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 import dagster as dg
@@ -20,8 +19,8 @@ from pydantic import Field
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.scones.capture import Capture, captured_versions, record_many
-from mlops_assets.scones.constants import CAPTURE_TABLE, DEFAULT_THRESHOLD, MODEL_NAME, SYSTEM
 from mlops_assets.scones.classifier import InvalidImage, NoChampion, SconesClassifier
+from mlops_assets.scones.constants import CAPTURE_TABLE, DEFAULT_THRESHOLD, MODEL_NAME, SYSTEM
 from mlops_assets.scones.imaging import MAX_IMAGE_BYTES
 from mlops_assets.scones.workflow import ThresholdConfidenceNotMet, Verdict, filter_inference, serialize
 from resources.mlflow_registry import MlflowRegistry
@@ -35,10 +34,13 @@ event_io_resources = {EVENT_IO: dg.mem_io_manager}
 NO_CHAMPION = "NO_CHAMPION"
 
 inference_captures = dg.AssetSpec(
-    CAPTURES_KEY, group_name=SYSTEM, kinds={"duckdb"},
+    CAPTURES_KEY,
+    group_name=SYSTEM,
+    kinds={"duckdb"},
     description=f"Every inference of the image workflow, passed or failed (table {CAPTURE_TABLE}): time, object "
-                "key and ETag, [p_bicycle, p_motorcycle], model version and verdict. Appended by the "
-                "scones_inference job, one row per landed object version.")
+    "key and ETag, [p_bicycle, p_motorcycle], model version and verdict. Appended by the "
+    "scones_inference job, one row per landed object version.",
+)
 
 
 class ImageLanding(dg.Config):
@@ -58,8 +60,12 @@ class ImageBatch(dg.Config):
 
 
 class FilterSettings(dg.Config):
-    threshold: float = Field(default=DEFAULT_THRESHOLD, ge=0.0, le=1.0,
-                             description="An inference passes when any class probability reaches this")
+    threshold: float = Field(
+        default=DEFAULT_THRESHOLD,
+        ge=0.0,
+        le=1.0,
+        description="An inference passes when any class probability reaches this",
+    )
 
 
 class Outcome(NamedTuple):
@@ -90,21 +96,36 @@ def capture(context: dg.OpExecutionContext, warehouse: DuckDBResource, outcomes:
     with warehouse.get_connection() as connection:
         done = captured_versions(connection, [outcome.landing["s3_key"] for outcome in outcomes])
         fresh = [outcome for outcome in outcomes if outcome.version not in done]
-        now = datetime.now(timezone.utc)
-        record_many(connection, [
-            Capture(captured_at=now, landed_at=_landed_at(o.landing), s3_bucket=o.landing["s3_bucket"],
-                    s3_key=o.landing["s3_key"], etag=o.landing.get("etag") or None, verdict=o.verdict,
-                    threshold=o.threshold, model_name=MODEL_NAME if o.model_version else None,
-                    model_version=o.model_version, dagster_run_id=context.run_id) for o in fresh])
+        now = datetime.now(UTC)
+        record_many(
+            connection,
+            [
+                Capture(
+                    captured_at=now,
+                    landed_at=_landed_at(o.landing),
+                    s3_bucket=o.landing["s3_bucket"],
+                    s3_key=o.landing["s3_key"],
+                    etag=o.landing.get("etag") or None,
+                    verdict=o.verdict,
+                    threshold=o.threshold,
+                    model_name=MODEL_NAME if o.model_version else None,
+                    model_version=o.model_version,
+                    dagster_run_id=context.run_id,
+                )
+                for o in fresh
+            ],
+        )
     for outcome in outcomes:
         if outcome.version in done:
             context.log.info("%s@%s was captured by run %s: skipped", *outcome.version, done[outcome.version])
     if not fresh:
         return []
     verdicts = Counter(outcome.verdict.verdict for outcome in fresh)
-    metadata = {"images": dg.MetadataValue.int(len(fresh)),
-                "s3_keys": dg.MetadataValue.text(", ".join(outcome.landing["s3_key"] for outcome in fresh)),
-                **{name: dg.MetadataValue.int(count) for name, count in sorted(verdicts.items())}}
+    metadata = {
+        "images": dg.MetadataValue.int(len(fresh)),
+        "s3_keys": dg.MetadataValue.text(", ".join(outcome.landing["s3_key"] for outcome in fresh)),
+        **{name: dg.MetadataValue.int(count) for name, count in sorted(verdicts.items())},
+    }
     confidences = [o.verdict.max_confidence for o in fresh if o.verdict.max_confidence is not None]
     if confidences:
         metadata["min_max_confidence"] = dg.MetadataValue.float(min(confidences))
@@ -112,8 +133,14 @@ def capture(context: dg.OpExecutionContext, warehouse: DuckDBResource, outcomes:
     return fresh
 
 
-def refuse(context: dg.OpExecutionContext, landing: dict, verdict: Verdict, model_version: str | None = None,
-           threshold: float = DEFAULT_THRESHOLD, message: str | None = None) -> Outcome:
+def refuse(
+    context: dg.OpExecutionContext,
+    landing: dict,
+    verdict: Verdict,
+    model_version: str | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    message: str | None = None,
+) -> Outcome:
     """An image that does not pass: said now in this step's log, captured and failing the run at the last step."""
     message = message or f"{verdict.verdict}: {landing['s3_key']}: {verdict.detail}"
     context.log.error(message)
@@ -122,8 +149,10 @@ def refuse(context: dg.OpExecutionContext, landing: dict, verdict: Verdict, mode
 
 # serialize and classify touch neither DuckDB nor the pool: only the last step, which writes the whole batch in
 # one transaction, takes the warehouse slot, so overlapping inference runs queue for milliseconds, not seconds.
-@dg.op(out={"images": dg.Out(list, io_manager_key=EVENT_IO), "rejected": dg.Out(list, io_manager_key=EVENT_IO)},
-       tags={"kind": "png"})
+@dg.op(
+    out={"images": dg.Out(list, io_manager_key=EVENT_IO), "rejected": dg.Out(list, io_manager_key=EVENT_IO)},
+    tags={"kind": "png"},
+)
 def serialize_images(context: dg.OpExecutionContext, config: ImageBatch, object_store: ObjectStore):
     """Lambda 1 per image: read it from the object store →
     {image_data (base64), s3_bucket, s3_key, inferences: []}."""
@@ -145,10 +174,17 @@ def serialize_images(context: dg.OpExecutionContext, config: ImageBatch, object_
     yield dg.Output(rejected, "rejected")
 
 
-@dg.op(out={"images": dg.Out(list, io_manager_key=EVENT_IO), "rejected": dg.Out(list, io_manager_key=EVENT_IO)},
-       tags={"kind": "scikit-learn"})
-def classify_images(context: dg.OpExecutionContext, images: list, rejected: list, mlflow: MlflowRegistry,
-                    scones_classifier: SconesClassifier):
+@dg.op(
+    out={"images": dg.Out(list, io_manager_key=EVENT_IO), "rejected": dg.Out(list, io_manager_key=EVENT_IO)},
+    tags={"kind": "scikit-learn"},
+)
+def classify_images(
+    context: dg.OpExecutionContext,
+    images: list,
+    rejected: list,
+    mlflow: MlflowRegistry,
+    scones_classifier: SconesClassifier,
+):
     """Lambda 2 per image: the champion model's `[p_bicycle, p_motorcycle]` (the original's endpoint call)."""
     rejected, classified = list(rejected), []
     with scones_classifier.session(mlflow, context.log.warning) as classifier:
@@ -163,16 +199,23 @@ def classify_images(context: dg.OpExecutionContext, images: list, rejected: list
                 rejected.append(refuse(context, landing, Verdict.rejected(exc.reason), exc.model_version))
                 continue
             event = {**image["event"], "inferences": answer.inferences}
-            context.log.info("%s → %s (%s v%s, answered by %s)", landing["s3_key"], event["inferences"],
-                             MODEL_NAME, answer.model_version, answer.answered_by)
+            context.log.info(
+                "%s → %s (%s v%s, answered by %s)",
+                landing["s3_key"],
+                event["inferences"],
+                MODEL_NAME,
+                answer.model_version,
+                answer.answered_by,
+            )
             classified.append({"landing": landing, "event": event, "model_version": answer.model_version})
     yield dg.Output(classified, "images")
     yield dg.Output(rejected, "rejected")
 
 
 @dg.op(out=dg.Out(list, io_manager_key=EVENT_IO), pool=DUCKDB_POOL, tags={"kind": "duckdb"})
-def filter_confidences(context: dg.OpExecutionContext, config: FilterSettings, images: list, rejected: list,
-                       warehouse: DuckDBResource) -> list:
+def filter_confidences(
+    context: dg.OpExecutionContext, config: FilterSettings, images: list, rejected: list, warehouse: DuckDBResource
+) -> list:
     """Lambda 3 per image: passes it on if any probability reaches the threshold, else
     THRESHOLD_CONFIDENCE_NOT_MET. Captures the batch, then fails if any image of it did not pass."""
     outcomes, events = list(rejected), {}
@@ -193,9 +236,15 @@ def filter_confidences(context: dg.OpExecutionContext, config: FilterSettings, i
     if failures:
         total = len(passed) + len(failures)
         head = failures[0] if len(failures) == 1 else f"{len(failures)} of {total} images did not pass:\n"
-        raise dg.Failure(description=head + ("" if len(failures) == 1 else "\n".join(failures)),
-                         allow_retries=False, metadata={"failed": len(failures), "passed": len(passed),
-                                                        "failures": dg.MetadataValue.text("\n".join(failures))})
+        raise dg.Failure(
+            description=head + ("" if len(failures) == 1 else "\n".join(failures)),
+            allow_retries=False,
+            metadata={
+                "failed": len(failures),
+                "passed": len(passed),
+                "failures": dg.MetadataValue.text("\n".join(failures)),
+            },
+        )
     return passed
 
 

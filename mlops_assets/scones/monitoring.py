@@ -1,6 +1,5 @@
 """Monitoring: the original's chart of max confidence over time, from the capture table."""
 
-
 import dagster as dg
 import pandas as pd
 from dagster_duckdb import DuckDBResource
@@ -20,7 +19,9 @@ def recent_captures(connection, limit: int = CHART_WINDOW) -> pd.DataFrame:
     ensure_capture_table(connection)
     return connection.execute(
         f"SELECT * FROM (SELECT captured_at, s3_key, max_confidence, threshold, verdict FROM {CAPTURE_TABLE} "
-        "ORDER BY captured_at DESC LIMIT ?) ORDER BY captured_at", [limit]).df()
+        "ORDER BY captured_at DESC LIMIT ?) ORDER BY captured_at",
+        [limit],
+    ).df()
 
 
 def confidence_chart_png(captures: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> bytes:
@@ -33,12 +34,26 @@ def confidence_chart_png(captures: pd.DataFrame, threshold: float = DEFAULT_THRE
     weak = scored[scored["verdict"] == THRESHOLD_FAILURE]
     ax.plot(scored["captured_at"], scored["max_confidence"], color="#9fb3c8", linewidth=0.8, zorder=1)
     ax.scatter(ok["captured_at"], ok["max_confidence"], s=14, color="#2680c2", label=f"passed ({len(ok)})", zorder=2)
-    ax.scatter(weak["captured_at"], weak["max_confidence"], s=30, color="#d64545", marker="X",
-               label=f"{THRESHOLD_FAILURE} ({len(weak)})", zorder=3)
+    ax.scatter(
+        weak["captured_at"],
+        weak["max_confidence"],
+        s=30,
+        color="#d64545",
+        marker="X",
+        label=f"{THRESHOLD_FAILURE} ({len(weak)})",
+        zorder=3,
+    )
     rejected = captures[captures["max_confidence"].isna()]
     if len(rejected):
-        ax.scatter(rejected["captured_at"], [0.5] * len(rejected), s=30, color="#7c5e10", marker="s",
-                   label=f"not classified ({len(rejected)})", zorder=3)
+        ax.scatter(
+            rejected["captured_at"],
+            [0.5] * len(rejected),
+            s=30,
+            color="#7c5e10",
+            marker="s",
+            label=f"not classified ({len(rejected)})",
+            zorder=3,
+        )
     ax.set_ylim(0.45, 1.02)
     ax.set_ylabel("max confidence")
     ax.set_title("Scones workflow: max confidence per inference" if len(captures) else "no inferences captured yet")
@@ -47,10 +62,17 @@ def confidence_chart_png(captures: pd.DataFrame, threshold: float = DEFAULT_THRE
     return figure_png(fig)
 
 
-@dg.asset(key_prefix=[SYSTEM], group_name=SYSTEM, kinds={"matplotlib", "png"}, code_version="1", deps=[CAPTURES_KEY],
-          pool=DUCKDB_POOL)
-def confidence_chart(context: dg.AssetExecutionContext, warehouse: DuckDBResource,
-                     object_store: ObjectStore) -> dg.MaterializeResult:
+@dg.asset(
+    key_prefix=[SYSTEM],
+    group_name=SYSTEM,
+    kinds={"matplotlib", "png"},
+    code_version="1",
+    deps=[CAPTURES_KEY],
+    pool=DUCKDB_POOL,
+)
+def confidence_chart(
+    context: dg.AssetExecutionContext, warehouse: DuckDBResource, object_store: ObjectStore
+) -> dg.MaterializeResult:
     """How sure the model has been about the images that landed, with the 0.85 threshold line.
 
     Each dot is one inference (the latest 500); red crosses failed the threshold, brown squares could not be
@@ -62,8 +84,10 @@ def confidence_chart(context: dg.AssetExecutionContext, warehouse: DuckDBResourc
     png = confidence_chart_png(captures)
     uri = object_store.put_bytes(CHART_KEY, png, "image/png")
     scored = captures[captures["max_confidence"].notna()]
-    metadata = {"inferences": dg.MetadataValue.int(len(captures)),
-                **image_metadata(png, uri, "max confidence over time")}
+    metadata = {
+        "inferences": dg.MetadataValue.int(len(captures)),
+        **image_metadata(png, uri, "max confidence over time"),
+    }
     if len(captures):
         metadata["pass_rate"] = dg.MetadataValue.float(float((captures["verdict"] == PASSED).mean()))
     if len(scored):

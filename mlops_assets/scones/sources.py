@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from mlops_assets.scones.cifar import SPLITS, read_members
-from resources.data_source import DataSource, DatasetFile, DatasetUnavailable, FetchedFile
+from resources.data_source import DatasetFile, DatasetUnavailable, DataSource, FetchedFile
 
 ARCHIVE = DatasetFile("cifar-100-python.tar.gz", url="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz")
 # The University of Toronto publishes only an MD5 for the archive; torchvision checks the same value.
@@ -34,6 +34,8 @@ def read_cifar_members(data_source: DataSource) -> tuple[dict[str, bytes], list[
         return read_members(fetched[0].path.parent), fetched
     archive = data_source.fetch(ARCHIVE)
     if archive.origin != "local copy" and _md5(archive.path) != ARCHIVE_MD5:
-        raise DatasetUnavailable(f"{archive.path}: MD5 differs from the published {ARCHIVE_MD5}; "
-                                 "delete it and retry, or set MLOPS_DATA_DIR to a folder holding a good copy")
+        raise DatasetUnavailable(
+            f"{archive.path}: MD5 differs from the published {ARCHIVE_MD5}; "
+            "delete it and retry, or set MLOPS_DATA_DIR to a folder holding a good copy"
+        )
     return read_members(archive.path), [archive]

@@ -25,8 +25,10 @@ class ThresholdConfidenceNotMet(RuntimeError):
 
     def __init__(self, event: dict[str, Any], threshold: float):
         best = max(event["inferences"]) if event.get("inferences") else float("nan")
-        super().__init__(f"{THRESHOLD_FAILURE}: best confidence {best:.4f} < threshold {threshold:.2f} "
-                         f"for s3://{event.get('s3_bucket')}/{event.get('s3_key')}")
+        super().__init__(
+            f"{THRESHOLD_FAILURE}: best confidence {best:.4f} < threshold {threshold:.2f} "
+            f"for s3://{event.get('s3_bucket')}/{event.get('s3_key')}"
+        )
 
 
 def serialize(image_bytes: bytes, s3_bucket: str, s3_key: str) -> dict[str, Any]:
@@ -67,13 +69,18 @@ class Verdict:
     detail: str
 
     @classmethod
-    def from_inferences(cls, inferences: list[float], threshold: float) -> "Verdict":
+    def from_inferences(cls, inferences: list[float], threshold: float) -> Verdict:
         best = int(np.argmax(inferences))
         ok = passes(inferences, threshold)
-        return cls(float(inferences[0]), float(inferences[1]), CLASS_NAMES[best], float(inferences[best]),
-                   PASSED if ok else THRESHOLD_FAILURE,
-                   "" if ok else f"best confidence {inferences[best]:.4f} < threshold {threshold:.2f}")
+        return cls(
+            float(inferences[0]),
+            float(inferences[1]),
+            CLASS_NAMES[best],
+            float(inferences[best]),
+            PASSED if ok else THRESHOLD_FAILURE,
+            "" if ok else f"best confidence {inferences[best]:.4f} < threshold {threshold:.2f}",
+        )
 
     @classmethod
-    def rejected(cls, reason: str) -> "Verdict":
+    def rejected(cls, reason: str) -> Verdict:
         return cls(None, None, None, None, INVALID_IMAGE, reason)

@@ -19,8 +19,13 @@ def playtime_genre(items: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
     by_year = rows.groupby(["genres", "release_year"], as_index=False)["playtime_forever"].sum()
     by_year = by_year.sort_values(["genres", "playtime_forever", "release_year"], ascending=[True, False, True])
     best = by_year.drop_duplicates("genres")
-    return pd.DataFrame({"genre": best["genres"].to_numpy(), "year": best["release_year"].astype(int).to_numpy(),
-                         "hours": (best["playtime_forever"] / 60).round(1).to_numpy()})
+    return pd.DataFrame(
+        {
+            "genre": best["genres"].to_numpy(),
+            "year": best["release_year"].astype(int).to_numpy(),
+            "hours": (best["playtime_forever"] / 60).round(1).to_numpy(),
+        }
+    )
 
 
 def user_for_genre(items: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
@@ -29,11 +34,19 @@ def user_for_genre(items: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
     per_user = rows.groupby(["genres", "user_id"], as_index=False)["playtime_forever"].sum()
     per_user = per_user.sort_values(["genres", "playtime_forever", "user_id"], ascending=[True, False, True])
     top = per_user.drop_duplicates("genres")[["genres", "user_id"]]
-    years = rows.merge(top, on=["genres", "user_id"]).groupby(["genres", "user_id", "release_year"], as_index=False)[
-        "playtime_forever"].sum()
-    return pd.DataFrame({"genre": years["genres"].to_numpy(), "user_id": years["user_id"].to_numpy(),
-                         "year": years["release_year"].astype(int).to_numpy(),
-                         "hours": (years["playtime_forever"] / 60).round(1).to_numpy()})
+    years = (
+        rows.merge(top, on=["genres", "user_id"])
+        .groupby(["genres", "user_id", "release_year"], as_index=False)["playtime_forever"]
+        .sum()
+    )
+    return pd.DataFrame(
+        {
+            "genre": years["genres"].to_numpy(),
+            "user_id": years["user_id"].to_numpy(),
+            "year": years["release_year"].astype(int).to_numpy(),
+            "hours": (years["playtime_forever"] / 60).round(1).to_numpy(),
+        }
+    )
 
 
 def _top3(reviews: pd.DataFrame, games: pd.DataFrame, mask: pd.Series) -> pd.DataFrame:
@@ -43,8 +56,11 @@ def _top3(reviews: pd.DataFrame, games: pd.DataFrame, mask: pd.Series) -> pd.Dat
     counted = counted[counted["rank"] <= 3]
     names = games.set_index("item_id")["name"]
     counted["name"] = counted["item_id"].map(names).fillna("item " + counted["item_id"])
-    return counted.rename(columns={"size": "reviews"})[["year", "rank", "item_id", "name", "reviews"]] \
-        .astype({"year": int}).reset_index(drop=True)
+    return (
+        counted.rename(columns={"size": "reviews"})[["year", "rank", "item_id", "name", "reviews"]]
+        .astype({"year": int})
+        .reset_index(drop=True)
+    )
 
 
 def users_recommend(reviews: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
@@ -61,5 +77,11 @@ def sentiment_by_year(reviews: pd.DataFrame) -> pd.DataFrame:
     """Per review year: counts of negative / neutral / positive reviews."""
     counts = reviews.dropna(subset=["year"]).groupby(["year", "sentiment"]).size().unstack(fill_value=0)
     counts = counts.reindex(columns=[NEGATIVE, NEUTRAL, POSITIVE], fill_value=0)
-    return pd.DataFrame({"year": counts.index.astype(int), "negative": counts[NEGATIVE].to_numpy(),
-                         "neutral": counts[NEUTRAL].to_numpy(), "positive": counts[POSITIVE].to_numpy()})
+    return pd.DataFrame(
+        {
+            "year": counts.index.astype(int),
+            "negative": counts[NEGATIVE].to_numpy(),
+            "neutral": counts[NEUTRAL].to_numpy(),
+            "positive": counts[POSITIVE].to_numpy(),
+        }
+    )

@@ -1,6 +1,5 @@
 """Raw and cleaned tables of the Steam games system (DuckDB schema `steam`)."""
 
-
 import tempfile
 from pathlib import Path
 
@@ -10,12 +9,24 @@ import pandas as pd
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.tables import table_metadata
 from mlops_assets.steam import etl, ingest
-from mlops_assets.steam.constants import (GENERATED_ITEMS_KEY, GOLDEN_SENTIMENT, GOLDEN_SENTIMENT_YEAR, GROUP,
-                                          ITEMS_EXTRACT_FILE, KEY_PREFIX, REAL_GAME_LINES, REAL_GAME_ROWS,
-                                          REAL_REVIEW_ROWS, USERS_FILE, USERS_ITEMS_FILE, GAMES_FILE, REVIEWS_FILE)
+from mlops_assets.steam.constants import (
+    GAMES_FILE,
+    GENERATED_ITEMS_KEY,
+    GOLDEN_SENTIMENT,
+    GOLDEN_SENTIMENT_YEAR,
+    GROUP,
+    ITEMS_EXTRACT_FILE,
+    KEY_PREFIX,
+    REAL_GAME_LINES,
+    REAL_GAME_ROWS,
+    REAL_REVIEW_ROWS,
+    REVIEWS_FILE,
+    USERS_FILE,
+    USERS_ITEMS_FILE,
+)
 from mlops_assets.steam.generator import generate_users_items
 from mlops_assets.steam.literal_parser import ParseReport
-from resources.data_source import DataSource, DatasetUnavailable
+from resources.data_source import DatasetUnavailable, DataSource
 from resources.object_store import ObjectStore
 
 COMMON = dict(key_prefix=KEY_PREFIX, group_name=GROUP, pool=DUCKDB_POOL)
@@ -23,19 +34,30 @@ COMMON = dict(key_prefix=KEY_PREFIX, group_name=GROUP, pool=DUCKDB_POOL)
 
 def _parse_check(asset: str, report: ParseReport, path_label: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        asset_key=dg.AssetKey([*KEY_PREFIX, asset]), check_name="lines_parse",
-        passed=not report.malformed, severity=dg.AssetCheckSeverity.WARN,
+        asset_key=dg.AssetKey([*KEY_PREFIX, asset]),
+        check_name="lines_parse",
+        passed=not report.malformed,
+        severity=dg.AssetCheckSeverity.WARN,
         description=None if not report.malformed else f"{path_label}: {report.malformed_summary()}",
-        metadata={"lines": report.lines, "parsed": report.parsed, "malformed": len(report.malformed),
-                  "malformed_lines": dg.MetadataValue.text(report.malformed_summary() or "none")})
+        metadata={
+            "lines": report.lines,
+            "parsed": report.parsed,
+            "malformed": len(report.malformed),
+            "malformed_lines": dg.MetadataValue.text(report.malformed_summary() or "none"),
+        },
+    )
 
 
 def _parse_metadata(report: ParseReport) -> dict:
     return {"lines": report.lines, "parsed_lines": report.parsed, "malformed_lines": len(report.malformed)}
 
 
-@dg.asset(**COMMON, kinds={"python", "duckdb"}, code_version="2",
-          check_specs=[dg.AssetCheckSpec("non_empty_game_rows", asset=[*KEY_PREFIX, "raw_games"])])
+@dg.asset(
+    **COMMON,
+    kinds={"python", "duckdb"},
+    code_version="2",
+    check_specs=[dg.AssetCheckSpec("non_empty_game_rows", asset=[*KEY_PREFIX, "raw_games"])],
+)
 def raw_games(context: dg.AssetExecutionContext, data_source: DataSource):
     """The store's game catalogue as published (JSON lines; about three quarters of the lines are all-null)."""
     fetched = data_source.fetch(GAMES_FILE)
@@ -46,21 +68,33 @@ def raw_games(context: dg.AssetExecutionContext, data_source: DataSource):
     frame["price"] = [None if pd.isna(v) else str(v) for v in frame["price"]]
     real = len(frame) == REAL_GAME_LINES
     yield dg.AssetCheckResult(
-        check_name="non_empty_game_rows", passed=(non_empty == REAL_GAME_ROWS) if real else non_empty > 0,
-        metadata={"non_empty_rows": non_empty, "expected": REAL_GAME_ROWS if real else "any (not the real file)"})
-    yield dg.Output(frame, metadata={**fetched.metadata(), **table_metadata(frame), "non_empty_rows": non_empty},
-                    data_version=fetched.data_version)
+        check_name="non_empty_game_rows",
+        passed=(non_empty == REAL_GAME_ROWS) if real else non_empty > 0,
+        metadata={"non_empty_rows": non_empty, "expected": REAL_GAME_ROWS if real else "any (not the real file)"},
+    )
+    yield dg.Output(
+        frame,
+        metadata={**fetched.metadata(), **table_metadata(frame), "non_empty_rows": non_empty},
+        data_version=fetched.data_version,
+    )
 
 
-@dg.asset(**COMMON, kinds={"python", "duckdb"}, code_version="1",
-          check_specs=[dg.AssetCheckSpec("lines_parse", asset=[*KEY_PREFIX, "raw_reviews"])])
+@dg.asset(
+    **COMMON,
+    kinds={"python", "duckdb"},
+    code_version="1",
+    check_specs=[dg.AssetCheckSpec("lines_parse", asset=[*KEY_PREFIX, "raw_reviews"])],
+)
 def raw_reviews(context: dg.AssetExecutionContext, data_source: DataSource):
     """Users' reviews, one row per review (the file holds one Python-literal dict per user)."""
     fetched = data_source.fetch(REVIEWS_FILE)
     frame, report = ingest.read_reviews(fetched.path)
     yield _parse_check("raw_reviews", report, REVIEWS_FILE.relative_path)
-    yield dg.Output(frame, metadata={**fetched.metadata(), **_parse_metadata(report), **table_metadata(frame)},
-                    data_version=fetched.data_version)
+    yield dg.Output(
+        frame,
+        metadata={**fetched.metadata(), **_parse_metadata(report), **table_metadata(frame)},
+        data_version=fetched.data_version,
+    )
 
 
 class UsersItemsConfig(dg.Config):
@@ -68,11 +102,23 @@ class UsersItemsConfig(dg.Config):
     generator_seed: int = 42
 
 
-@dg.asset(**COMMON, kinds={"python", "duckdb"}, code_version="1",
-          check_specs=[dg.AssetCheckSpec("lines_parse", asset=[*KEY_PREFIX, "raw_user_items"]),
-                       dg.AssetCheckSpec("item_rows_match_items_count", asset=[*KEY_PREFIX, "raw_user_items"])])
-def raw_user_items(context: dg.AssetExecutionContext, config: UsersItemsConfig, data_source: DataSource,
-                   object_store: ObjectStore, raw_games: pd.DataFrame, raw_reviews: pd.DataFrame):
+@dg.asset(
+    **COMMON,
+    kinds={"python", "duckdb"},
+    code_version="1",
+    check_specs=[
+        dg.AssetCheckSpec("lines_parse", asset=[*KEY_PREFIX, "raw_user_items"]),
+        dg.AssetCheckSpec("item_rows_match_items_count", asset=[*KEY_PREFIX, "raw_user_items"]),
+    ],
+)
+def raw_user_items(
+    context: dg.AssetExecutionContext,
+    config: UsersItemsConfig,
+    data_source: DataSource,
+    object_store: ObjectStore,
+    raw_games: pd.DataFrame,
+    raw_reviews: pd.DataFrame,
+):
     """Every game in every user's library, one row per (user, item), from the real file when available.
 
     Otherwise from the generator fitted to the real users, games and reviews (metadata source = generated).
@@ -87,23 +133,48 @@ def raw_user_items(context: dg.AssetExecutionContext, config: UsersItemsConfig, 
             users = pd.read_parquet(data_source.fetch(USERS_FILE).path)
             extract = pd.read_parquet(data_source.fetch(ITEMS_EXTRACT_FILE).path)
             games = etl.game_catalogue(raw_games)
-            generated = generate_users_items(path, users, games, extract, raw_reviews["item_id"],
-                                             scale=config.generator_scale, seed=config.generator_seed)
+            generated = generate_users_items(
+                path,
+                users,
+                games,
+                extract,
+                raw_reviews["item_id"],
+                scale=config.generator_scale,
+                seed=config.generator_seed,
+            )
             object_store.put_bytes(GENERATED_ITEMS_KEY, path.read_bytes(), "application/gzip")
-            source = {"source": "generated", "generator_scale": float(generated.scale),
-                      "generator_seed": generated.seed, "generated_users": generated.users,
-                      "generated_file": dg.MetadataValue.path(object_store.uri(GENERATED_ITEMS_KEY))}
+            source = {
+                "source": "generated",
+                "generator_scale": float(generated.scale),
+                "generator_seed": generated.seed,
+                "generated_users": generated.users,
+                "generated_file": dg.MetadataValue.path(object_store.uri(GENERATED_ITEMS_KEY)),
+            }
         frame, report = ingest.read_user_items(path)
     yield _parse_check("raw_user_items", report, USERS_ITEMS_FILE.relative_path)
     declared = int(frame.groupby("line")["items_count"].first().sum()) if len(frame) else 0
-    yield dg.AssetCheckResult(check_name="item_rows_match_items_count", passed=declared == len(frame),
-                              metadata={"rows": len(frame), "sum_items_count": declared})
-    yield dg.Output(frame, metadata={**source, **_parse_metadata(report), **table_metadata(frame),
-                                     "users": int(frame["user_id"].nunique())})
+    yield dg.AssetCheckResult(
+        check_name="item_rows_match_items_count",
+        passed=declared == len(frame),
+        metadata={"rows": len(frame), "sum_items_count": declared},
+    )
+    yield dg.Output(
+        frame,
+        metadata={
+            **source,
+            **_parse_metadata(report),
+            **table_metadata(frame),
+            "users": int(frame["user_id"].nunique()),
+        },
+    )
 
 
-@dg.asset(**COMMON, kinds={"python", "duckdb"}, code_version="1",
-          check_specs=[dg.AssetCheckSpec("golden_sentiment_2015", asset=[*KEY_PREFIX, "reviews"], blocking=True)])
+@dg.asset(
+    **COMMON,
+    kinds={"python", "duckdb"},
+    code_version="1",
+    check_specs=[dg.AssetCheckSpec("golden_sentiment_2015", asset=[*KEY_PREFIX, "reviews"], blocking=True)],
+)
 def reviews(raw_reviews: pd.DataFrame):
     """Reviews with date, review year (year-less 'Posted July 10.' -> 2020) and sentiment 0/1/2 (TextBlob)."""
     frame = etl.clean_reviews(raw_reviews)
@@ -111,28 +182,51 @@ def reviews(raw_reviews: pd.DataFrame):
     observed = {"negative": int(year.get(0, 0)), "neutral": int(year.get(1, 0)), "positive": int(year.get(2, 0))}
     real = len(frame) == REAL_REVIEW_ROWS
     yield dg.AssetCheckResult(
-        check_name="golden_sentiment_2015", passed=(observed == GOLDEN_SENTIMENT) if real else True,
+        check_name="golden_sentiment_2015",
+        passed=(observed == GOLDEN_SENTIMENT) if real else True,
         description=None if real else "not the real reviews file: golden value not applicable",
-        metadata={**{f"observed_{k}": v for k, v in observed.items()},
-                  **{f"golden_{k}": v for k, v in GOLDEN_SENTIMENT.items()}})
+        metadata={
+            **{f"observed_{k}": v for k, v in observed.items()},
+            **{f"golden_{k}": v for k, v in GOLDEN_SENTIMENT.items()},
+        },
+    )
     shares = frame["sentiment"].value_counts(normalize=True)
-    yield dg.Output(frame, metadata={**table_metadata(frame), "negative_share": float(shares.get(0, 0.0)),
-                                     "neutral_share": float(shares.get(1, 0.0)),
-                                     "positive_share": float(shares.get(2, 0.0))})
+    yield dg.Output(
+        frame,
+        metadata={
+            **table_metadata(frame),
+            "negative_share": float(shares.get(0, 0.0)),
+            "neutral_share": float(shares.get(1, 0.0)),
+            "positive_share": float(shares.get(2, 0.0)),
+        },
+    )
 
 
 @dg.asset(**COMMON, kinds={"python", "duckdb"}, code_version="1")
 def games(raw_games: pd.DataFrame, reviews: pd.DataFrame) -> dg.Output:
     """The game catalogue: one row per id, tags&genres, numeric price, release date always filled."""
     frame = etl.clean_games(raw_games, reviews)
-    return dg.Output(frame, metadata={**table_metadata(frame), **{
-        f"release_date_from_{k.replace(' ', '_')}": int(v)
-        for k, v in frame["release_date_source"].value_counts().items()}})
+    return dg.Output(
+        frame,
+        metadata={
+            **table_metadata(frame),
+            **{
+                f"release_date_from_{k.replace(' ', '_')}": int(v)
+                for k, v in frame["release_date_source"].value_counts().items()
+            },
+        },
+    )
 
 
 @dg.asset(**COMMON, kinds={"python", "duckdb"}, code_version="1")
 def user_items(raw_user_items: pd.DataFrame) -> dg.Output:
     """Games users actually played (playtime_forever > 0): what hours, genres and recommendations count."""
     frame = etl.clean_items(raw_user_items)
-    return dg.Output(frame, metadata={**table_metadata(frame), "users": int(frame["user_id"].nunique()),
-                                      "played_share": float(len(frame) / max(len(raw_user_items), 1))})
+    return dg.Output(
+        frame,
+        metadata={
+            **table_metadata(frame),
+            "users": int(frame["user_id"].nunique()),
+            "played_share": float(len(frame) / max(len(raw_user_items), 1)),
+        },
+    )

@@ -13,10 +13,12 @@ def bootstrap_run_config(scale: float = BOOTSTRAP_GENERATOR_SCALE) -> dict:
     return {"ops": {"steam__raw_user_items": {"config": {"generator_scale": scale}}}}
 
 
-def bootstrap(defs: dg.Definitions, instance: dg.DagsterInstance,
-              generator_scale: float = BOOTSTRAP_GENERATOR_SCALE) -> None:
+def bootstrap(
+    defs: dg.Definitions, instance: dg.DagsterInstance, generator_scale: float = BOOTSTRAP_GENERATOR_SCALE
+) -> None:
     """Materialize the whole steam group once so a new user's UI and API have answers to show."""
     result = defs.resolve_job_def(STEAM_JOB).execute_in_process(
-        instance=instance, run_config=bootstrap_run_config(generator_scale), raise_on_error=False)
+        instance=instance, run_config=bootstrap_run_config(generator_scale), raise_on_error=False
+    )
     if not result.success:
         raise RuntimeError(f"steam bootstrap run {result.run_id} failed; see it in the Dagster UI")

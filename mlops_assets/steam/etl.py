@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -16,8 +16,21 @@ POSITIVE_FROM = 0.33
 YEARLESS_REVIEW_YEAR = 2020
 NEGATIVE, NEUTRAL, POSITIVE = 0, 1, 2
 
-GAME_COLUMNS = ["publisher", "genres", "app_name", "title", "url", "release_date", "tags", "reviews_url", "specs",
-                "price", "early_access", "id", "developer"]
+GAME_COLUMNS = [
+    "publisher",
+    "genres",
+    "app_name",
+    "title",
+    "url",
+    "release_date",
+    "tags",
+    "reviews_url",
+    "specs",
+    "price",
+    "early_access",
+    "id",
+    "developer",
+]
 _POSTED = re.compile(r"Posted\s+([A-Za-z]+)\s+(\d{1,2})(?:,\s*(\d{4}))?")
 
 
@@ -88,15 +101,17 @@ def clean_reviews(raw: pd.DataFrame, polarity_of=textblob_polarity) -> pd.DataFr
     """One row per review: date and year from 'posted', sentiment 0/1/2, recommend as bool."""
     dates = [posted_date(p) for p in raw["posted"]]
     sentiments = [review_sentiment(r, polarity_of) for r in raw["review"]]
-    return pd.DataFrame({
-        "user_id": raw["user_id"].astype(str).to_numpy(),
-        "item_id": raw["item_id"].astype(str).to_numpy(),
-        "recommend": raw["recommend"].astype(bool).to_numpy(),
-        "review": raw["review"].fillna("").astype(str).to_numpy(),
-        "posted_date": pd.to_datetime(pd.Series([d for d, _ in dates], dtype="object")).to_numpy(),
-        "year": pd.array([y for _, y in dates], dtype="Int64"),
-        "sentiment": np.asarray(sentiments, dtype=np.int8),
-    })
+    return pd.DataFrame(
+        {
+            "user_id": raw["user_id"].astype(str).to_numpy(),
+            "item_id": raw["item_id"].astype(str).to_numpy(),
+            "recommend": raw["recommend"].astype(bool).to_numpy(),
+            "review": raw["review"].fillna("").astype(str).to_numpy(),
+            "posted_date": pd.to_datetime(pd.Series([d for d, _ in dates], dtype="object")).to_numpy(),
+            "year": pd.array([y for _, y in dates], dtype="Int64"),
+            "sentiment": np.asarray(sentiments, dtype=np.int8),
+        }
+    )
 
 
 def game_catalogue(raw: pd.DataFrame) -> pd.DataFrame:
@@ -105,8 +120,13 @@ def game_catalogue(raw: pd.DataFrame) -> pd.DataFrame:
     games["item_id"] = games["id"].astype(str).str.replace(r"\.0$", "", regex=True)
     games = games.drop_duplicates(subset="item_id", keep="first")
     name = games["app_name"].where(games["app_name"].notna(), games["title"]).fillna("")
-    return pd.DataFrame({"item_id": games["item_id"].to_numpy(), "name": name.astype(str).to_numpy(),
-                         "genres": [as_list(v) for v in games["genres"]]})
+    return pd.DataFrame(
+        {
+            "item_id": games["item_id"].to_numpy(),
+            "name": name.astype(str).to_numpy(),
+            "genres": [as_list(v) for v in games["genres"]],
+        }
+    )
 
 
 def clean_games(raw: pd.DataFrame, reviews: pd.DataFrame) -> pd.DataFrame:
@@ -134,21 +154,24 @@ def clean_games(raw: pd.DataFrame, reviews: pd.DataFrame) -> pd.DataFrame:
         days = imputed[:, 0]
     release = DATE_ORIGIN + pd.to_timedelta(np.round(days), unit="D")
 
-    return pd.DataFrame({
-        "item_id": games["item_id"].to_numpy(),
-        "name": name.fillna("").astype(str).to_numpy(),
-        "genres": genres,
-        "tags": tags,
-        "tags_genres": [union_keep_order(g, t) for g, t in zip(genres, tags)],
-        "price": price,
-        "release_date": release.to_numpy() if hasattr(release, "to_numpy") else release,
-        "release_year": pd.DatetimeIndex(release).year.astype("int32"),
-        "release_date_source": np.where(filled_from_reviews.to_numpy(), "first review",
-                                        np.where(knn_filled, "knn", "store")),
-        "developer": games["developer"].fillna("").astype(str).to_numpy(),
-        "publisher": games["publisher"].fillna("").astype(str).to_numpy(),
-        "early_access": games["early_access"].fillna(False).astype(bool).to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "item_id": games["item_id"].to_numpy(),
+            "name": name.fillna("").astype(str).to_numpy(),
+            "genres": genres,
+            "tags": tags,
+            "tags_genres": [union_keep_order(g, t) for g, t in zip(genres, tags, strict=False)],
+            "price": price,
+            "release_date": release.to_numpy() if hasattr(release, "to_numpy") else release,
+            "release_year": pd.DatetimeIndex(release).year.astype("int32"),
+            "release_date_source": np.where(
+                filled_from_reviews.to_numpy(), "first review", np.where(knn_filled, "knn", "store")
+            ),
+            "developer": games["developer"].fillna("").astype(str).to_numpy(),
+            "publisher": games["publisher"].fillna("").astype(str).to_numpy(),
+            "early_access": games["early_access"].fillna(False).astype(bool).to_numpy(),
+        }
+    )
 
 
 def clean_items(raw_items: pd.DataFrame) -> pd.DataFrame:

@@ -34,11 +34,11 @@ class GeneratedFile:
 
 @dataclass(frozen=True)
 class _Catalogue:
-    item_line_prefix: list[str]   # "{'item_id': '10', 'item_name': 'Counter-Strike', 'playtime_forever': "
+    item_line_prefix: list[str]  # "{'item_id': '10', 'item_name': 'Counter-Strike', 'playtime_forever': "
     global_cdf: np.ndarray
     genre_cdfs: list[np.ndarray]
     genre_weights: np.ndarray
-    log_mean: np.ndarray          # per game mean of log(playtime_forever) among players
+    log_mean: np.ndarray  # per game mean of log(playtime_forever) among players
     log_std: float
     two_weeks_share: float
     two_weeks_log_mean: float
@@ -76,11 +76,21 @@ def fit_catalogue(games: pd.DataFrame, extract: pd.DataFrame, review_item_ids: p
 
     two_weeks = extract["playtime_2weeks"].astype(float)
     active = np.log(two_weeks[two_weeks > 0])
-    prefixes = [f"{{'item_id': {item!r}, 'item_name': {name!r}, 'playtime_forever': "
-                for item, name in zip(item_ids, games["name"].astype(str))]
-    return _Catalogue(prefixes, _cdf(weight), genre_cdfs, _cdf(np.asarray(genre_weights)), log_mean, log_std,
-                      float((two_weeks > 0).mean()), float(np.nan_to_num(active.mean())),
-                      float(np.nan_to_num(active.std())))
+    prefixes = [
+        f"{{'item_id': {item!r}, 'item_name': {name!r}, 'playtime_forever': "
+        for item, name in zip(item_ids, games["name"].astype(str), strict=False)
+    ]
+    return _Catalogue(
+        prefixes,
+        _cdf(weight),
+        genre_cdfs,
+        _cdf(np.asarray(genre_weights)),
+        log_mean,
+        log_std,
+        float((two_weeks > 0).mean()),
+        float(np.nan_to_num(active.mean())),
+        float(np.nan_to_num(active.std())),
+    )
 
 
 def _draw(cdf: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
@@ -104,8 +114,9 @@ def _sample_items(counts: np.ndarray, cat: _Catalogue, rng: np.random.Generator)
         if repeated.size == 0:
             break
         # Heavy owners exhaust the popular games: after a few popularity redraws, fall back to uniform ones.
-        games[repeated] = (_draw(cat.global_cdf, rng, repeated.size) if attempt < 5
-                           else rng.integers(0, n_games, repeated.size))
+        games[repeated] = (
+            _draw(cat.global_cdf, rng, repeated.size) if attempt < 5 else rng.integers(0, n_games, repeated.size)
+        )
     return owners, games
 
 
@@ -117,9 +128,16 @@ def _playtimes(games: np.ndarray, cat: _Catalogue, rng: np.random.Generator) -> 
     return forever, recent
 
 
-def generate_users_items(path: Path, users: pd.DataFrame, games: pd.DataFrame, extract: pd.DataFrame,
-                         review_item_ids: pd.Series, scale: float = 1.0, seed: int = 42,
-                         compresslevel: int = 1) -> GeneratedFile:
+def generate_users_items(
+    path: Path,
+    users: pd.DataFrame,
+    games: pd.DataFrame,
+    extract: pd.DataFrame,
+    review_item_ids: pd.Series,
+    scale: float = 1.0,
+    seed: int = 42,
+    compresslevel: int = 1,
+) -> GeneratedFile:
     """Write the gzip file; `scale` keeps that share of the real users (1.0 = all 88,310, 5,153,209 rows)."""
     if not 0 < scale <= 1:
         raise ValueError(f"scale must be in (0, 1], got {scale}")
@@ -131,18 +149,22 @@ def generate_users_items(path: Path, users: pd.DataFrame, games: pd.DataFrame, e
     item_rows = played_rows = 0
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=compresslevel) as out:
         for chunk_number, start in enumerate(range(0, len(chosen), USERS_PER_CHUNK)):
-            chunk = chosen.iloc[start:start + USERS_PER_CHUNK]
+            chunk = chosen.iloc[start : start + USERS_PER_CHUNK]
             rng = np.random.default_rng([seed, chunk_number])
             counts = chunk["items_count"].to_numpy(dtype=np.int64)
-            owners, game_idx = _sample_items(counts, cat, rng)
+            _owners, game_idx = _sample_items(counts, cat, rng)
             forever, recent = _playtimes(game_idx, cat, rng)
             prefix = cat.item_line_prefix
-            rendered = [f"{prefix[g]}{f}, 'playtime_2weeks': {r}}}"
-                        for g, f, r in zip(game_idx.tolist(), forever.tolist(), recent.tolist())]
+            rendered = [
+                f"{prefix[g]}{f}, 'playtime_2weeks': {r}}}"
+                for g, f, r in zip(game_idx.tolist(), forever.tolist(), recent.tolist(), strict=False)
+            ]
             bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
-            lines = [f"{{'user_id': {u!r}, 'items_count': {c}, 'steam_id': {s!r}, 'user_url': {url!r}, "
-                     f"'items': [{', '.join(rendered[bounds[i]:bounds[i + 1]])}]}}\n"
-                     for i, (u, c, s, url) in enumerate(chunk.itertuples(index=False, name=None))]
+            lines = [
+                f"{{'user_id': {u!r}, 'items_count': {c}, 'steam_id': {s!r}, 'user_url': {url!r}, "
+                f"'items': [{', '.join(rendered[bounds[i] : bounds[i + 1]])}]}}\n"
+                for i, (u, c, s, url) in enumerate(chunk.itertuples(index=False, name=None))
+            ]
             out.writelines(lines)
             item_rows += len(game_idx)
             played_rows += int((forever > 0).sum())

@@ -28,8 +28,9 @@ def read_games(path: Path) -> pd.DataFrame:
     # The file carries some names HTML-escaped ('Animation &amp; Modeling'); the catalogue holds them as shown.
     for column in NAME_LIST_COLUMNS:
         if column in frame.columns:
-            frame[column] = [[html.unescape(str(name)) for name in v] if isinstance(v, list) else v
-                             for v in frame[column]]
+            frame[column] = [
+                [html.unescape(str(name)) for name in v] if isinstance(v, list) else v for v in frame[column]
+            ]
     return frame
 
 
@@ -74,26 +75,43 @@ def read_user_items(path: Path) -> tuple[pd.DataFrame, ParseReport]:
     return pa.concat_tables(tables).to_pandas(), report
 
 
-_USER_SCHEMA = pa.schema([
-    ("user_id", pa.string()), ("items_count", pa.int64()), ("steam_id", pa.string()), ("user_url", pa.string()),
-    ("items", pa.list_(pa.struct([("item_id", pa.string()), ("item_name", pa.string()),
-                                   ("playtime_forever", pa.int64()), ("playtime_2weeks", pa.int64())]))),
-])
+_USER_SCHEMA = pa.schema(
+    [
+        ("user_id", pa.string()),
+        ("items_count", pa.int64()),
+        ("steam_id", pa.string()),
+        ("user_url", pa.string()),
+        (
+            "items",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("item_id", pa.string()),
+                        ("item_name", pa.string()),
+                        ("playtime_forever", pa.int64()),
+                        ("playtime_2weeks", pa.int64()),
+                    ]
+                )
+            ),
+        ),
+    ]
+)
 
 
 def _item_chunk(texts: list[str], numbers: list[int], report: ParseReport) -> pa.Table:
     if not texts:
         return _unnest(pa.Table.from_pylist([], schema=_USER_SCHEMA), np.empty(0, dtype=np.int32))
     try:
-        users = pa_json.read_json(io.BytesIO("\n".join(texts).encode("utf-8", "surrogateescape")),
-                                  parse_options=pa_json.ParseOptions(explicit_schema=_USER_SCHEMA,
-                                                                     unexpected_field_behavior="ignore"))
+        users = pa_json.read_json(
+            io.BytesIO("\n".join(texts).encode("utf-8", "surrogateescape")),
+            parse_options=pa_json.ParseOptions(explicit_schema=_USER_SCHEMA, unexpected_field_behavior="ignore"),
+        )
         if users.num_rows != len(texts):
             raise pa.ArrowInvalid("row count mismatch")
         report.parsed += len(texts)
         return _unnest(users, np.asarray(numbers, dtype=np.int32))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        lines = {n: t for n, t in zip(numbers, texts)}
+        lines = {n: t for n, t in zip(numbers, texts, strict=False)}
         records, good = [], []
         for number in numbers:
             try:
@@ -109,12 +127,22 @@ def _item_chunk(texts: list[str], numbers: list[int], report: ParseReport) -> pa
 
 
 def _normalised_user(record: dict) -> dict:
-    items = [{"item_id": str(item["item_id"]), "item_name": None if item.get("item_name") is None else
-              str(item["item_name"]), "playtime_forever": int(item.get("playtime_forever") or 0),
-              "playtime_2weeks": int(item.get("playtime_2weeks") or 0)} for item in record.get("items") or []]
-    return {"user_id": str(record.get("user_id")), "items_count": int(record.get("items_count") or 0),
-            "steam_id": None if record.get("steam_id") is None else str(record["steam_id"]),
-            "user_url": record.get("user_url"), "items": items}
+    items = [
+        {
+            "item_id": str(item["item_id"]),
+            "item_name": None if item.get("item_name") is None else str(item["item_name"]),
+            "playtime_forever": int(item.get("playtime_forever") or 0),
+            "playtime_2weeks": int(item.get("playtime_2weeks") or 0),
+        }
+        for item in record.get("items") or []
+    ]
+    return {
+        "user_id": str(record.get("user_id")),
+        "items_count": int(record.get("items_count") or 0),
+        "steam_id": None if record.get("steam_id") is None else str(record["steam_id"]),
+        "user_url": record.get("user_url"),
+        "items": items,
+    }
 
 
 def _unnest(users: pa.Table, numbers: np.ndarray) -> pa.Table:
@@ -122,12 +150,16 @@ def _unnest(users: pa.Table, numbers: np.ndarray) -> pa.Table:
     parents = pc.list_parent_indices(items)
     flat = pc.list_flatten(items)
     take = lambda name: pc.take(users.column(name), parents)
-    return pa.table({
-        "line": pa.array(numbers[parents.to_numpy(zero_copy_only=False)] if len(numbers) else np.empty(0, np.int32)),
-        "user_id": take("user_id"),
-        "items_count": pc.cast(take("items_count"), pa.int32()),
-        "item_id": flat.field("item_id"),
-        "item_name": flat.field("item_name"),
-        "playtime_forever": flat.field("playtime_forever"),
-        "playtime_2weeks": flat.field("playtime_2weeks"),
-    })
+    return pa.table(
+        {
+            "line": pa.array(
+                numbers[parents.to_numpy(zero_copy_only=False)] if len(numbers) else np.empty(0, np.int32)
+            ),
+            "user_id": take("user_id"),
+            "items_count": pc.cast(take("items_count"), pa.int32()),
+            "item_id": flat.field("item_id"),
+            "item_name": flat.field("item_name"),
+            "playtime_forever": flat.field("playtime_forever"),
+            "playtime_2weeks": flat.field("playtime_2weeks"),
+        }
+    )

@@ -13,8 +13,9 @@ import ast
 import gzip
 import json
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import orjson
 
@@ -43,8 +44,11 @@ def _no_backslash_to_json(parts: list[str]) -> None:
     """
     joined = _SEPARATOR + _SEPARATOR.join(parts[1::2]) + _SEPARATOR
     if '"' in joined:
-        joined = (joined.replace('"', '\\"').replace(_SEPARATOR + '\\"', _SEPARATOR + '"')
-                  .replace('\\"' + _SEPARATOR, '"' + _SEPARATOR))
+        joined = (
+            joined.replace('"', '\\"')
+            .replace(_SEPARATOR + '\\"', _SEPARATOR + '"')
+            .replace('\\"' + _SEPARATOR, '"' + _SEPARATOR)
+        )
     joined = joined.replace(_SEPARATOR + "'", _SEPARATOR + '"').replace("'" + _SEPARATOR, '"' + _SEPARATOR)
     parts[1::2] = joined[1:-1].split(_SEPARATOR)
 

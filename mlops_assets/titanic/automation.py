@@ -19,36 +19,57 @@ def key(name: str) -> dg.AssetKey:
 
 FEATURE_GROUP = key("feature_group")
 SURVIVAL_MODEL = key("survival_model")
-IMAGES = [key("latest_passenger_image"), key("actual_fate_image"), key("recent_predictions_image"),
-          key("confusion_matrix_image")]
+IMAGES = [
+    key("latest_passenger_image"),
+    key("actual_fate_image"),
+    key("recent_predictions_image"),
+    key("confusion_matrix_image"),
+]
 
 feature_backfill_job = dg.define_asset_job(
-    "titanic_feature_backfill", selection=[key("raw_passengers"), key("passenger_features")],
-    description="Load Kaggle's passengers and prepare their features (the original's one-off backfill).")
+    "titanic_feature_backfill",
+    selection=[key("raw_passengers"), key("passenger_features")],
+    description="Load Kaggle's passengers and prepare their features (the original's one-off backfill).",
+)
 
 daily_job = dg.define_asset_job(
     "titanic_daily",
     selection=[key("daily_passenger"), FEATURE_GROUP, key("batch_prediction"), key("prediction_history"), *IMAGES],
-    description="Insert the day's synthetic passenger, predict its fate with the champion, redraw the dashboard.")
+    description="Insert the day's synthetic passenger, predict its fate with the champion, redraw the dashboard.",
+)
 
 training_job = dg.define_asset_job(
-    "titanic_training", selection=[key("training_split"), SURVIVAL_MODEL],
-    description="Retrain on the current feature group; the promotion gate decides whether to serve the new model.")
+    "titanic_training",
+    selection=[key("training_split"), SURVIVAL_MODEL],
+    description="Retrain on the current feature group; the promotion gate decides whether to serve the new model.",
+)
 
 DAILY_HOUR = 6
 daily_schedule = dg.build_schedule_from_partitioned_job(
-    daily_job, hour_of_day=DAILY_HOUR, default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Every morning: yesterday's passenger, its prediction and the dashboard pictures.")
+    daily_job,
+    hour_of_day=DAILY_HOUR,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Every morning: yesterday's passenger, its prediction and the dashboard pictures.",
+)
 
 # Retrain when the features change: what the original's retraining did by hand, and what a sensor did before.
 AUTOMATION = {key("training_split"): dg.AutomationCondition.eager(), SURVIVAL_MODEL: dg.AutomationCondition.eager()}
 
 # The schedule starts at 06:00 UTC and the run takes minutes: an asset not written between 06:00 and 07:00 (or
 # since) missed its day. The two pictures drawn only when there is something to draw have no such promise.
-DAILY_FRESHNESS = dg.FreshnessPolicy.cron(deadline_cron=f"0 {DAILY_HOUR + 1} * * *",
-                                          lower_bound_delta=dt.timedelta(hours=1))
-FRESHNESS = {asset: DAILY_FRESHNESS for asset in [
-    key("daily_passenger"), FEATURE_GROUP, key("batch_prediction"), key("prediction_history"),
-    key("latest_passenger_image"), key("recent_predictions_image")]}
+DAILY_FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron=f"0 {DAILY_HOUR + 1} * * *", lower_bound_delta=dt.timedelta(hours=1)
+)
+FRESHNESS = {
+    asset: DAILY_FRESHNESS
+    for asset in [
+        key("daily_passenger"),
+        FEATURE_GROUP,
+        key("batch_prediction"),
+        key("prediction_history"),
+        key("latest_passenger_image"),
+        key("recent_predictions_image"),
+    ]
+}
 
 defs = dg.Definitions(jobs=[feature_backfill_job, daily_job, training_job], schedules=[daily_schedule])

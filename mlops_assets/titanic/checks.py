@@ -1,6 +1,5 @@
 """Data-quality checks of the Titanic tables; a failure names the file (or table) and the offending rows."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -19,10 +18,13 @@ def _describe_rows(rows: pd.Index, offset: int = 2) -> str:
 
 
 def problems_result(problems: list[str], rows: int) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(passed=not problems, metadata={
-        "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
-        "rows": dg.MetadataValue.int(rows),
-    })
+    return dg.AssetCheckResult(
+        passed=not problems,
+        metadata={
+            "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none"),
+            "rows": dg.MetadataValue.int(rows),
+        },
+    )
 
 
 def raw_problems(frame: pd.DataFrame) -> list[str]:
@@ -46,8 +48,11 @@ def raw_problems(frame: pd.DataFrame) -> list[str]:
     return problems
 
 
-@dg.asset_check(asset=key(SYSTEM, "raw_passengers"), blocking=True,
-                description="Columns present, ids unique, categorical values known, ages and fares not negative")
+@dg.asset_check(
+    asset=key(SYSTEM, "raw_passengers"),
+    blocking=True,
+    description="Columns present, ids unique, categorical values known, ages and fares not negative",
+)
 def raw_passengers_valid(raw_passengers: pd.DataFrame) -> dg.AssetCheckResult:
     return problems_result(raw_problems(raw_passengers), len(raw_passengers))
 
@@ -61,8 +66,14 @@ def feature_group_problems(group: pd.DataFrame) -> list[str]:
     if duplicated.any():
         ids = group.loc[duplicated, "passenger_id"].unique()[:MAX_LISTED].tolist()
         problems.append(f"primary key passenger_id not unique: {ids}")
-    ranges = {"survived": (0, 1), "pclass": (1, 3), "sex_encoded": (0, 1), "embarked_encoded": (0, 2),
-              "age_encoded": (0, 6), "fare_encoded": (0, 6)}
+    ranges = {
+        "survived": (0, 1),
+        "pclass": (1, 3),
+        "sex_encoded": (0, 1),
+        "embarked_encoded": (0, 2),
+        "age_encoded": (0, 6),
+        "fare_encoded": (0, 6),
+    }
     for column, (low, high) in ranges.items():
         bad = group[column].isna() | ~group[column].between(low, high)
         if bad.any():
@@ -71,7 +82,10 @@ def feature_group_problems(group: pd.DataFrame) -> list[str]:
     return problems
 
 
-@dg.asset_check(asset=key(SYSTEM, "feature_group"), blocking=True,
-                description="passenger_id is a primary key and every encoded feature is in its range")
+@dg.asset_check(
+    asset=key(SYSTEM, "feature_group"),
+    blocking=True,
+    description="passenger_id is a primary key and every encoded feature is in its range",
+)
 def feature_group_valid(feature_group: pd.DataFrame) -> dg.AssetCheckResult:
     return problems_result(feature_group_problems(feature_group), len(feature_group))

@@ -11,7 +11,7 @@ EXPERIMENT = "titanic"
 TRAIN_CSV = DatasetFile(
     relative_path="titanic/train.csv",
     url="https://raw.githubusercontent.com/vances678/jspears23_titanic/"
-        "9ecf3f4d1a1c7e919c4321f5e1382103f71cdb96/titanic/train.csv",
+    "9ecf3f4d1a1c7e919c4321f5e1382103f71cdb96/titanic/train.csv",
     sha256="7d118fef8b6ccf7f81111877bc388536f7b1e498a655e3d649d19aaa010e9f6f",
 )
 
@@ -44,10 +44,20 @@ HOLDOUT_PERCENT = 20
 # Synthetic daily passengers: ids far above any real Kaggle id (max 1309), one per day, never reused.
 SYNTHETIC_ID_BASE = 1_000_000
 # Inclusive integer ranges of the original's daily feature pipeline.
-SURVIVOR_RANGES = {"age_encoded": (0, 3), "sex_encoded": (0, 1), "embarked_encoded": (1, 2),
-                   "fare_encoded": (3, 6), "pclass": (2, 3)}
-VICTIM_RANGES = {"age_encoded": (3, 6), "sex_encoded": (0, 1), "embarked_encoded": (0, 1),
-                 "fare_encoded": (0, 3), "pclass": (1, 2)}
+SURVIVOR_RANGES = {
+    "age_encoded": (0, 3),
+    "sex_encoded": (0, 1),
+    "embarked_encoded": (1, 2),
+    "fare_encoded": (3, 6),
+    "pclass": (2, 3),
+}
+VICTIM_RANGES = {
+    "age_encoded": (3, 6),
+    "sex_encoded": (0, 1),
+    "embarked_encoded": (0, 1),
+    "fare_encoded": (0, 3),
+    "pclass": (1, 2),
+}
 
 PARTITIONS_START = "2026-01-01"
 

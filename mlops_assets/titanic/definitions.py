@@ -8,8 +8,11 @@ from mlops_assets.titanic import assets, automation, checks, monitoring, predict
 
 defs = dg.Definitions.merge(
     dg.Definitions(
-        assets=with_policies(dg.load_assets_from_modules([assets, predictions, monitoring]),
-                             automation=automation.AUTOMATION, freshness=automation.FRESHNESS),
+        assets=with_policies(
+            dg.load_assets_from_modules([assets, predictions, monitoring]),
+            automation=automation.AUTOMATION,
+            freshness=automation.FRESHNESS,
+        ),
         asset_checks=[checks.raw_passengers_valid, checks.feature_group_valid, assets.survival_model_gate],
         sensors=[retrain_sensor("titanic", monitoring.CHECKS, "titanic_training")],
     ),

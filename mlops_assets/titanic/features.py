@@ -8,17 +8,29 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from mlops_assets.titanic.constants import (AGE_EDGES, EMBARKED_CODES, FARE_EDGES, FEATURE_GROUP_COLUMNS,
-                                            HOLDOUT_PERCENT, HOLDOUT_SALT, MISSING_AGE, MISSING_EMBARKED,
-                                            SEX_CODES, SURVIVOR_RANGES, SYNTHETIC_ID_BASE, VICTIM_RANGES)
+from mlops_assets.titanic.constants import (
+    AGE_EDGES,
+    EMBARKED_CODES,
+    FARE_EDGES,
+    FEATURE_GROUP_COLUMNS,
+    HOLDOUT_PERCENT,
+    HOLDOUT_SALT,
+    MISSING_AGE,
+    MISSING_EMBARKED,
+    SEX_CODES,
+    SURVIVOR_RANGES,
+    SYNTHETIC_ID_BASE,
+    VICTIM_RANGES,
+)
 
 RAW_COLUMNS = ["PassengerId", "Survived", "Pclass", "Sex", "Age", "Fare", "Embarked"]
 
 
 def band(values: pd.Series, edges: tuple[float, ...]) -> pd.Series:
     """Index of the first edge a value does not exceed (edges inclusive); values above all edges get len(edges)."""
-    return pd.Series(np.searchsorted(np.asarray(edges), values.to_numpy(dtype=float), side="left"),
-                     index=values.index, dtype="int64")
+    return pd.Series(
+        np.searchsorted(np.asarray(edges), values.to_numpy(dtype=float), side="left"), index=values.index, dtype="int64"
+    )
 
 
 def prepare_passengers(raw: pd.DataFrame) -> pd.DataFrame:
@@ -27,15 +39,17 @@ def prepare_passengers(raw: pd.DataFrame) -> pd.DataFrame:
     frame["Embarked"] = frame["Embarked"].fillna(MISSING_EMBARKED)
     frame["Age"] = frame["Age"].fillna(MISSING_AGE)
     frame["Fare"] = frame["Fare"].fillna(frame["Fare"].mean())
-    prepared = pd.DataFrame({
-        "passenger_id": frame["PassengerId"].astype("int64"),
-        "survived": frame["Survived"].astype("int64"),
-        "pclass": frame["Pclass"].astype("int64"),
-        "sex_encoded": frame["Sex"].map(SEX_CODES).astype("int64"),
-        "embarked_encoded": frame["Embarked"].map(EMBARKED_CODES).astype("int64"),
-        "age_encoded": band(frame["Age"], AGE_EDGES),
-        "fare_encoded": band(frame["Fare"], FARE_EDGES),
-    })
+    prepared = pd.DataFrame(
+        {
+            "passenger_id": frame["PassengerId"].astype("int64"),
+            "survived": frame["Survived"].astype("int64"),
+            "pclass": frame["Pclass"].astype("int64"),
+            "sex_encoded": frame["Sex"].map(SEX_CODES).astype("int64"),
+            "embarked_encoded": frame["Embarked"].map(EMBARKED_CODES).astype("int64"),
+            "age_encoded": band(frame["Age"], AGE_EDGES),
+            "fare_encoded": band(frame["Fare"], FARE_EDGES),
+        }
+    )
     return prepared[FEATURE_GROUP_COLUMNS]
 
 

@@ -32,8 +32,9 @@ def table_picture(frame: pd.DataFrame, title: str) -> bytes:
     if frame.empty:
         ax.text(0.5, 0.5, "no predictions yet", ha="center", va="center", color="#52606d")
     else:
-        table = ax.table(cellText=frame.astype(str).values, colLabels=list(frame.columns), loc="center",
-                         cellLoc="center")
+        table = ax.table(
+            cellText=frame.astype(str).values, colLabels=list(frame.columns), loc="center", cellLoc="center"
+        )
         table.auto_set_font_size(False)
         table.set_fontsize(9)
         table.scale(1, 1.3)
@@ -49,7 +50,14 @@ def confusion_picture(matrix, labels: list[str], title: str) -> bytes:
     top = matrix.max() if matrix.size else 0
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
-                    color="white" if matrix[i, j] > top / 2 else "black", fontsize=14)
+            ax.text(
+                j,
+                i,
+                str(matrix[i, j]),
+                ha="center",
+                va="center",
+                color="white" if matrix[i, j] > top / 2 else "black",
+                fontsize=14,
+            )
     ax.set_title(title, fontsize=11)
     return figure_png(fig)

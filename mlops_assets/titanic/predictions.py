@@ -1,6 +1,5 @@
 """Batch inference and the dashboard: the newest passenger's predicted and actual fate, history, pictures."""
 
-
 import datetime as dt
 import json
 
@@ -12,8 +11,15 @@ from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import image_metadata
 from mlops_assets.common.keys import key, placement
 from mlops_assets.common.tables import table_metadata
-from mlops_assets.titanic.constants import (FEATURES, IMAGE_KEYS, LABEL, MODEL_NAME, RECENT_PREDICTIONS_KEY,
-                                            RECENT_ROWS, SYSTEM)
+from mlops_assets.titanic.constants import (
+    FEATURES,
+    IMAGE_KEYS,
+    LABEL,
+    MODEL_NAME,
+    RECENT_PREDICTIONS_KEY,
+    RECENT_ROWS,
+    SYSTEM,
+)
 from mlops_assets.titanic.partitions import daily_partitions
 from mlops_assets.titanic.pictures import confusion_picture, fate_picture, table_picture
 from resources.mlflow_registry import CHAMPION, MlflowRegistry
@@ -28,31 +34,48 @@ class NoChampion(Exception):
     pass
 
 
-@dg.asset(**COMMON, kinds={"scikit-learn", "duckdb"}, code_version="1", pool=DUCKDB_POOL,
-          partitions_def=daily_partitions, metadata={"partition_expr": "event_date"},
-          deps=[key(SYSTEM, "survival_model")])
-def batch_prediction(context: dg.AssetExecutionContext, daily_passenger: pd.DataFrame,
-                     mlflow: MlflowRegistry) -> dg.Output[pd.DataFrame]:
+@dg.asset(
+    **COMMON,
+    kinds={"scikit-learn", "duckdb"},
+    code_version="1",
+    pool=DUCKDB_POOL,
+    partitions_def=daily_partitions,
+    metadata={"partition_expr": "event_date"},
+    deps=[key(SYSTEM, "survival_model")],
+)
+def batch_prediction(
+    context: dg.AssetExecutionContext, daily_passenger: pd.DataFrame, mlflow: MlflowRegistry
+) -> dg.Output[pd.DataFrame]:
     """The daily batch inference: the day's passenger scored by whichever version is champion now."""
     champion = mlflow.version_by_alias(MODEL_NAME, CHAMPION)
     if champion is None:
-        raise NoChampion(f"no '{CHAMPION}' version of {MODEL_NAME} in the registry yet: "
-                         "materialize titanic/survival_model first")
+        raise NoChampion(
+            f"no '{CHAMPION}' version of {MODEL_NAME} in the registry yet: materialize titanic/survival_model first"
+        )
     model = mlflow.load_version(MODEL_NAME, champion.version)
     passenger = daily_passenger.iloc[[0]]
     prediction = int(model.predict(passenger[FEATURES])[0])
-    row = pd.DataFrame([{
-        "event_date": pd.Timestamp(dt.date.fromisoformat(context.partition_key)),
-        "predicted_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
-        "passenger_id": int(passenger["passenger_id"].iloc[0]),
-        "prediction": prediction,
-        "model_name": MODEL_NAME,
-        "model_version": str(champion.version),
-        "mlflow_run_id": champion.run_id,
-    }])
-    return dg.Output(row, metadata={"prediction": dg.MetadataValue.int(prediction),
-                                    "passenger_id": dg.MetadataValue.int(int(row["passenger_id"].iloc[0])),
-                                    "model_version": dg.MetadataValue.text(str(champion.version))})
+    row = pd.DataFrame(
+        [
+            {
+                "event_date": pd.Timestamp(dt.date.fromisoformat(context.partition_key)),
+                "predicted_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+                "passenger_id": int(passenger["passenger_id"].iloc[0]),
+                "prediction": prediction,
+                "model_name": MODEL_NAME,
+                "model_version": str(champion.version),
+                "mlflow_run_id": champion.run_id,
+            }
+        ]
+    )
+    return dg.Output(
+        row,
+        metadata={
+            "prediction": dg.MetadataValue.int(prediction),
+            "passenger_id": dg.MetadataValue.int(int(row["passenger_id"].iloc[0])),
+            "model_version": dg.MetadataValue.text(str(champion.version)),
+        },
+    )
 
 
 def join_labels(predictions: pd.DataFrame, group: pd.DataFrame) -> pd.DataFrame:
@@ -68,8 +91,9 @@ def prediction_history(batch_prediction: pd.DataFrame, feature_group: pd.DataFra
     history = join_labels(batch_prediction, feature_group)
     labelled = history.dropna(subset=["label"])
     accuracy = float((labelled["prediction"] == labelled["label"]).mean()) if len(labelled) else float("nan")
-    return dg.Output(history, metadata={**table_metadata(history), "labelled_rows": len(labelled),
-                                        "history_accuracy": accuracy})
+    return dg.Output(
+        history, metadata={**table_metadata(history), "labelled_rows": len(labelled), "history_accuracy": accuracy}
+    )
 
 
 def latest(history: pd.DataFrame) -> pd.Series:
@@ -85,11 +109,14 @@ def _store_image(context, store: ObjectStore, name: str, png: bytes, alt: str) -
 
 
 @dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1")
-def latest_passenger_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
-                           object_store: ObjectStore) -> dg.MaterializeResult:
+def latest_passenger_image(
+    context: dg.AssetExecutionContext, prediction_history: pd.DataFrame, object_store: ObjectStore
+) -> dg.MaterializeResult:
     """`latest_passenger.png`: the fate the model predicts for the newest passenger."""
     row = latest(prediction_history)
-    png = fate_picture(row["prediction"], f"predicted for passenger {row['passenger_id']} (model v{row['model_version']})")
+    png = fate_picture(
+        row["prediction"], f"predicted for passenger {row['passenger_id']} (model v{row['model_version']})"
+    )
     return _store_image(context, object_store, "latest_passenger", png, "predicted fate")
 
 
@@ -106,31 +133,35 @@ def actual_fate_image(context: dg.AssetExecutionContext, prediction_history: pd.
 
 def recent_rows(history: pd.DataFrame) -> pd.DataFrame:
     recent = history.sort_values(["event_date", "predicted_at"]).tail(RECENT_ROWS).iloc[::-1]
-    return pd.DataFrame({
-        "date": recent["event_date"].dt.strftime("%Y-%m-%d"),
-        "passenger_id": recent["passenger_id"].astype(int),
-        "prediction": recent["prediction"].map(lambda v: FATE_LABELS[int(v)]),
-        "label": recent["label"].map(lambda v: "unknown yet" if pd.isna(v) else FATE_LABELS[int(v)]),
-        "model_version": recent["model_version"].astype(str),
-    })
+    return pd.DataFrame(
+        {
+            "date": recent["event_date"].dt.strftime("%Y-%m-%d"),
+            "passenger_id": recent["passenger_id"].astype(int),
+            "prediction": recent["prediction"].map(lambda v: FATE_LABELS[int(v)]),
+            "label": recent["label"].map(lambda v: "unknown yet" if pd.isna(v) else FATE_LABELS[int(v)]),
+            "model_version": recent["model_version"].astype(str),
+        }
+    )
 
 
 @dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1")
-def recent_predictions_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
-                             object_store: ObjectStore) -> dg.MaterializeResult:
+def recent_predictions_image(
+    context: dg.AssetExecutionContext, prediction_history: pd.DataFrame, object_store: ObjectStore
+) -> dg.MaterializeResult:
     """`df_recent.png`: the last five predictions next to the true fates; also published as JSON for serving."""
     recent = recent_rows(prediction_history)
-    object_store.put_bytes(RECENT_PREDICTIONS_KEY, json.dumps(recent.to_dict(orient="records")).encode(),
-                           "application/json")
+    object_store.put_bytes(
+        RECENT_PREDICTIONS_KEY, json.dumps(recent.to_dict(orient="records")).encode(), "application/json"
+    )
     png = table_picture(recent, "Recent predictions")
     result = _store_image(context, object_store, "df_recent", png, "recent predictions")
     return dg.MaterializeResult(metadata={**result.metadata, "dagster/row_count": dg.MetadataValue.int(len(recent))})
 
 
-@dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1",
-          output_required=False)
-def confusion_matrix_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame,
-                           object_store: ObjectStore):
+@dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1", output_required=False)
+def confusion_matrix_image(
+    context: dg.AssetExecutionContext, prediction_history: pd.DataFrame, object_store: ObjectStore
+):
     """`confusion_matrix.png` of all predictions so far: drawn once both fates have been predicted."""
     from sklearn.metrics import confusion_matrix
 
@@ -142,5 +173,10 @@ def confusion_matrix_image(context: dg.AssetExecutionContext, prediction_history
     png = confusion_picture(matrix, FATE_LABELS, f"All {len(labelled)} labelled daily predictions")
     result = _store_image(context, object_store, "confusion_matrix", png, "confusion matrix")
     accuracy = float(np.trace(matrix) / matrix.sum())
-    yield dg.MaterializeResult(metadata={**result.metadata, "history_accuracy": dg.MetadataValue.float(accuracy),
-                                         "predictions": dg.MetadataValue.int(int(matrix.sum()))})
+    yield dg.MaterializeResult(
+        metadata={
+            **result.metadata,
+            "history_accuracy": dg.MetadataValue.float(accuracy),
+            "predictions": dg.MetadataValue.int(int(matrix.sum())),
+        }
+    )

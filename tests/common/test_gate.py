@@ -30,8 +30,9 @@ def unreachable(monkeypatch, tmp_path):
 
 def new_version(registry, name, constant=1):
     with registry.start_run("gate-test") as run:
-        info = registry.log_sklearn_model(DummyClassifier(strategy="constant", constant=constant)
-                                          .fit(np.zeros((2, 1)), [0, 1]))
+        info = registry.log_sklearn_model(
+            DummyClassifier(strategy="constant", constant=constant).fit(np.zeros((2, 1)), [0, 1])
+        )
     return str(registry.register(name, info.model_uri, run.info.run_id).version)
 
 
@@ -51,8 +52,9 @@ def test_an_unreachable_registry_is_an_error_not_a_missing_champion(unreachable)
 
 
 def test_the_gate_fails_with_error_and_promotes_nothing_when_the_registry_is_down(unreachable):
-    result = promotion_gate(dg.build_asset_context(), unreachable, "titanic_modal", "accuracy", "7", 0.9,
-                            lambda champion: 0.5)
+    result = promotion_gate(
+        dg.build_asset_context(), unreachable, "titanic_modal", "accuracy", "7", 0.9, lambda champion: 0.5
+    )
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     assert result.metadata["decision"].value == "none"
     assert "127.0.0.1" in result.metadata["reason"].value

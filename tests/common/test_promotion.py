@@ -1,4 +1,4 @@
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -83,30 +83,47 @@ def test_first_worse_and_equal_candidates(registry, model_uri):
 def test_each_decision_is_recorded_in_words_on_the_versions_and_in_the_metadata(registry, model_uri):
     """What a user reads in the MLflow UI (version tags) and in Dagster (the check's metadata) after each gate."""
     name = "promotion_record"
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     v1 = new_version(registry, model_uri, name)
     first = apply_promotion(registry, name, "auc", int(v1), 0.8, None, None)
     assert first == PromotionDecision(name, "auc", str(v1), 0.8, None, None, CHAMPION)
     assert first.reason == f"no champion yet: version {v1} becomes champion"
-    assert values(first.metadata()) == {"decision": CHAMPION, "reason": first.reason, "candidate_version": str(v1),
-                                        "candidate_auc": 0.8}
+    assert values(first.metadata()) == {
+        "decision": CHAMPION,
+        "reason": first.reason,
+        "candidate_version": str(v1),
+        "candidate_auc": 0.8,
+    }
     tags = promotion_tags(registry, name, v1)
-    assert started <= decided_at(tags) <= datetime.now(timezone.utc)
-    assert tags == {"promotion.decision": CHAMPION, "promotion.reason": first.reason,
-                    "promotion.candidate_auc": "0.800000"}
+    assert started <= decided_at(tags) <= datetime.now(UTC)
+    assert tags == {
+        "promotion.decision": CHAMPION,
+        "promotion.reason": first.reason,
+        "promotion.candidate_auc": "0.800000",
+    }
 
     v2 = new_version(registry, model_uri, name)
     worse = apply_promotion(registry, name, "auc", v2, 0.71234, v1, 0.8)
     assert worse == PromotionDecision(name, "auc", str(v2), 0.71234, str(v1), 0.8, CHALLENGER)
-    assert worse.reason == (f"worse (auc 0.7123 vs champion v{v1} 0.8000): "
-                            f"version {v2} becomes challenger, champion kept")
-    assert values(worse.metadata()) == {"decision": CHALLENGER, "reason": worse.reason, "candidate_version": str(v2),
-                                        "candidate_auc": 0.71234, "previous_champion_version": str(v1),
-                                        "champion_auc": 0.8}
+    assert worse.reason == (
+        f"worse (auc 0.7123 vs champion v{v1} 0.8000): version {v2} becomes challenger, champion kept"
+    )
+    assert values(worse.metadata()) == {
+        "decision": CHALLENGER,
+        "reason": worse.reason,
+        "candidate_version": str(v2),
+        "candidate_auc": 0.71234,
+        "previous_champion_version": str(v1),
+        "champion_auc": 0.8,
+    }
     tags = promotion_tags(registry, name, v2)
     decided_at(tags)
-    assert tags == {"promotion.decision": CHALLENGER, "promotion.reason": worse.reason,
-                    "promotion.candidate_auc": "0.712340", "promotion.champion_auc": "0.800000"}
+    assert tags == {
+        "promotion.decision": CHALLENGER,
+        "promotion.reason": worse.reason,
+        "promotion.candidate_auc": "0.712340",
+        "promotion.champion_auc": "0.800000",
+    }
     assert "promotion.replaced_by" not in promotion_tags(registry, name, v1)  # the champion was kept
 
     # The challenger wins a later gate: it becomes champion, stops being challenger, and the old champion records

@@ -23,5 +23,8 @@ def test_table_metadata_is_row_count_and_column_schema():
     metadata = table_metadata(frame)
     assert metadata["dagster/row_count"].value == 2
     columns = metadata["dagster/column_schema"].value.columns
-    assert [(c.name, c.type) for c in columns] == [("passenger_id", "int64"), ("survived", "int64"),
-                                                    ("source", "object")]
+    assert [(c.name, c.type) for c in columns] == [
+        ("passenger_id", "int64"),
+        ("survived", "int64"),
+        ("source", "object"),
+    ]

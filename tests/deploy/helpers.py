@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 from dataclasses import asdict
 
@@ -13,12 +14,12 @@ from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
 from mlops_assets.deploy.assets import deployment_files
+from mlops_assets.deploy.compiled import compile_pipeline
 from mlops_assets.deploy.config import load_deployments
 from mlops_assets.deploy.constants import snapshot_system
-from mlops_assets.deploy.compiled import compile_pipeline
 from mlops_assets.deploy.models import ModelRefused, load_pinned, write_pin
 from mlops_assets.deploy.records import DeploymentRecord, save_record
-from mlops_assets.deploy.training import paris_pipeline, generate_paris_listings, PARIS_COLUMNS
+from mlops_assets.deploy.training import PARIS_COLUMNS, generate_paris_listings, paris_pipeline
 from resources.model_bucket import ModelBucket, sha256_bytes
 from resources.object_store import ObjectStore
 from resources.snapshots import publish_snapshot
@@ -62,14 +63,26 @@ def demo_record(name: str, key: str | None = None) -> DeploymentRecord:
     """The deployment config of a packaged demo, as stored in the object store (no checks run: tests publish
     broken models on purpose)."""
     demo = DEPLOYMENTS[name]
-    spec = {"description": demo.description, "default": demo.default, "prediction": asdict(demo.prediction),
-            "raw_example": demo.raw_example}
-    return DeploymentRecord(name=name, form=demo.form_config, spec=spec,
-                            model={"source": "bucket", "key": key or demo.model_key})
+    spec = {
+        "description": demo.description,
+        "default": demo.default,
+        "prediction": asdict(demo.prediction),
+        "raw_example": demo.raw_example,
+    }
+    return DeploymentRecord(
+        name=name, form=demo.form_config, spec=spec, model={"source": "bucket", "key": key or demo.model_key}
+    )
 
 
-def upload_and_deploy(store: ObjectStore, bucket: ModelBucket, name: str, data: bytes, key: str | None = None,
-                      tag: str = "1.0", compile_model: bool = True) -> dict:
+def upload_and_deploy(
+    store: ObjectStore,
+    bucket: ModelBucket,
+    name: str,
+    data: bytes,
+    key: str | None = None,
+    tag: str = "1.0",
+    compile_model: bool = True,
+) -> dict:
     """Create the deployment, upload, pin and publish as `mlops deploy` and the Dagster assets would (compiled
     copy included), without running Dagster."""
     deployment = DEPLOYMENTS[name]
@@ -79,12 +92,11 @@ def upload_and_deploy(store: ObjectStore, bucket: ModelBucket, name: str, data: 
     pin = write_pin(store, name, version, sha256_bytes(data))
     compilation = None
     if compile_model:
-        try:
+        with contextlib.suppress(ModelRefused):  # published anyway: serving must refuse it too
             compilation = compile_pipeline(deployment, load_pinned(bucket, pin))
-        except ModelRefused:  # published anyway: serving must refuse it too
-            pass
-    return publish_snapshot(store, snapshot_system(name),
-                            deployment_files(deployment, pin, "test-run", compilation, record))
+    return publish_snapshot(
+        store, snapshot_system(name), deployment_files(deployment, pin, "test-run", compilation, record)
+    )
 
 
 def skops_bytes(model) -> bytes:

@@ -8,7 +8,14 @@ import dagster as dg
 import pytest
 from sklearn.pipeline import Pipeline
 
-from mlops_assets.deploy.assets import DEPLOYMENT_KEY, PINNED_MODEL_KEY, deployment, pinned_model, titanic_survival_model_file
+from mlops_assets.deploy.assets import (
+    DEPLOYMENT_KEY,
+    PINNED_MODEL_KEY,
+    deployment,
+    pinned_model,
+    titanic_survival_model_file,
+)
+from mlops_assets.deploy.automation import deploy_sensor
 from mlops_assets.deploy.config import load_deployments
 from mlops_assets.deploy.models import read_pin, write_pin
 from mlops_assets.deploy.records import delete_record, read_status
@@ -17,7 +24,6 @@ from resources.data_source import DataSource
 from resources.mlflow_registry import MlflowRegistry
 from resources.model_bucket import sha256_bytes
 from resources.snapshots import current_snapshot, read_snapshot_file
-from mlops_assets.deploy.automation import deploy_sensor
 from tests.deploy.helpers import Explodes, pickle_bytes, upload_and_deploy
 
 DEPLOYMENTS = load_deployments()
@@ -32,8 +38,13 @@ def registry(tmp_path) -> MlflowRegistry:
 def release(store, bucket, registry, name: str, instance=None) -> dg.ExecuteInProcessResult:
     instance = instance or dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("deployments", [name])
-    return dg.materialize([pinned_model, deployment], partition_key=name, instance=instance, raise_on_error=False,
-                          resources={"object_store": store, "model_bucket": bucket, "mlflow": registry})
+    return dg.materialize(
+        [pinned_model, deployment],
+        partition_key=name,
+        instance=instance,
+        raise_on_error=False,
+        resources={"object_store": store, "model_bucket": bucket, "mlflow": registry},
+    )
 
 
 def check_outcomes(result) -> dict[str, bool]:
@@ -68,8 +79,12 @@ def test_failing_blocking_check_keeps_the_previous_deployment(local_store, local
     before = current_snapshot(local_store, "deploy/paris_airbnb_price")["snapshot_id"]
     # A pickled pipeline that cannot predict, uploaded and pinned by a user (as the CLI does: nothing published):
     broken = pickle_bytes(Pipeline([("boom", Explodes())]))
-    write_pin(local_store, "paris_airbnb_price", local_bucket.upload(local_bucket.default_bucket, "broken.pkl", broken,
-                                                                     "2.0"), sha256_bytes(broken))
+    write_pin(
+        local_store,
+        "paris_airbnb_price",
+        local_bucket.upload(local_bucket.default_bucket, "broken.pkl", broken, "2.0"),
+        sha256_bytes(broken),
+    )
     result = release(local_store, local_bucket, registry, "paris_airbnb_price", instance)
     assert check_outcomes(result)[PREDICTION_CHECK] is False
     assert not result.is_node_success(NODE)
@@ -78,7 +93,9 @@ def test_failing_blocking_check_keeps_the_previous_deployment(local_store, local
     assert "predicting the raw example failed" in status["checks"][PREDICTION_CHECK]["description"]
 
 
-def test_tampered_pinned_file_fails_the_asset_with_the_reason(local_store, local_bucket, registry, paris_skops, tmp_path):
+def test_tampered_pinned_file_fails_the_asset_with_the_reason(
+    local_store, local_bucket, registry, paris_skops, tmp_path
+):
     upload_and_deploy(local_store, local_bucket, "paris_airbnb_price", paris_skops)
     pin = read_pin(local_store, "paris_airbnb_price")
     next(tmp_path.joinpath("buckets").rglob(pin.version_id)).write_bytes(b"tampered")
@@ -94,12 +111,15 @@ def test_run_checks_reports_each_failed_check():
 
 
 def tick(instance, store, registry, cursor=None) -> dg.SensorResult:
-    with dg.build_sensor_context(cursor=cursor, instance=instance,
-                                 resources={"object_store": store, "mlflow": registry}) as context:
+    with dg.build_sensor_context(
+        cursor=cursor, instance=instance, resources={"object_store": store, "mlflow": registry}
+    ) as context:
         return deploy_sensor(context)
 
 
-def test_sensor_adds_partitions_and_requests_a_release_once_per_new_pin(local_store, local_bucket, registry, paris_skops):
+def test_sensor_adds_partitions_and_requests_a_release_once_per_new_pin(
+    local_store, local_bucket, registry, paris_skops
+):
     instance = dg.DagsterInstance.ephemeral()
     assert tick(instance, local_store, registry).run_requests == []
     upload_and_deploy(local_store, local_bucket, "paris_airbnb_price", paris_skops)
@@ -113,7 +133,9 @@ def test_sensor_adds_partitions_and_requests_a_release_once_per_new_pin(local_st
     assert len(again) == 1 and read_pin(local_store, "paris_airbnb_price").version_id in again[0].tags["deploy/release"]
     delete_record(local_store, "paris_airbnb_price")  # `mlops undeploy`
     gone = tick(instance, local_store, registry, first.cursor)
-    assert gone.run_requests == [] and isinstance(gone.dynamic_partitions_requests[0], dg.DeleteDynamicPartitionsRequest)
+    assert gone.run_requests == [] and isinstance(
+        gone.dynamic_partitions_requests[0], dg.DeleteDynamicPartitionsRequest
+    )
 
 
 def test_sensor_skips_a_release_that_is_already_published(local_store, local_bucket, registry, paris_skops):
@@ -125,8 +147,9 @@ def test_sensor_skips_a_release_that_is_already_published(local_store, local_buc
 
 
 @pytest.mark.realdata
-def test_titanic_model_trained_on_real_data_is_uploaded_deployed_and_checked(data_dir, local_store, local_bucket,
-                                                                              registry, tmp_path):
+def test_titanic_model_trained_on_real_data_is_uploaded_deployed_and_checked(
+    data_dir, local_store, local_bucket, registry, tmp_path
+):
     source = DataSource(local_dir=str(data_dir), cache_dir=str(tmp_path / "cache"), offline=True)
     resources = {"object_store": local_store, "model_bucket": local_bucket, "data_source": source, "mlflow": registry}
     assert dg.materialize([titanic_survival_model_file], resources=resources).success

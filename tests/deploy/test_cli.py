@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from typer.testing import CliRunner
 
 from mlops_assets.deploy.models import read_pin
-from resources.model_bucket import sha256_bytes
-from resources import build_object_store
 from mlops_assets.deploy.records import save_record
+from resources import build_object_store
+from resources.model_bucket import sha256_bytes
 from serving.cli import app
 from tests.deploy.helpers import demo_record
 

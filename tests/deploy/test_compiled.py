@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from mlops_assets.deploy.compiled import (RELATIVE_TOLERANCE, CompiledModel, compile_pipeline, compiled_supports,
-                                          probe_rows)
+from mlops_assets.deploy.compiled import (
+    RELATIVE_TOLERANCE,
+    CompiledModel,
+    compile_pipeline,
+    compiled_supports,
+    probe_rows,
+)
 from mlops_assets.deploy.config import predict_value
 from mlops_assets.deploy.training import PARIS_COLUMNS, generate_paris_listings, paris_pipeline, titanic_pipeline
-import json
-
 from resources.snapshots import read_snapshot_file
 from serving.deploy_served import ServedModel, load_compiled
 from tests.deploy.helpers import DEPLOYMENTS, broken_pipeline, upload_and_deploy
@@ -67,8 +72,9 @@ def test_served_model_uses_the_compiled_copy_only_for_rows_it_vouches_for(paris_
     compiled = CompiledModel(PARIS, compile_pipeline(PARIS, paris_model).onnx)
     served = ServedModel(PARIS, paris_model, pin=None, snapshot_id="s", dagster_run_id=None, compiled=compiled)
     value, runtime = served.predict(PARIS.raw_example)
-    assert runtime == "onnxruntime" and value == pytest.approx(predict_value(PARIS, paris_model, PARIS.raw_example),
-                                                                 abs=0.011)
+    assert runtime == "onnxruntime" and value == pytest.approx(
+        predict_value(PARIS, paris_model, PARIS.raw_example), abs=0.011
+    )
     missing_text = {**PARIS.raw_example, "room_type": None}  # string tensors cannot carry a missing value
     assert not compiled_supports(PARIS, missing_text)
     assert served.predict(missing_text)[1] == "scikit-learn"
@@ -78,15 +84,22 @@ def test_served_model_uses_the_compiled_copy_only_for_rows_it_vouches_for(paris_
 def test_a_missing_text_value_reaches_the_pipeline_as_nan_so_its_imputer_fills_it():
     rng = np.random.default_rng(0)
     rows = 200
-    train = pd.DataFrame({
-        "Pclass": rng.choice([1.0, 2.0, 3.0], rows), "Sex": rng.choice(["male", "female"], rows),
-        "Age": rng.uniform(1, 80, rows), "SibSp": rng.integers(0, 3, rows).astype(float),
-        "Parch": rng.integers(0, 3, rows).astype(float), "Fare": rng.uniform(5, 100, rows),
-        "Embarked": rng.choice(["C", "S", "Q"], rows, p=[0.6, 0.3, 0.1]),  # C is the most frequent
-    })
+    train = pd.DataFrame(
+        {
+            "Pclass": rng.choice([1.0, 2.0, 3.0], rows),
+            "Sex": rng.choice(["male", "female"], rows),
+            "Age": rng.uniform(1, 80, rows),
+            "SibSp": rng.integers(0, 3, rows).astype(float),
+            "Parch": rng.integers(0, 3, rows).astype(float),
+            "Fare": rng.uniform(5, 100, rows),
+            "Embarked": rng.choice(["C", "S", "Q"], rows, p=[0.6, 0.3, 0.1]),  # C is the most frequent
+        }
+    )
     model = titanic_pipeline().fit(train, rng.integers(0, 2, rows))
     row = dict(TITANIC.raw_example)
-    assert predict_value(TITANIC, model, {**row, "Embarked": None}) == predict_value(TITANIC, model, {**row, "Embarked": "C"})
+    assert predict_value(TITANIC, model, {**row, "Embarked": None}) == predict_value(
+        TITANIC, model, {**row, "Embarked": "C"}
+    )
 
 
 def test_serving_loads_the_published_copy_only_when_its_digest_matches(local_store, local_bucket, paris_skops):

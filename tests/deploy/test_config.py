@@ -14,17 +14,31 @@ def test_paris_schema_matches_the_original_validation_class():
     deployment = load_deployments()["paris_airbnb_price"]
     schema = deployment.schema
     fields = schema.model_fields
-    assert list(fields) == ["neighbourhood", "room_type", "minimum_nights", "mois", "voyageurs", "chambres",
-                            "lits", "salle_de_bains"]
+    assert list(fields) == [
+        "neighbourhood",
+        "room_type",
+        "minimum_nights",
+        "mois",
+        "voyageurs",
+        "chambres",
+        "lits",
+        "salle_de_bains",
+    ]
     validated = schema(**deployment.raw_example)
     assert validated.mois == 2 and isinstance(validated.mois, int)
     assert isinstance(validated.chambres, float) and validated.minimum_nights == 1.555
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"mois": 13}, "mois"), ({"mois": 2.5}, "mois"), ({"voyageurs": "many"}, "voyageurs"),
-    ({"room_type": "Castle"}, "room_type"), ({"extra": 1}, "extra"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"mois": 13}, "mois"),
+        ({"mois": 2.5}, "mois"),
+        ({"voyageurs": "many"}, "voyageurs"),
+        ({"room_type": "Castle"}, "room_type"),
+        ({"extra": 1}, "extra"),
+    ],
+)
 def test_schema_errors_name_the_field(change, field):
     deployment = load_deployments()["paris_airbnb_price"]
     with pytest.raises(ValidationError) as info:

@@ -63,8 +63,10 @@ def test_worker_records_error_message_and_keeps_going(tmp_path):
 
     def resolve(job):
         if job.request.get("bad"):
+
             def explode():
                 raise ValueError("could not convert 'x'")
+
             return {"version_id": "v1"}, explode
         return {"version_id": "v1"}, lambda: 42.0
 
@@ -78,7 +80,11 @@ def test_worker_records_error_message_and_keeps_going(tmp_path):
     finally:
         worker.stop()
     failed = queue.get(bad)
-    assert (failed.status, failed.error, failed.model) == (ERROR, "ValueError: could not convert 'x'", {"version_id": "v1"})
+    assert (failed.status, failed.error, failed.model) == (
+        ERROR,
+        "ValueError: could not convert 'x'",
+        {"version_id": "v1"},
+    )
     assert (queue.get(good).status, queue.get(good).result) == (COMPLETE, 42.0)
     assert queue.get(other).status == PENDING  # its model is not loaded: it waits, it is not failed
 
@@ -111,8 +117,14 @@ def test_long_poll_wakes_on_the_outcome_and_times_out_on_a_pending_row(tmp_path)
     release = threading.Event()
     # No periodic re-read within the test's waits: only the worker's notification can end the second one before
     # its 120 s deadline.
-    worker = QueueWorker(queue, lambda job: ({}, lambda: 2.0 if release.wait(60) else 0.0), lambda: ["d"], log,
-                         idle_seconds=3600, recheck_seconds=3600)
+    worker = QueueWorker(
+        queue,
+        lambda job: ({}, lambda: 2.0 if release.wait(60) else 0.0),
+        lambda: ["d"],
+        log,
+        idle_seconds=3600,
+        recheck_seconds=3600,
+    )
     worker.start()
 
     async def scenario():

@@ -27,10 +27,14 @@ def test_recover_releases_every_row_of_every_dead_worker_and_nothing_else(tmp_pa
     # A process that is alive until the test closes its stdin: recovery may probe it but must not disturb it.
     live = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
     try:
-        for worker in (f"{HOST}:999999998:a", f"{HOST}:999999998:a", f"{HOST}:999999999:b",  # dead, this host
-                       "elsewhere:999999999:c",  # another host's process cannot be checked from here
-                       f"{HOST}:not-a-pid:d",  # not a worker id this code writes
-                       f"{HOST}:{live.pid}:e"):  # alive
+        for worker in (
+            f"{HOST}:999999998:a",
+            f"{HOST}:999999998:a",
+            f"{HOST}:999999999:b",  # dead, this host
+            "elsewhere:999999999:c",  # another host's process cannot be checked from here
+            f"{HOST}:not-a-pid:d",  # not a worker id this code writes
+            f"{HOST}:{live.pid}:e",
+        ):  # alive
             assert queue.claim(worker) is not None
         assert queue.recover() == 3
     finally:
@@ -87,8 +91,14 @@ def test_the_worker_thread_sets_up_recovers_and_stops(tmp_path, caplog):
     orphan = queue.enqueue("d", {"i": 1})
     queue.claim(f"{HOST}:999999999:dead")  # its worker died: the next worker must not wait out the lease
     set_up_in = []
-    worker = QueueWorker(queue, lambda job: ({}, lambda: 1.0), lambda: ["d"], log, idle_seconds=0.05,
-                         thread_setup=lambda: set_up_in.append(threading.current_thread().name))
+    worker = QueueWorker(
+        queue,
+        lambda job: ({}, lambda: 1.0),
+        lambda: ["d"],
+        log,
+        idle_seconds=0.05,
+        thread_setup=lambda: set_up_in.append(threading.current_thread().name),
+    )
     with caplog.at_level(logging.INFO, logger=log.name):
         worker.start()
         try:
@@ -154,7 +164,8 @@ def test_an_outcome_that_cannot_be_written_is_logged_and_the_row_stays_pending(t
         assert worker.process_one() and worker.process_one()
     assert caplog.messages == [
         f"could not record the error of {failing}; it stays PENDING and will be retried",
-        f"could not record prediction {passing}; it stays PENDING and will be retried"]
+        f"could not record prediction {passing}; it stays PENDING and will be retried",
+    ]
     assert all(record.exc_info for record in caplog.records)
     assert {queue.get(failing).status, queue.get(passing).status} == {PENDING}
 
@@ -178,14 +189,18 @@ def test_a_request_that_kept_killing_its_worker_ends_as_error_after_three_attemp
         for _ in range(attempts):
             assert queue.claim(f"{HOST}:999999999:crashed", [deployment]) is not None
     predicted = []
-    worker = QueueWorker(queue, lambda job: ({}, lambda: predicted.append(job.prediction_id) or 1.0),
-                         lambda: ["a", "b"], log)
+    worker = QueueWorker(
+        queue, lambda job: ({}, lambda: predicted.append(job.prediction_id) or 1.0), lambda: ["a", "b"], log
+    )
     assert worker.process_one() and worker.process_one()  # busy both times: no idle wait after giving up
     assert predicted == [third]  # its third attempt still runs
     assert (queue.get(third).status, queue.get(third).result) == (COMPLETE, 1.0)
     gave_up = queue.get(fourth)
     assert (gave_up.status, gave_up.error, gave_up.attempts) == (
-        "ERROR", "gave up after 3 attempts that did not finish", 4)
+        "ERROR",
+        "gave up after 3 attempts that did not finish",
+        4,
+    )
 
 
 def test_the_answering_model_is_stored_with_the_outcome(tmp_path):

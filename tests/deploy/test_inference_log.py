@@ -23,8 +23,9 @@ from tests.support import wait_for
 NAME = "paris_airbnb_price"
 
 
-def test_a_queued_prediction_is_logged_under_its_id_with_its_release_receipt(settings, paris_skops, tmp_path,
-                                                                            monkeypatch):
+def test_a_queued_prediction_is_logged_under_its_id_with_its_release_receipt(
+    settings, paris_skops, tmp_path, monkeypatch
+):
     store, bucket = build_object_store(settings), build_model_bucket(settings)
     upload_and_deploy(store, bucket, NAME, paris_skops)
     store.delete(f"serving/deploy/{NAME}/CURRENT.json")  # released by a real Dagster run this time
@@ -32,8 +33,12 @@ def test_a_queued_prediction_is_logged_under_its_id_with_its_release_receipt(set
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         instance.add_dynamic_partitions("deployments", [NAME])
         registry = MlflowRegistry(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=str(tmp_path))
-        release = dg.materialize([pinned_model, deployment], partition_key=NAME, instance=instance,
-                                 resources={"object_store": store, "model_bucket": bucket, "mlflow": registry})
+        release = dg.materialize(
+            [pinned_model, deployment],
+            partition_key=NAME,
+            instance=instance,
+            resources={"object_store": store, "model_bucket": bucket, "mlflow": registry},
+        )
         monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
         ctx = ServingContext.from_settings(settings, poll_seconds=0.1)
         app = FastAPI()

@@ -107,8 +107,7 @@ def test_form_shows_estimation_field_errors_and_stops_polling_on_error(restarted
         for name in ("minimum_nights", "mois", "voyageurs", "chambres", "lits", "salle_de_bains"):
             page.fill(f"#field-{name}", str(EXAMPLE[name]))
         page.click("#submit")
-        page.wait_for_function("document.getElementById('result').textContent.startsWith('Estimation:')",
-                               timeout=15000)
+        page.wait_for_function("document.getElementById('result').textContent.startsWith('Estimation:')", timeout=15000)
         text = page.text_content("#result")
         assert text.endswith("€ per night") and float(text.split()[1]) > 0
 

@@ -14,9 +14,9 @@ import dagster as dg
 import pytest
 
 from mlops_assets import deploy
+from mlops_assets.deploy import automation as deploy_automation
 from resources import build_resources
 from resources.settings import PlatformSettings
-from mlops_assets.deploy import automation as deploy_automation
 from tests.deploy.test_live import call
 from tests.support import REPO_ROOT, isolated_environment, standalone_environment, uvicorn_server, wait_for
 
@@ -34,22 +34,25 @@ def served(base: str, name: str):
 def platform(tmp_path_factory):
     """(env, tick, base URL, folder): tick() runs one deploy sensor evaluation and the runs it requests."""
     home = tmp_path_factory.mktemp("new_user")
-    env = {**standalone_environment(home / "mlops", None), "MLOPS_SERVING_POLL_SECONDS": "0.2",
-           "MLOPS_MODEL_BUCKET": ""}
+    env = {
+        **standalone_environment(home / "mlops", None),
+        "MLOPS_SERVING_POLL_SECONDS": "0.2",
+        "MLOPS_MODEL_BUCKET": "",
+    }
     (home / "dagster_home").mkdir()
     with isolated_environment(env), dg.DagsterInstance.local_temp(str(home / "dagster_home")) as instance:
         settings = PlatformSettings.from_env()
-        defs = dg.Definitions.merge(dg.Definitions(resources=build_resources(settings),
-                                                   executor=dg.in_process_executor),
-                                    deploy.defs)
-        with uvicorn_server(env, log_path=home / "uvicorn.log",
-                            startup_timeout=600) as base:
+        defs = dg.Definitions.merge(
+            dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor), deploy.defs
+        )
+        with uvicorn_server(env, log_path=home / "uvicorn.log", startup_timeout=600) as base:
             yield env, lambda: deploy_automation.release_now(defs, instance), base, home, instance
 
 
 def mlops(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(MLOPS), *args], cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [str(MLOPS), *args], cwd=REPO_ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +81,14 @@ def test_a_model_that_cannot_be_served_is_refused_with_one_line(platform, wine):
     folder = wine[0]
     cases = [
         (["wine", str(folder / "bare.skops")], "not a scikit-learn Pipeline"),
-        (["wine", str(folder / "wine.skops"), "--example", str(folder / "bad_example.json")], "unknown column(s) 'colour'"),
-        (["wine", str(folder / "unfitted.skops"), "--example", str(folder / "example.json")],
-         "check predicts_raw_example_to_number failed"),
+        (
+            ["wine", str(folder / "wine.skops"), "--example", str(folder / "bad_example.json")],
+            "unknown column(s) 'colour'",
+        ),
+        (
+            ["wine", str(folder / "unfitted.skops"), "--example", str(folder / "example.json")],
+            "check predicts_raw_example_to_number failed",
+        ),
     ]
     for args, message in cases:
         result = mlops(env, "deploy", *args)
@@ -93,8 +101,9 @@ def test_a_model_that_cannot_be_served_is_refused_with_one_line(platform, wine):
 def test_deploy_predict_through_the_api_and_the_form_then_undeploy(platform, wine, chromium):
     env, tick, base, _, instance = platform
     folder, pipeline, row, example = wine
-    result = mlops(env, "deploy", "wine", str(folder / "wine.skops"), "--example", str(folder / "example.json"),
-                   "--tag", "1.0")
+    result = mlops(
+        env, "deploy", "wine", str(folder / "wine.skops"), "--example", str(folder / "example.json"), "--tag", "1.0"
+    )
     assert result.returncode == 0, result.stderr
     assert "deployed: wine" in result.stdout and "inferred form" in result.stdout
 
@@ -120,8 +129,7 @@ def test_deploy_predict_through_the_api_and_the_form_then_undeploy(platform, win
         for name, value in example.items():
             page.fill(f'[id="field-{name}"]', str(value))
         page.click("#submit")
-        page.wait_for_function("document.getElementById('result').textContent.startsWith('Estimation:')",
-                               timeout=20000)
+        page.wait_for_function("document.getElementById('result').textContent.startsWith('Estimation:')", timeout=20000)
         assert page.text_content("#result").split()[1] == "1"
     finally:
         page.close()

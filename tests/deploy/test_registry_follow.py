@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlops_assets import deploy
+from mlops_assets.deploy import automation as deploy_automation
 from mlops_assets.deploy.records import read_record
 from mlops_assets.pistachio.constants import FEATURES, MODEL_NAME
 from mlops_assets.pistachio.features import TRUSTED_MODEL_TYPES
@@ -19,26 +20,27 @@ from mlops_assets.pistachio.sweep import Config, build_pipeline
 from resources import CHAMPION, build_object_store, build_registry, build_resources
 from resources.model_bucket import build_model_bucket
 from resources.snapshots import current_snapshot, read_snapshot_file
-from mlops_assets.deploy import automation as deploy_automation
 from serving.cli import app
 from serving.deploy_served import load_served
 
 
 def register(registry, C: float, seed: int) -> str:
     rng = np.random.default_rng(seed)
-    records = [dict(zip(FEATURES, row)) for row in rng.random((80, len(FEATURES)))]
+    records = [dict(zip(FEATURES, row, strict=False)) for row in rng.random((80, len(FEATURES)))]
     labels = (rng.random(80) > 0.5).astype(int)
     with registry.start_run("pistachio", run_name=f"C={C}") as run:
-        info = registry.log_sklearn_model(build_pipeline(Config(C, 100, "lbfgs")).fit(records, labels),
-                                          skops_trusted_types=TRUSTED_MODEL_TYPES)
+        info = registry.log_sklearn_model(
+            build_pipeline(Config(C, 100, "lbfgs")).fit(records, labels), skops_trusted_types=TRUSTED_MODEL_TYPES
+        )
     return registry.register(MODEL_NAME, info.model_uri, run.info.run_id).version
 
 
 @pytest.fixture
 def platform(settings, tmp_path):
     (tmp_path / "dagster_home").mkdir()
-    defs = dg.Definitions.merge(dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor),
-                                deploy.defs)
+    defs = dg.Definitions.merge(
+        dg.Definitions(resources=build_resources(settings), executor=dg.in_process_executor), deploy.defs
+    )
     with dg.DagsterInstance.local_temp(str(tmp_path / "dagster_home")) as instance:
         yield settings, lambda: deploy_automation.release_now(defs, instance)
 

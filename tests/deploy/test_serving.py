@@ -7,11 +7,11 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from mlops_assets.deploy.records import save_record
 from resources import build_object_store
 from resources.model_bucket import build_model_bucket
 from resources.settings import PlatformSettings
 from serving.app import create_app
-from mlops_assets.deploy.records import save_record
 from tests.deploy.helpers import DEPLOYMENTS, broken_pipeline, demo_record, pickle_bytes, upload_and_deploy
 
 
@@ -56,7 +56,7 @@ def client(deployed, module_settings):
 
 
 def test_post_enqueues_and_worker_completes_with_the_model_version(client, deployed):
-    store, bucket = deployed
+    _store, bucket = deployed
     accepted = client.post("/api/paris_airbnb_price/predict", json=DEPLOYMENTS["paris_airbnb_price"].raw_example)
     assert accepted.status_code == 202 and accepted.json()["status"] == "PENDING"
     done = wait_done(client, accepted.json()["prediction_id"])
@@ -74,8 +74,9 @@ def test_default_route_serves_the_default_deployment(client):
 
 
 def test_invalid_body_is_a_422_naming_the_field(client):
-    response = client.post("/api/paris_airbnb_price/predict",
-                           json={**DEPLOYMENTS["paris_airbnb_price"].raw_example, "mois": 14})
+    response = client.post(
+        "/api/paris_airbnb_price/predict", json={**DEPLOYMENTS["paris_airbnb_price"].raw_example, "mois": 14}
+    )
     assert response.status_code == 422
     assert [e["loc"] for e in response.json()["detail"]] == [["body", "mois"]]
 
@@ -98,7 +99,9 @@ def test_deployment_without_a_model_answers_503(client, deployed):
 
 def test_a_failing_model_gives_error_with_the_message(client, deployed):
     store, bucket = deployed  # runs after the 503 test: titanic_survival gets a model here
-    upload_and_deploy(store, bucket, "titanic_survival", pickle_bytes(broken_pipeline()), key="broken.pkl", tag="broken")
+    upload_and_deploy(
+        store, bucket, "titanic_survival", pickle_bytes(broken_pipeline()), key="broken.pkl", tag="broken"
+    )
     deadline = time.monotonic() + 10
     while "broken" not in client.get("/api/deployments").text:
         assert time.monotonic() < deadline, "the new snapshot was not picked up"

@@ -6,22 +6,45 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA = pa.schema([("prediction_id", pa.string()), ("logged_at", pa.timestamp("us", tz="UTC")),
-                    ("system", pa.string()), ("route", pa.string()), ("model_name", pa.string()),
-                    ("model_version", pa.string()), ("inputs", pa.string()), ("output", pa.string())])
+SCHEMA = pa.schema(
+    [
+        ("prediction_id", pa.string()),
+        ("logged_at", pa.timestamp("us", tz="UTC")),
+        ("system", pa.string()),
+        ("route", pa.string()),
+        ("model_name", pa.string()),
+        ("model_version", pa.string()),
+        ("inputs", pa.string()),
+        ("output", pa.string()),
+    ]
+)
 
 
-def log_row(system: str, route: str, inputs: dict, output, logged_at: datetime | None = None,
-            model_name: str | None = None, model_version: str | None = "1", prediction_id: str | None = None) -> dict:
-    return {"prediction_id": prediction_id or uuid.uuid4().hex,
-            "logged_at": logged_at or datetime.now(timezone.utc), "system": system, "route": route,
-            "model_name": model_name, "model_version": model_version, "inputs": json.dumps(inputs),
-            "output": json.dumps(output)}
+def log_row(
+    system: str,
+    route: str,
+    inputs: dict,
+    output,
+    logged_at: datetime | None = None,
+    model_name: str | None = None,
+    model_version: str | None = "1",
+    prediction_id: str | None = None,
+) -> dict:
+    return {
+        "prediction_id": prediction_id or uuid.uuid4().hex,
+        "logged_at": logged_at or datetime.now(UTC),
+        "system": system,
+        "route": route,
+        "model_name": model_name,
+        "model_version": model_version,
+        "inputs": json.dumps(inputs),
+        "output": json.dumps(output),
+    }
 
 
 def write_log(store, system: str, rows: list[dict]) -> list[str]:

@@ -1,8 +1,8 @@
 """Drift of logged inputs (Evidently) and the Titanic drift asset on small frames: figures, report, summary, check."""
 
 import json
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlparse
-from datetime import datetime, timedelta, timezone
 
 import dagster as dg
 import numpy as np
@@ -18,17 +18,29 @@ from resources.object_store import LocalObjectStore
 from tests.monitoring.logrows import log_row, write_log
 
 
-
 def passengers(n: int, shifted: bool = False, seed: int = 0) -> pd.DataFrame:
     """Encoded passengers (seeded: the same frame every run); `shifted`: all first class, female, from
     Cherbourg, old and rich."""
     rng = np.random.default_rng(seed)
     if shifted:
-        return pd.DataFrame({"pclass": [1] * n, "sex_encoded": [1] * n, "embarked_encoded": [1] * n,
-                             "age_encoded": [6] * n, "fare_encoded": [6] * n})
-    return pd.DataFrame({"pclass": rng.choice([1, 2, 3], n, p=[.25, .2, .55]), "sex_encoded": rng.integers(0, 2, n),
-                         "embarked_encoded": rng.choice([0, 1, 2], n, p=[.7, .2, .1]),
-                         "age_encoded": rng.integers(0, 7, n), "fare_encoded": rng.integers(0, 7, n)})
+        return pd.DataFrame(
+            {
+                "pclass": [1] * n,
+                "sex_encoded": [1] * n,
+                "embarked_encoded": [1] * n,
+                "age_encoded": [6] * n,
+                "fare_encoded": [6] * n,
+            }
+        )
+    return pd.DataFrame(
+        {
+            "pclass": rng.choice([1, 2, 3], n, p=[0.25, 0.2, 0.55]),
+            "sex_encoded": rng.integers(0, 2, n),
+            "embarked_encoded": rng.choice([0, 1, 2], n, p=[0.7, 0.2, 0.1]),
+            "age_encoded": rng.integers(0, 7, n),
+            "fare_encoded": rng.integers(0, 7, n),
+        }
+    )
 
 
 def test_compute_drift_flags_shifted_features_only():
@@ -48,10 +60,17 @@ def store(tmp_path):
 
 
 def titanic_log(store, frame: pd.DataFrame, hours_ago: int = 1):
-    when = datetime.now(timezone.utc) - timedelta(hours=hours_ago)
-    rows = [log_row("titanic", "/titanic/predict", {"age_band": "25-30"},
-                    {"survived": True, "features": {k: int(v) for k, v in row.items()}}, logged_at=when)
-            for row in frame.to_dict(orient="records")]
+    when = datetime.now(UTC) - timedelta(hours=hours_ago)
+    rows = [
+        log_row(
+            "titanic",
+            "/titanic/predict",
+            {"age_band": "25-30"},
+            {"survived": True, "features": {k: int(v) for k, v in row.items()}},
+            logged_at=when,
+        )
+        for row in frame.to_dict(orient="records")
+    ]
     write_log(store, "titanic", rows)
 
 
@@ -60,8 +79,10 @@ def materialize_drift(store, threshold: float, train: pd.DataFrame):
     def training_split() -> pd.DataFrame:
         return train.assign(split="train")
 
-    return dg.materialize([training_split, titanic_monitoring.input_drift], resources={
-        "object_store": store, "monitoring": MonitoringSettings(drift_share_threshold=threshold)})
+    return dg.materialize(
+        [training_split, titanic_monitoring.input_drift],
+        resources={"object_store": store, "monitoring": MonitoringSettings(drift_share_threshold=threshold)},
+    )
 
 
 def test_titanic_drift_asset_warns_on_shifted_passengers_and_links_its_report(store):
@@ -115,7 +136,7 @@ def test_read_log_reads_only_the_window(store):
     titanic_log(store, passengers(5), hours_ago=2)
     titanic_log(store, passengers(7), hours_ago=24 * 9)
     assert len(read_log(store, "titanic")) == 5
-    assert len(read_log(store, "titanic", since=datetime.now(timezone.utc) - timedelta(days=10))) == 12
+    assert len(read_log(store, "titanic", since=datetime.now(UTC) - timedelta(days=10))) == 12
 
 
 def test_drift_asset_is_requested_once_per_hour():
@@ -123,15 +144,18 @@ def test_drift_asset_is_requested_once_per_hour():
     def training_split() -> pd.DataFrame:
         return passengers(10)
 
-    defs = dg.Definitions(assets=[training_split, titanic_monitoring.input_drift],
-                          resources={"object_store": LocalObjectStore(root="unused"), "monitoring": MonitoringSettings()})
+    defs = dg.Definitions(
+        assets=[training_split, titanic_monitoring.input_drift],
+        resources={"object_store": LocalObjectStore(root="unused"), "monitoring": MonitoringSettings()},
+    )
     start = datetime(2026, 1, 1, 10, 30)
     requested = []
     with dg.instance_for_test() as instance:
         cursor = None
         for minutes in (0, 20, 40, 50, 100):  # 10:30, 10:50, 11:10, 11:20, 12:10
-            result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=cursor,
-                                                       evaluation_time=start + timedelta(minutes=minutes))
+            result = dg.evaluate_automation_conditions(
+                defs=defs, instance=instance, cursor=cursor, evaluation_time=start + timedelta(minutes=minutes)
+            )
             cursor = result.cursor
             requested.append(result.total_requested)
     assert requested == [0, 0, 1, 0, 1]

@@ -2,7 +2,7 @@
 
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import dagster as dg
@@ -30,13 +30,18 @@ def client(store):
 
 
 def deploy_answer(deployment: str, value, day: datetime, prediction_id: str) -> dict:
-    return log_row("deploy", "/api/{deployment}/predict", {"bedrooms": 2}, {
-        "status": "COMPLETE", "body": value, "deployment": deployment, "model_version": "v1"},
-        logged_at=day, prediction_id=prediction_id)
+    return log_row(
+        "deploy",
+        "/api/{deployment}/predict",
+        {"bedrooms": 2},
+        {"status": "COMPLETE", "body": value, "deployment": deployment, "model_version": "v1"},
+        logged_at=day,
+        prediction_id=prediction_id,
+    )
 
 
 def test_feedback_is_stored_for_a_logged_prediction(client, store):
-    write_log(store, "deploy", [deploy_answer("paris", 100.0, datetime.now(timezone.utc), "a" * 32)])
+    write_log(store, "deploy", [deploy_answer("paris", 100.0, datetime.now(UTC), "a" * 32)])
     response = client.post("/api/paris/feedback", json={"prediction_id": "a" * 32, "actual": 120.5})
     assert response.status_code == 201, response.text
     assert response.json()["deployment"] == "paris"
@@ -46,16 +51,19 @@ def test_feedback_is_stored_for_a_logged_prediction(client, store):
     assert row["prediction_id"] == "a" * 32 and row["deployment"] == "paris" and json.loads(row["actual"]) == 120.5
 
 
-@pytest.mark.parametrize("body, status, field", [
-    ({"prediction_id": "b" * 32, "actual": 1}, 404, "prediction_id"),  # well formed, never answered
-    ({"prediction_id": "not-an-id", "actual": 1}, 422, "prediction_id"),
-    ({"actual": 1}, 422, "prediction_id"),
-    ({"prediction_id": "a" * 32}, 422, "actual"),
-    ({"prediction_id": "a" * 32, "actual": [1, 2]}, 422, "actual"),
-    ({"prediction_id": "a" * 32, "actual": 1, "extra": 2}, 422, "extra"),
-])
+@pytest.mark.parametrize(
+    "body, status, field",
+    [
+        ({"prediction_id": "b" * 32, "actual": 1}, 404, "prediction_id"),  # well formed, never answered
+        ({"prediction_id": "not-an-id", "actual": 1}, 422, "prediction_id"),
+        ({"actual": 1}, 422, "prediction_id"),
+        ({"prediction_id": "a" * 32}, 422, "actual"),
+        ({"prediction_id": "a" * 32, "actual": [1, 2]}, 422, "actual"),
+        ({"prediction_id": "a" * 32, "actual": 1, "extra": 2}, 422, "extra"),
+    ],
+)
 def test_bad_feedback_gets_a_4xx_naming_the_field(client, store, body, status, field):
-    write_log(store, "deploy", [deploy_answer("paris", 100.0, datetime.now(timezone.utc), "a" * 32)])
+    write_log(store, "deploy", [deploy_answer("paris", 100.0, datetime.now(UTC), "a" * 32)])
     response = client.post("/api/paris/feedback", json=body)
     assert response.status_code == status, response.text
     assert field in json.dumps(response.json()["detail"])
@@ -63,14 +71,24 @@ def test_bad_feedback_gets_a_4xx_naming_the_field(client, store, body, status, f
 
 
 def test_deploy_realized_performance_per_day_and_deployment(client, store):
-    today = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    today = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     yesterday = today - timedelta(days=1)
-    answers = [deploy_answer("paris", 100.5, yesterday, "1" * 32), deploy_answer("paris", 200.5, yesterday, "2" * 32),
-               deploy_answer("paris", 300.5, today, "3" * 32), deploy_answer("paris", 50.5, today, "4" * 32),
-               deploy_answer("titanic", 1, today, "5" * 32), deploy_answer("titanic", 0, today, "6" * 32)]
+    answers = [
+        deploy_answer("paris", 100.5, yesterday, "1" * 32),
+        deploy_answer("paris", 200.5, yesterday, "2" * 32),
+        deploy_answer("paris", 300.5, today, "3" * 32),
+        deploy_answer("paris", 50.5, today, "4" * 32),
+        deploy_answer("titanic", 1, today, "5" * 32),
+        deploy_answer("titanic", 0, today, "6" * 32),
+    ]
     write_log(store, "deploy", answers)
-    for pid, deployment, actual in [("1" * 32, "paris", 110.5), ("2" * 32, "paris", 170.5),
-                                    ("3" * 32, "paris", 300.5), ("5" * 32, "titanic", 1), ("6" * 32, "titanic", 1)]:
+    for pid, deployment, actual in [
+        ("1" * 32, "paris", 110.5),
+        ("2" * 32, "paris", 170.5),
+        ("3" * 32, "paris", 300.5),
+        ("5" * 32, "titanic", 1),
+        ("6" * 32, "titanic", 1),
+    ]:
         assert client.post(f"/api/{deployment}/feedback", json={"prediction_id": pid, "actual": actual}).is_success
     # A corrected value replaces the first one.
     assert client.post("/api/paris/feedback", json={"prediction_id": "3" * 32, "actual": 310.5}).is_success

@@ -18,8 +18,10 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"0" * 16
 def client(tmp_path_factory):
     """One app for the module: its first registry lookup creates the MLflow database, seconds on a busy machine.
     The first test runs before anything is written."""
-    env = {**platform_environment(tmp_path_factory.mktemp("overview") / "mlops", None),
-           "MLOPS_DAGSTER_UI_URL": "http://dagster.example:3000/"}
+    env = {
+        **platform_environment(tmp_path_factory.mktemp("overview") / "mlops", None),
+        "MLOPS_DAGSTER_UI_URL": "http://dagster.example:3000/",
+    }
     with isolated_environment(env):
         app = create_app()
         yield TestClient(app), app.state.ctx
@@ -49,14 +51,25 @@ def test_overview_shows_the_monitoring_summaries(client):
     store = ctx.store
     context = SimpleNamespace(run_id="run-1")
     store.put_bytes("monitoring/titanic/drift_reports/run-1.html", b"<html>evidently</html>")
-    write_summary(store, context, "titanic", "input_drift",
-                  {"drift_share": 0.6, "drifted_features": 3, "features": 5, "current_rows": 40},
-                  checks=[warn_result("drift_share_below_threshold", False, "3 of 5 features drifted")],
-                  report_key="monitoring/titanic/drift_reports/run-1.html")
+    write_summary(
+        store,
+        context,
+        "titanic",
+        "input_drift",
+        {"drift_share": 0.6, "drifted_features": 3, "features": 5, "current_rows": 40},
+        checks=[warn_result("drift_share_below_threshold", False, "3 of 5 features drifted")],
+        report_key="monitoring/titanic/drift_reports/run-1.html",
+    )
     store.put_bytes("monitoring/titanic/realized_performance.png", PNG)
-    write_summary(store, context, "titanic", "realized_performance", {"latest_rolling_accuracy": 0.8125},
-                  charts={"realized performance": "monitoring/titanic/realized_performance.png"},
-                  checks=[warn_result("realized_performance_holds", True, "fine")])
+    write_summary(
+        store,
+        context,
+        "titanic",
+        "realized_performance",
+        {"latest_rolling_accuracy": 0.8125},
+        charts={"realized performance": "monitoring/titanic/realized_performance.png"},
+        checks=[warn_result("realized_performance_holds", True, "fine")],
+    )
     html = http.get("/").text
     titanic = card(html, "titanic")
     assert "drift share <strong>0.60</strong>" in titanic and "40 logged answers" in titanic

@@ -8,10 +8,10 @@ import dagster as dg
 import pytest
 
 from mlops_assets import pistachio
+from mlops_assets.pistachio import bootstrap as pistachio_bootstrap
 from mlops_assets.pistachio.sweep import Config
 from resources import build_resources
 from resources.settings import PlatformSettings
-from mlops_assets.pistachio import bootstrap as pistachio_bootstrap
 from tests.support import isolated_environment, platform_environment, require_shared_data
 
 # Three configurations keep a weekly run to seconds; the 96-run grid is timed by scripts/bench_pistachio.py.

@@ -25,8 +25,11 @@ def test_classify_answers_carry_an_id_whose_receipt_reaches_the_training_partiti
         client = TestClient(app)
         hot = client.post("/classify", json=pistachio.EXAMPLE).json()
         # A body the hot path hands to the route (an integer-valued float is still valid there too).
-        routed = client.post("/classify", content=b' ' + __import__("json").dumps(pistachio.EXAMPLE).encode(),
-                             headers={"content-type": "application/json"}).json()
+        routed = client.post(
+            "/classify",
+            content=b" " + __import__("json").dumps(pistachio.EXAMPLE).encode(),
+            headers={"content-type": "application/json"},
+        ).json()
         assert hot["prediction_id"] != routed["prediction_id"]
         response = client.get(f"/predictions/{hot['prediction_id']}")
     finally:
@@ -43,5 +46,6 @@ def test_classify_answers_carry_an_id_whose_receipt_reaches_the_training_partiti
     # The week the model was trained on: the partition of the registered model and of its sweep input.
     assert made["asset_key"] == "pistachio/registered_model" and made["partition"] and made["code_version"]
     assert [(i["asset_key"], i["partition"]) for i in receipt["training_data"]] == [
-        ("pistachio/model_sweep", made["partition"])]
+        ("pistachio/model_sweep", made["partition"])
+    ]
     assert receipt["training_data"][0]["data_version"]

@@ -29,8 +29,12 @@ def floats(frame):  # another step the allow-list does not know
 
 
 def pipeline(first_step, *more_steps):
-    return make_pipeline(*(FunctionTransformer(step) for step in more_steps), FunctionTransformer(first_step),
-                         DictVectorizer(sparse=False), LogisticRegression()).fit(ROWS, LABELS)
+    return make_pipeline(
+        *(FunctionTransformer(step) for step in more_steps),
+        FunctionTransformer(first_step),
+        DictVectorizer(sparse=False),
+        LogisticRegression(),
+    ).fit(ROWS, LABELS)
 
 
 def test_digest_is_the_sha256_of_the_exact_bytes():
@@ -48,15 +52,19 @@ def test_an_allow_listed_pipeline_loads_and_predicts_as_saved():
 
 def test_a_file_with_a_type_outside_the_allow_list_is_refused_by_name():
     data = skops.io.dumps(pipeline(records))
-    with pytest.raises(UntrustedModel,
-                       match=r"^model file contains untrusted types: tests\.pistachio\.test_model_file\.records$"):
+    with pytest.raises(
+        UntrustedModel, match=r"^model file contains untrusted types: tests\.pistachio\.test_model_file\.records$"
+    ):
         ModelFile(data).load()
 
 
 def test_every_type_outside_the_allow_list_is_named_in_order():
     data = skops.io.dumps(pipeline(records, floats))
-    with pytest.raises(UntrustedModel, match=r": tests\.pistachio\.test_model_file\.floats, "
-                                             r"tests\.pistachio\.test_model_file\.records$"):
+    with pytest.raises(
+        UntrustedModel,
+        match=r": tests\.pistachio\.test_model_file\.floats, "
+        r"tests\.pistachio\.test_model_file\.records$",
+    ):
         ModelFile(data).load()
 
 

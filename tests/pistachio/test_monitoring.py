@@ -1,7 +1,7 @@
 """Pistachio monitoring on the package's bootstrapped deployment: each weekly file scored by the champion that
 served before it, the chart over the weeks, and drift of logged `/classify` inputs."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
@@ -16,8 +16,13 @@ WEEKS = ["pistachio_20230710", "pistachio_20230717", "pistachio_20230724"]
 
 
 def materialize(deployment, name, partition=None):
-    result = dg.materialize(list(deployment.defs.assets), selection=[dg.AssetKey(["pistachio", name])],
-                            partition_key=partition, instance=deployment.instance, resources=deployment.defs.resources)
+    result = dg.materialize(
+        list(deployment.defs.assets),
+        selection=[dg.AssetKey(["pistachio", name])],
+        partition_key=partition,
+        instance=deployment.instance,
+        resources=deployment.defs.resources,
+    )
     assert result.success
     return result
 
@@ -41,10 +46,12 @@ def test_each_week_is_scored_by_the_champion_that_served_before_it(bootstrapped)
         model = load_pipeline(registry, f"models:/{MODEL_NAME}/{row.model_version}")
         truth = raw["class"].astype(int)
         assert row.accuracy == pytest.approx(
-            accuracy_score(truth, model.predict(raw[list(FEATURES)].astype(float).to_dict(orient="records"))))
+            accuracy_score(truth, model.predict(raw[list(FEATURES)].astype(float).to_dict(orient="records")))
+        )
         assert row.rows == len(raw)
-    assert realized.iloc[0]["model_version"] == next(str(v.version) for v in versions.values()
-                                                     if v.tags[TRAINING_DATAFILE_TAG] == WEEKS[0])
+    assert realized.iloc[0]["model_version"] == next(
+        str(v.version) for v in versions.values() if v.tags[TRAINING_DATAFILE_TAG] == WEEKS[0]
+    )
 
     chart = materialize(bootstrapped, "realized_performance_chart")
     metadata = chart.asset_materializations_for_node("pistachio__realized_performance_chart")[0].metadata
@@ -59,9 +66,17 @@ def test_each_week_is_scored_by_the_champion_that_served_before_it(bootstrapped)
 def test_logged_kernels_drift_when_one_feature_is_scaled(bootstrapped):
     week = WEEKS[-1]
     rows = table(bootstrapped, f"select * from pistachio.raw_snapshot where snapshot = '{week}' limit 60")
-    now = datetime.now(timezone.utc)
-    logged = [log_row("pistachio", "/classify", {**{f: float(r[f]) for f in FEATURES}, "area": float(r["area"]) * 3},
-                      {"Type": "Kirmizi_Pistachio"}, logged_at=now) for _, r in rows.iterrows()]
+    now = datetime.now(UTC)
+    logged = [
+        log_row(
+            "pistachio",
+            "/classify",
+            {**{f: float(r[f]) for f in FEATURES}, "area": float(r["area"]) * 3},
+            {"Type": "Kirmizi_Pistachio"},
+            logged_at=now,
+        )
+        for _, r in rows.iterrows()
+    ]
     write_log(bootstrapped.resource("object_store"), "pistachio", logged)
     result = materialize(bootstrapped, "input_drift")
     metadata = result.asset_materializations_for_node("pistachio__input_drift")[0].metadata

@@ -9,13 +9,17 @@ import json
 import dagster as dg
 import pandas as pd
 
+from mlops_assets.pistachio.automation import SENSOR, TRAINING_JOB
 from mlops_assets.pistachio.constants import (
-    MODEL_FILE_KEY, MODEL_MANIFEST_KEY, MODEL_NAME, TRAINING_DATAFILE_TAG, VALIDATION_AUC_TAG,
+    MODEL_FILE_KEY,
+    MODEL_MANIFEST_KEY,
+    MODEL_NAME,
+    TRAINING_DATAFILE_TAG,
+    VALIDATION_AUC_TAG,
 )
 from mlops_assets.pistachio.partitions import snapshot_partitions
 from mlops_assets.pistachio.snapshot_files import snapshot_object_key
 from resources import CHALLENGER, CHAMPION
-from mlops_assets.pistachio.automation import SENSOR, TRAINING_JOB
 from tests.pistachio.conftest import SMALL_GRID
 
 WEEKS = ["pistachio_20230710", "pistachio_20230717", "pistachio_20230724"]
@@ -42,12 +46,14 @@ def test_bootstrap_trains_every_week_and_applies_the_original_promotion_rule(boo
         expected.append(alias)
     assert [v.tags["promotion.decision"] for v in versions] == expected
     champion = registry.version_by_alias(MODEL_NAME, CHAMPION)
-    assert champion.version == max(v.version for v, a in zip(versions, expected) if a == CHAMPION)
+    assert champion.version == max(v.version for v, a in zip(versions, expected, strict=False) if a == CHAMPION)
     assert champion.tags["dagster_run_id"]
 
     with bootstrapped.resource("warehouse").get_connection() as conn:
-        sweep = conn.execute("select snapshot, count(*), sum(is_best::int) from pistachio.model_sweep "
-                             "group by snapshot order by snapshot").fetchall()
+        sweep = conn.execute(
+            "select snapshot, count(*), sum(is_best::int) from pistachio.model_sweep "
+            "group by snapshot order by snapshot"
+        ).fetchall()
         raw = conn.execute("select snapshot, count(*) from pistachio.raw_snapshot group by 1 order by 1").fetchall()
         columns = [row[0] for row in conn.execute("describe pistachio.raw_snapshot").fetchall()]
     assert sweep == [(week, len(SMALL_GRID), 1) for week in WEEKS]
@@ -117,7 +123,8 @@ def test_an_unexpected_column_fails_the_schema_check_and_trains_nothing(bootstra
     champion_before = registry.version_by_alias(MODEL_NAME, CHAMPION).version
     try:
         result = bootstrapped.defs.resolve_job_def(TRAINING_JOB).execute_in_process(
-            instance=bootstrapped.instance, partition_key="bad_week", raise_on_error=False)
+            instance=bootstrapped.instance, partition_key="bad_week", raise_on_error=False
+        )
     finally:
         store.delete(snapshot_object_key("bad_week"))
     checks = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]

@@ -6,14 +6,18 @@ from resources import CHALLENGER, CHAMPION, build_registry
 
 
 def register(registry, auc: float) -> str:
-    version = registry.register(MODEL_NAME, "file:///nonexistent/model", run_id=None,
-                                tags={VALIDATION_AUC_TAG: f"{auc:.6f}"})
+    version = registry.register(
+        MODEL_NAME, "file:///nonexistent/model", run_id=None, tags={VALIDATION_AUC_TAG: f"{auc:.6f}"}
+    )
     return str(version.version)
 
 
 def aliases(registry) -> dict[str, str]:
-    return {alias: str(v.version) for alias in (CHAMPION, CHALLENGER)
-            if (v := registry.version_by_alias(MODEL_NAME, alias)) is not None}
+    return {
+        alias: str(v.version)
+        for alias in (CHAMPION, CHALLENGER)
+        if (v := registry.version_by_alias(MODEL_NAME, alias)) is not None
+    }
 
 
 def test_promotion_rule_all_branches(settings):

@@ -75,7 +75,7 @@ def test_hot_path_and_route_answer_byte_for_byte_alike(client, bootstrapped, dat
         for record in rows[list(FEATURES)].to_dict(orient="records"):
             hot, routed = client.post("/classify", json=record), route_only.post("/classify", json=record)
             # Byte for byte up to each answer's own prediction_id, the last member of both.
-            same = lambda r: (r.status_code, r.content.rsplit(b',"prediction_id":', 1)[0])  # noqa: E731
+            same = lambda r: (r.status_code, r.content.rsplit(b',"prediction_id":', 1)[0])
             assert same(hot) == same(routed) == (200, same(routed)[1])
             assert hot.json()["prediction_id"] != routed.json()["prediction_id"]
             assert hot.headers["content-type"] == routed.headers["content-type"] == "application/json"
@@ -83,11 +83,14 @@ def test_hot_path_and_route_answer_byte_for_byte_alike(client, bootstrapped, dat
         ctx.poller.stop()
 
 
-@pytest.mark.parametrize("change, fields", [
-    ({"area": None, "roundness": None}, {"area", "roundness"}),            # missing
-    ({"perimeter": "wide"}, {"perimeter"}),                               # not a number
-    ({"extent": "NaN"}, {"extent"}),                                       # not finite
-])
+@pytest.mark.parametrize(
+    "change, fields",
+    [
+        ({"area": None, "roundness": None}, {"area", "roundness"}),  # missing
+        ({"perimeter": "wide"}, {"perimeter"}),  # not a number
+        ({"extent": "NaN"}, {"extent"}),  # not finite
+    ],
+)
 def test_bad_features_are_422_naming_them(client, change, fields):
     body = {k: v for k, v in {**SAMPLE, **change}.items() if not (k in change and change[k] is None)}
     response = client.post("/classify", json=body)

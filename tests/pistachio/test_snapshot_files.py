@@ -8,12 +8,32 @@ import pytest
 
 from mlops_assets.pistachio.constants import FEATURES
 from mlops_assets.pistachio.snapshot_files import (
-    SnapshotUnreadable, derive_weekly_files, partition_key_for, read_snapshot, snapshot_object_key,
+    SnapshotUnreadable,
+    derive_weekly_files,
+    partition_key_for,
+    read_snapshot,
+    snapshot_object_key,
 )
 
-HEADER = ["AREA", "PERIMETER", "MAJOR_AXIS", "MINOR_AXIS", "ECCENTRICITY", "EQDIASQ", "SOLIDITY", "CONVEX_AREA",
-          "EXTENT", "ASPECT_RATIO", "ROUNDNESS", "COMPACTNESS", "SHAPEFACTOR_1", "SHAPEFACTOR_2", "SHAPEFACTOR_3",
-          "SHAPEFACTOR_4", "Class"]
+HEADER = [
+    "AREA",
+    "PERIMETER",
+    "MAJOR_AXIS",
+    "MINOR_AXIS",
+    "ECCENTRICITY",
+    "EQDIASQ",
+    "SOLIDITY",
+    "CONVEX_AREA",
+    "EXTENT",
+    "ASPECT_RATIO",
+    "ROUNDNESS",
+    "COMPACTNESS",
+    "SHAPEFACTOR_1",
+    "SHAPEFACTOR_2",
+    "SHAPEFACTOR_3",
+    "SHAPEFACTOR_4",
+    "Class",
+]
 
 
 def kaggle_frame(rows: int) -> pd.DataFrame:
@@ -81,11 +101,14 @@ def test_bad_values_are_reported_with_file_column_and_line():
     assert parsed["area"].isna().tolist() == [False, False, True, False]
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "not a readable CSV"),
-    (b"AREA,Class\n", "no data rows"),
-    (b"AREA,Class\n1,Siit_Pistachio\n", "missing required column(s) perimeter"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "not a readable CSV"),
+        (b"AREA,Class\n", "no data rows"),
+        (b"AREA,Class\n1,Siit_Pistachio\n", "missing required column(s) perimeter"),
+    ],
+)
 def test_unusable_files_are_refused_with_the_file_named(data, message):
     with pytest.raises(SnapshotUnreadable, match=re.escape(message)) as error:
         read_snapshot(data, "pistachio/incoming/x.csv")

@@ -46,13 +46,16 @@ def test_sweep_logs_nested_runs_and_records_convergence(settings, splits):
     parent = client.get_run(outcome.parent_run_id)
     assert parent.data.tags["snapshot"] == "week_1" and parent.data.metrics["runs"] == 3
     assert parent.data.metrics["convergence_warnings"] >= 1
-    for result, run_id in zip(outcome.results, outcome.run_ids):
+    for result, run_id in zip(outcome.results, outcome.run_ids, strict=False):
         run = client.get_run(run_id)
         assert run.info.status == "FINISHED"
         assert run.data.tags["mlflow.parentRunId"] == outcome.parent_run_id
         assert run.data.tags["dagster_run_id"] == "dagster-run-1" and run.data.tags["snapshot"] == "week_1"
-        assert run.data.params == {"C": f"{result.config.C:g}", "max_iter": str(result.config.max_iter),
-                                   "solver": result.config.solver}
+        assert run.data.params == {
+            "C": f"{result.config.C:g}",
+            "max_iter": str(result.config.max_iter),
+            "solver": result.config.solver,
+        }
         assert run.data.metrics["val_AUC"] == pytest.approx(result.val_auc)
         assert run.data.metrics["test_AUC"] == pytest.approx(result.test_auc)
         assert run.data.metrics["val_AUC_proba"] >= run.data.metrics["val_AUC"] - 0.2

@@ -8,8 +8,10 @@ from resources.settings import PlatformSettings
 def test_run_and_version_urls():
     assert run_url("http://127.0.0.1:5000", "3", "abc123") == "http://127.0.0.1:5000/#/experiments/3/runs/abc123"
     assert run_url("http://mlflow.example/", "0", "r") == "http://mlflow.example/#/experiments/0/runs/r"
-    assert version_url("http://127.0.0.1:5000", "titanic_modal", 7) == \
-        "http://127.0.0.1:5000/#/models/titanic_modal/versions/7"
+    assert (
+        version_url("http://127.0.0.1:5000", "titanic_modal", 7)
+        == "http://127.0.0.1:5000/#/models/titanic_modal/versions/7"
+    )
     assert version_url("http://h", "a model/x", "2") == "http://h/#/models/a%20model%2Fx/versions/2"
 
 

@@ -1,5 +1,5 @@
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -59,4 +59,4 @@ def test_s3_store_with_prefix_lists_relative_keys(s3_env, monkeypatch):
     store.put_bytes("incoming/x.png", b"1")
     assert [o.key for o in store.list_objects("incoming")] == ["incoming/x.png"]
     assert store.uri("incoming/x.png").endswith("/team/prod/incoming/x.png")
-    assert store.list_objects("incoming", since_last_modified=datetime.now(timezone.utc)) == []
+    assert store.list_objects("incoming", since_last_modified=datetime.now(UTC)) == []

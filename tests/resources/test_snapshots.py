@@ -11,7 +11,7 @@ import json
 import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,8 +29,10 @@ def content(generation: int, name: str) -> bytes:
 
 def build(store, pointer) -> dict:
     """What a serving router builds: every file of the snapshot, decoded."""
-    return {"generation": pointer["manifest"]["generation"],
-            "files": {name: json.loads(read_snapshot_file(store, pointer, name)) for name in pointer["files"]}}
+    return {
+        "generation": pointer["manifest"]["generation"],
+        "files": {name: json.loads(read_snapshot_file(store, pointer, name)) for name in pointer["files"]},
+    }
 
 
 def assert_whole(state: dict, published: dict[int, list[str]]) -> None:
@@ -57,8 +59,11 @@ class Interleaved:
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(publications=st.lists(st.sets(st.sampled_from(["a.json", "b.json", "c.json", "d.json"]), min_size=1),
-                             min_size=1, max_size=6))
+@given(
+    publications=st.lists(
+        st.sets(st.sampled_from(["a.json", "b.json", "c.json", "d.json"]), min_size=1), min_size=1, max_size=6
+    )
+)
 def test_a_reader_between_any_two_writes_sees_one_whole_snapshot(tmp_path_factory, publications):
     store = LocalObjectStore(root=str(tmp_path_factory.mktemp("objects")))
     published: dict[int, list[str]] = {}
@@ -83,8 +88,9 @@ def test_a_reader_between_any_two_writes_sees_one_whole_snapshot(tmp_path_factor
     writer = Interleaved(store, reader_turn)
     for generation, names in enumerate(publications):
         published[generation] = sorted(names)
-        publish_snapshot(writer, SYSTEM, {name: content(generation, name) for name in names},
-                         manifest={"generation": generation})
+        publish_snapshot(
+            writer, SYSTEM, {name: content(generation, name) for name in names}, manifest={"generation": generation}
+        )
     assert serving.current["generation"] == len(publications) - 1
 
 
@@ -99,8 +105,12 @@ def test_a_reader_polling_while_a_writer_publishes_never_sees_a_mix(tmp_path):
     def write() -> None:
         try:
             for generation in range(1, generations):
-                publish_snapshot(store, SYSTEM, {name: content(generation, name) for name in names},
-                                 manifest={"generation": generation})
+                publish_snapshot(
+                    store,
+                    SYSTEM,
+                    {name: content(generation, name) for name in names},
+                    manifest={"generation": generation},
+                )
         finally:
             done.set()
 
@@ -139,16 +149,21 @@ class Recording:
 def test_the_pointer_document_names_its_snapshot_time_and_files(tmp_path):
     store = Recording(LocalObjectStore(root=str(tmp_path)))
     assert current_snapshot(store, SYSTEM) is None  # before the first publication
-    when = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
-    before = datetime.now(timezone.utc)
+    when = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
+    before = datetime.now(UTC)
     pointer = publish_snapshot(store, SYSTEM, {"b.json": b"2", "a.json": b"1"}, manifest={"as_of": when})
     assert re.fullmatch(r"\d{8}T\d{12}Z-[0-9a-f]{8}", pointer["snapshot_id"])
     published = datetime.fromisoformat(pointer["published_at"])
-    assert published.utcoffset() == timedelta(0) and before <= published <= datetime.now(timezone.utc)
+    assert published.utcoffset() == timedelta(0) and before <= published <= datetime.now(UTC)
     assert pointer["snapshot_id"].startswith(f"{published:%Y%m%dT%H%M%S%fZ}-")
-    assert current_snapshot(store, SYSTEM) == {"system": SYSTEM, "snapshot_id": pointer["snapshot_id"],
-                       "prefix": f"serving/{SYSTEM}/{pointer['snapshot_id']}", "files": ["a.json", "b.json"],
-                       "published_at": pointer["published_at"], "manifest": {"as_of": str(when)}}
+    assert current_snapshot(store, SYSTEM) == {
+        "system": SYSTEM,
+        "snapshot_id": pointer["snapshot_id"],
+        "prefix": f"serving/{SYSTEM}/{pointer['snapshot_id']}",
+        "files": ["a.json", "b.json"],
+        "published_at": pointer["published_at"],
+        "manifest": {"as_of": str(when)},
+    }
     assert pointer["manifest"] == {"as_of": when}
     assert store.writes[-1] == (f"serving/{SYSTEM}/CURRENT.json", "application/json")
     assert read_snapshot_file(store, pointer, "b.json") == b"2"

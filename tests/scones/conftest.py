@@ -8,8 +8,13 @@ import dagster as dg
 import pytest
 
 from resources.settings import PlatformSettings
-from tests.support import isolated_environment, platform_environment, require_shared_data, uvicorn_server, \
-    wait_until_loaded
+from tests.support import (
+    isolated_environment,
+    platform_environment,
+    require_shared_data,
+    uvicorn_server,
+    wait_until_loaded,
+)
 
 
 @dataclass
@@ -27,7 +32,8 @@ class SconesPlatform:
     def check(self, asset: str, name: str):
         """The latest evaluation (AssetCheckEvaluation) of a check, or None."""
         records = self.instance.event_log_storage.get_asset_check_execution_history(
-            dg.AssetCheckKey(dg.AssetKey(["scones", asset]), name), limit=1)
+            dg.AssetCheckKey(dg.AssetKey(["scones", asset]), name), limit=1
+        )
         return records[0].event.dagster_event.event_specific_data if records else None
 
 

@@ -67,8 +67,9 @@ def test_worse_candidate_becomes_challenger(scones_platform):
         index = connection.execute("SELECT * FROM scones.labelled_images").df()
     x_test, y_test = load_split(index, "test", store)
     always_bicycle = Evaluation(y_test, np.tile([0.9, 0.1], (len(y_test), 1)), 0.85)
-    result = promotion_gate(dg.build_asset_context(), registry, x_test, y_test, str(candidate.version),
-                            always_bicycle.accuracy)
+    result = promotion_gate(
+        dg.build_asset_context(), registry, x_test, y_test, str(candidate.version), always_bicycle.accuracy
+    )
     assert not result.passed
     assert result.metadata["decision"].value == "challenger"
     assert registry.version_by_alias(MODEL_NAME).version == champion.version

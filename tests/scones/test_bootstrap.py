@@ -1,8 +1,8 @@
 """A new deployment's first demo: the bootstrap lands sample images for the running sensor to classify."""
 
-from resources import build_object_store
 from mlops_assets.scones.bootstrap import SAMPLE_LANDINGS
 from mlops_assets.scones.constants import INCOMING_PREFIX
+from resources import build_object_store
 from tests.scones.test_sensors import evaluate, landed_keys
 
 

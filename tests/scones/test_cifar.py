@@ -7,8 +7,15 @@ import tarfile
 import numpy as np
 import pytest
 
-from mlops_assets.scones.cifar import (CifarFormatError, check_label_names, fine_label_names, manifest_text,
-                                       parse_manifest, read_members, select_split)
+from mlops_assets.scones.cifar import (
+    CifarFormatError,
+    check_label_names,
+    fine_label_names,
+    manifest_text,
+    parse_manifest,
+    read_members,
+    select_split,
+)
 
 NAMES = [f"class_{i}" for i in range(100)]
 NAMES[8], NAMES[48] = "bicycle", "motorcycle"
@@ -20,9 +27,16 @@ def batch(fine_labels: list[int]) -> bytes:
     data = np.zeros((rows, 3072), dtype=np.uint8)
     for i in range(rows):
         data[i, :1024], data[i, 1024:2048], data[i, 2048:] = i, 100 + i, 200 + i  # R, G, B planes
-    return pickle.dumps({b"data": data, b"fine_labels": fine_labels, b"coarse_labels": [18] * rows,
-                         b"filenames": [f"img_{i}.png".encode() for i in range(rows)],
-                         b"batch_label": b"training batch 1 of 1"}, protocol=2)
+    return pickle.dumps(
+        {
+            b"data": data,
+            b"fine_labels": fine_labels,
+            b"coarse_labels": [18] * rows,
+            b"filenames": [f"img_{i}.png".encode() for i in range(rows)],
+            b"batch_label": b"training batch 1 of 1",
+        },
+        protocol=2,
+    )
 
 
 def meta() -> bytes:
@@ -73,7 +87,9 @@ def test_manifest_round_trip_and_crlf():
     split = select_split(batch([8, 48]), "test")
     text = manifest_text(split)
     assert text == "0\t0\timg_0.png\n1\t1\timg_1.png\n"
-    assert parse_manifest(text) == parse_manifest(text.replace("\n", "\r\n")) == [(0, 0, "img_0.png"), (1, 1, "img_1.png")]
+    assert (
+        parse_manifest(text) == parse_manifest(text.replace("\n", "\r\n")) == [(0, 0, "img_0.png"), (1, 1, "img_1.png")]
+    )
     with pytest.raises(CifarFormatError, match="line 1: expected 3 tab-separated fields"):
         parse_manifest("0 0 img.png\n")
 

@@ -9,10 +9,17 @@ from mlops_assets.scones.workflow import ThresholdConfidenceNotMet, filter_infer
 EVENT = {"image_data": "", "s3_bucket": "local", "s3_key": "scones/incoming/bike.png"}
 
 
-@pytest.mark.parametrize("inferences, passed", [
-    ([0.849, 0.151], False), ([0.151, 0.849], False), ([0.5, 0.5], False),
-    ([0.85, 0.15], True), ([0.15, 0.85], True), ([0.97, 0.03], True),
-])
+@pytest.mark.parametrize(
+    "inferences, passed",
+    [
+        ([0.849, 0.151], False),
+        ([0.151, 0.849], False),
+        ([0.5, 0.5], False),
+        ([0.85, 0.15], True),
+        ([0.15, 0.85], True),
+        ([0.97, 0.03], True),
+    ],
+)
 def test_the_default_threshold_is_the_originals_085(inferences, passed):
     event = {**EVENT, "inferences": inferences}
     assert passes(inferences) is passed

@@ -19,11 +19,14 @@ def test_transparency_is_flattened_on_white():
     assert row[0, :3].tolist() == [255, 255, 255]
 
 
-@pytest.mark.parametrize("data, status, reason", [
-    (b"", 422, "empty"),
-    (b"hello, not an image", 415, "not an image in any known format"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 415, "not an image"),
-])
+@pytest.mark.parametrize(
+    "data, status, reason",
+    [
+        (b"", 422, "empty"),
+        (b"hello, not an image", 415, "not an image in any known format"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, 415, "not an image"),
+    ],
+)
 def test_rejects_garbage(data, status, reason):
     with pytest.raises(ImageRejected, match=reason) as caught:
         decode_image(data)

@@ -1,20 +1,20 @@
 """The landing sensor and the batched image workflow on S3 (moto_server): drop images, evaluate, run, read captures."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import pytest
 
+from mlops_assets.scones.automation import LOOKBACK, LandingCursor, inference_job, scones_incoming_images
 from mlops_assets.scones.constants import CAPTURE_TABLE, INCOMING_PREFIX, THRESHOLD_FAILURE
 from mlops_assets.scones.workflow import INVALID_IMAGE, PASSED
 from resources import build_object_store
 from resources.object_store import LocalObjectStore, ObjectInfo
 from resources.settings import PlatformSettings
-from mlops_assets.scones.automation import LOOKBACK, LandingCursor, inference_job, scones_incoming_images
 
-T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def info(key: str, etag: str, seconds: float) -> ObjectInfo:
@@ -47,11 +47,15 @@ def test_a_tick_requests_one_run_per_batch_with_a_key_naming_its_versions(tmp_pa
     store = LocalObjectStore(root=str(tmp_path))
     for name in ("a", "b", "c"):
         store.put_bytes(f"{INCOMING_PREFIX}{name}.png", name.encode())
-    with dg.instance_for_test() as instance, \
-            dg.build_sensor_context(instance=instance, resources={"object_store": store}) as context:
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_sensor_context(instance=instance, resources={"object_store": store}) as context,
+    ):
         requests = scones.scones_incoming_images(context)
-    assert [landed_keys(r) for r in requests] == [[f"{INCOMING_PREFIX}a.png", f"{INCOMING_PREFIX}b.png"],
-                                                   [f"{INCOMING_PREFIX}c.png"]]
+    assert [landed_keys(r) for r in requests] == [
+        [f"{INCOMING_PREFIX}a.png", f"{INCOMING_PREFIX}b.png"],
+        [f"{INCOMING_PREFIX}c.png"],
+    ]
     listed = store.list_objects(INCOMING_PREFIX)
     # The key depends on the set of versions only: the same tick evaluated again asks for the same runs.
     assert scones.batch_request(listed[:2], "local").run_key == scones.batch_request(listed[1::-1], "local").run_key
@@ -68,14 +72,25 @@ def test_no_run_is_requested_while_one_waits_to_start_and_the_next_batches_what_
 
         def run_of_first_batch(status: dg.DagsterRunStatus) -> str:
             from dagster._core.remote_origin import (
-                RegisteredCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin,
+                RegisteredCodeLocationOrigin,
+                RemoteJobOrigin,
+                RemoteRepositoryOrigin,
             )
 
             # Dagster stores a queued run only with the origin the daemon will launch it from.
-            origin = RemoteJobOrigin(RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("mlops_platform"),
-                                                            "__repository__"), inference_job.name)
-            return instance.add_run(dg.DagsterRun(job_name=inference_job.name, run_config=first.run_config,
-                                                  tags=first.tags, status=status, remote_job_origin=origin)).run_id
+            origin = RemoteJobOrigin(
+                RemoteRepositoryOrigin(RegisteredCodeLocationOrigin("mlops_platform"), "__repository__"),
+                inference_job.name,
+            )
+            return instance.add_run(
+                dg.DagsterRun(
+                    job_name=inference_job.name,
+                    run_config=first.run_config,
+                    tags=first.tags,
+                    status=status,
+                    remote_job_origin=origin,
+                )
+            ).run_id
 
         for status in (dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING):
             run_id = run_of_first_batch(status)
@@ -101,21 +116,27 @@ def s3_platform(s3_env, scones_platform, monkeypatch):
 
 
 def evaluate(definitions, instance, store, cursor):
-    with dg.build_sensor_context(instance=instance, cursor=cursor, resources={"object_store": store},
-                                 definitions=definitions) as context:
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"object_store": store}, definitions=definitions
+    ) as context:
         result = scones_incoming_images.evaluate_tick(context)
     return result.run_requests or [], result.cursor
 
 
 def captures(settings: PlatformSettings) -> list[tuple]:
     with duckdb.connect(str(settings.duckdb_path), read_only=True) as connection:
-        return connection.execute(f"SELECT s3_key, verdict, p_bicycle, p_motorcycle, model_version, detail, "
-                                  f"s3_bucket FROM {CAPTURE_TABLE} ORDER BY s3_key").fetchall()
+        return connection.execute(
+            f"SELECT s3_key, verdict, p_bicycle, p_motorcycle, model_version, detail, "
+            f"s3_bucket FROM {CAPTURE_TABLE} ORDER BY s3_key"
+        ).fetchall()
 
 
 def step_failures(result) -> dict[str, str]:
-    return {event.step_key: event.step_failure_data.user_failure_data.description
-            for event in result.all_events if event.event_type_value == "STEP_FAILURE"}
+    return {
+        event.step_key: event.step_failure_data.user_failure_data.description
+        for event in result.all_events
+        if event.event_type_value == "STEP_FAILURE"
+    }
 
 
 def landed_keys(request: dg.RunRequest) -> list[str]:
@@ -134,7 +155,8 @@ def test_landed_images_are_classified_once_and_captured(s3_platform, scones_plat
     # One tick, one run for everything that landed since the last tick.
     (request,), cursor = evaluate(definitions, instance, store, None)
     assert sorted(landed_keys(request)) == sorted(
-        [INCOMING_PREFIX + p.name for p in images] + [INCOMING_PREFIX + "broken.png"])
+        [INCOMING_PREFIX + p.name for p in images] + [INCOMING_PREFIX + "broken.png"]
+    )
     assert request.tags["scones/images"] == "4"
 
     # The same image dropped again (same key, same bytes) is the same object version: no second run.
@@ -143,8 +165,9 @@ def test_landed_images_are_classified_once_and_captured(s3_platform, scones_plat
     assert again == []
 
     job = definitions.resolve_job_def("scones_inference")
-    result = job.execute_in_process(run_config=request.run_config, instance=instance, tags=request.tags,
-                                    raise_on_error=False)
+    result = job.execute_in_process(
+        run_config=request.run_config, instance=instance, tags=request.tags, raise_on_error=False
+    )
     # The broken image fails the run (after the others were captured), as a verdict, not a crash: the retry
     # daemon leaves it alone.
     assert not result.success
@@ -162,8 +185,10 @@ def test_landed_images_are_classified_once_and_captured(s3_platform, scones_plat
         assert p_bicycle + p_motorcycle == pytest.approx(1.0)
         assert verdict in (PASSED, THRESHOLD_FAILURE)
         # Every image that did not pass is named in the run's failure; the ones that passed are not.
-        assert (f"{THRESHOLD_FAILURE}: best confidence" in failures["filter_confidences"]
-                and key in failures["filter_confidences"]) == (verdict == THRESHOLD_FAILURE)
+        assert (
+            f"{THRESHOLD_FAILURE}: best confidence" in failures["filter_confidences"]
+            and key in failures["filter_confidences"]
+        ) == (verdict == THRESHOLD_FAILURE)
 
     # Re-executing the batch (e.g. from the UI) captures nothing twice: each object version has one row.
     result = job.execute_in_process(run_config=request.run_config, instance=instance, raise_on_error=False)
@@ -177,10 +202,13 @@ def test_threshold_is_configurable_and_fails_loudly(s3_platform, scones_platform
     path = next((scones_platform.data / "scones" / "test").glob("*.png"))
     store.put_bytes(INCOMING_PREFIX + path.name, path.read_bytes(), "image/png")
     (request,), _ = evaluate(definitions, instance, store, None)
-    config = {**request.run_config, "ops": {**request.run_config["ops"],
-                                            "filter_confidences": {"config": {"threshold": 1.0}}}}
+    config = {
+        **request.run_config,
+        "ops": {**request.run_config["ops"], "filter_confidences": {"config": {"threshold": 1.0}}},
+    }
     result = definitions.resolve_job_def("scones_inference").execute_in_process(
-        run_config=config, instance=instance, raise_on_error=False)
+        run_config=config, instance=instance, raise_on_error=False
+    )
     assert not result.success
     assert step_failures(result)["filter_confidences"].startswith(f"{THRESHOLD_FAILURE}: best confidence")
     ((key, verdict, *_),) = captures(settings)
@@ -189,8 +217,11 @@ def test_threshold_is_configurable_and_fails_loudly(s3_platform, scones_platform
 
 def test_local_store_sensor_and_missing_object(scones_platform, tmp_path, monkeypatch):
     """The folder store works the same way; an object deleted before its run gives a clear failure and a row."""
-    for name, value in {**scones_platform.env, "MLOPS_HOME": str(tmp_path / "home"),
-                        "MLFLOW_TRACKING_URI": scones_platform.settings.mlflow_tracking_uri}.items():
+    for name, value in {
+        **scones_platform.env,
+        "MLOPS_HOME": str(tmp_path / "home"),
+        "MLFLOW_TRACKING_URI": scones_platform.settings.mlflow_tracking_uri,
+    }.items():
         monkeypatch.setenv(name, value)
     from mlops_assets.definitions import defs
 
@@ -202,7 +233,8 @@ def test_local_store_sensor_and_missing_object(scones_platform, tmp_path, monkey
         (request,), _ = evaluate(definitions, instance, store, None)
         store.delete(INCOMING_PREFIX + "gone.png")
         result = definitions.resolve_job_def("scones_inference").execute_in_process(
-            run_config=request.run_config, instance=instance, raise_on_error=False)
+            run_config=request.run_config, instance=instance, raise_on_error=False
+        )
     assert step_failures(result)["filter_confidences"].startswith(f"{INVALID_IMAGE}: {INCOMING_PREFIX}gone.png")
     ((key, verdict, *_, bucket),) = captures(settings)
     assert (key, verdict, bucket) == (INCOMING_PREFIX + "gone.png", INVALID_IMAGE, "local")

@@ -1,5 +1,7 @@
 """POST /scones/classify and the upload page, against a real uvicorn process serving the trained champion."""
 
+from datetime import UTC
+
 import httpx
 import pytest
 from PIL import Image
@@ -16,8 +18,12 @@ def server(scones_server):
 
 def test_classifies_a_test_image_with_lineage(server, scones_platform):
     path = scones_platform.data / "scones" / "test" / "bike_s_000658.png"  # label 0 in test.lst
-    response = httpx.post(f"{server}/scones/classify", files={"file": (path.name, path.read_bytes(), "image/png")},
-                          params={"threshold": 0.5}, timeout=30)
+    response = httpx.post(
+        f"{server}/scones/classify",
+        files={"file": (path.name, path.read_bytes(), "image/png")},
+        params={"threshold": 0.5},
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert sum(body["inferences"]) == pytest.approx(1.0)
@@ -28,26 +34,41 @@ def test_classifies_a_test_image_with_lineage(server, scones_platform):
     assert lineage["dagster_run_id"] and lineage["mlflow_run_id"]
 
 
-@pytest.mark.parametrize("files, params, status, message", [
-    ({"file": ("a.png", b"not an image", "image/png")}, {}, 415, "not an image in any known format"),
-    ({"file": ("a.png", b"", "image/png")}, {}, 422, "empty"),
-    ({"file": ("a.tif", encoded(Image.new("RGB", (8, 8)), "TIFF"), "image/tiff")}, {}, 415, "format TIFF is not accepted"),
-    ({"file": ("big.png", encoded(Image.new("1", (6000, 6000))), "image/png")}, {}, 413, "too large|pixels"),
-    ({"file": ("a.png", encoded(Image.new("RGB", (32, 32))), "image/png")}, {"threshold": 1.5}, 422, "less than or equal to 1"),
-    ({}, {}, 422, "Field required"),
-])
+@pytest.mark.parametrize(
+    "files, params, status, message",
+    [
+        ({"file": ("a.png", b"not an image", "image/png")}, {}, 415, "not an image in any known format"),
+        ({"file": ("a.png", b"", "image/png")}, {}, 422, "empty"),
+        (
+            {"file": ("a.tif", encoded(Image.new("RGB", (8, 8)), "TIFF"), "image/tiff")},
+            {},
+            415,
+            "format TIFF is not accepted",
+        ),
+        ({"file": ("big.png", encoded(Image.new("1", (6000, 6000))), "image/png")}, {}, 413, "too large|pixels"),
+        (
+            {"file": ("a.png", encoded(Image.new("RGB", (32, 32))), "image/png")},
+            {"threshold": 1.5},
+            422,
+            "less than or equal to 1",
+        ),
+        ({}, {}, 422, "Field required"),
+    ],
+)
 def test_bad_uploads_get_clear_4xx(server, files, params, status, message):
     import re
 
-    response = httpx.post(f"{server}/scones/classify", files=files or None, data=None if files else {"x": "1"},
-                          params=params, timeout=30)
+    response = httpx.post(
+        f"{server}/scones/classify", files=files or None, data=None if files else {"x": "1"}, params=params, timeout=30
+    )
     assert response.status_code == status, response.text
     assert re.search(message, response.text)
 
 
 def test_oversized_upload_is_refused_before_parsing(server):
-    response = httpx.post(f"{server}/scones/classify", files={"file": ("huge.png", b"0" * (6 * 1024 * 1024), "image/png")},
-                          timeout=30)
+    response = httpx.post(
+        f"{server}/scones/classify", files={"file": ("huge.png", b"0" * (6 * 1024 * 1024), "image/png")}, timeout=30
+    )
     assert response.status_code == 413
     assert "the image limit is 5,242,880 bytes" in response.json()["detail"][0]["msg"]
 
@@ -78,7 +99,7 @@ def test_upload_page_in_chromium(server, scones_platform, chromium):
 def test_overview_page_shows_the_champion_and_the_image_drift_in_chromium(server, scones_platform, chromium):
     """Logged classifications of real test images, answered with low confidence: the drift asset (run in the
     package's platform) flags the confidence, and the overview at / shows it next to the champion."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import dagster as dg
 
@@ -87,13 +108,24 @@ def test_overview_page_shows_the_champion_and_the_image_drift_in_chromium(server
     from tests.monitoring.logrows import log_row, write_log
 
     images = sorted((scones_platform.data / "scones" / "test").glob("*.png"))[::5]  # bicycles and motorcycles
-    now = datetime.now(timezone.utc)
-    rows = [log_row("scones", "/scones/classify", image_statistics(path.read_bytes()),
-                    {"predicted_class": "bicycle", "confidence": 0.5 + 0.002 * n}, logged_at=now)
-            for n, path in enumerate(images)]
+    now = datetime.now(UTC)
+    rows = [
+        log_row(
+            "scones",
+            "/scones/classify",
+            image_statistics(path.read_bytes()),
+            {"predicted_class": "bicycle", "confidence": 0.5 + 0.002 * n},
+            logged_at=now,
+        )
+        for n, path in enumerate(images)
+    ]
     write_log(build_object_store(scones_platform.settings), "scones", rows)
-    result = dg.materialize(list(scones_platform.definitions.assets), selection=[dg.AssetKey(["scones", "input_drift"])],
-                            instance=scones_platform.instance, resources=scones_platform.definitions.resources)
+    result = dg.materialize(
+        list(scones_platform.definitions.assets),
+        selection=[dg.AssetKey(["scones", "input_drift"])],
+        instance=scones_platform.instance,
+        resources=scones_platform.definitions.resources,
+    )
     metadata = result.asset_materializations_for_node("scones__input_drift")[0].metadata
     assert "confidence" in metadata["drifted"].value
     assert not {"width", "height"} & set(metadata["drifted"].value)  # 32x32 like the training images

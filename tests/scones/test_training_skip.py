@@ -35,8 +35,10 @@ def materialize(store, registry, index: pd.DataFrame) -> dict:
     def labelled_images() -> pd.DataFrame:
         return index
 
-    result = dg.materialize([labelled_images, assets.image_classifier],
-                            resources={"io_manager": dg.mem_io_manager, "object_store": store, "mlflow": registry})
+    result = dg.materialize(
+        [labelled_images, assets.image_classifier],
+        resources={"io_manager": dg.mem_io_manager, "object_store": store, "mlflow": registry},
+    )
     assert result.success
     event = result.asset_materializations_for_node("scones__image_classifier")[0]
     return {k: v.value for k, v in event.metadata.items()}

@@ -8,8 +8,15 @@ from PIL import Image
 
 from mlops_assets.scones.constants import THRESHOLD_FAILURE
 from mlops_assets.scones.imaging import ImageRejected
-from mlops_assets.scones.workflow import (INVALID_IMAGE, PASSED, ThresholdConfidenceNotMet, Verdict, classify,
-                                          filter_inference, serialize)
+from mlops_assets.scones.workflow import (
+    INVALID_IMAGE,
+    PASSED,
+    ThresholdConfidenceNotMet,
+    Verdict,
+    classify,
+    filter_inference,
+    serialize,
+)
 from tests.scones.helpers import encoded
 
 
@@ -41,7 +48,8 @@ def test_serialize_classify_filter_contract():
     assert filter_inference(classified, 0.85) == classified
     # The capture table's row: both probabilities, the likelier class and its confidence, no failure detail.
     assert Verdict.from_inferences(classified["inferences"], 0.85) == Verdict(
-        pytest.approx(0.1), pytest.approx(0.9), "motorcycle", pytest.approx(0.9), PASSED, "")
+        pytest.approx(0.1), pytest.approx(0.9), "motorcycle", pytest.approx(0.9), PASSED, ""
+    )
 
 
 def test_weak_inference_fails_loudly():
@@ -51,8 +59,13 @@ def test_weak_inference_fails_loudly():
     # The message names the image, as the run's failure and the capture table show it.
     assert str(failure.value) == f"{THRESHOLD_FAILURE}: best confidence 0.5500 < threshold 0.85 for s3://b/k.png"
     assert Verdict.from_inferences(classified["inferences"], 0.85) == Verdict(
-        pytest.approx(0.55), pytest.approx(0.45), "bicycle", pytest.approx(0.55), THRESHOLD_FAILURE,
-        "best confidence 0.5500 < threshold 0.85")
+        pytest.approx(0.55),
+        pytest.approx(0.45),
+        "bicycle",
+        pytest.approx(0.55),
+        THRESHOLD_FAILURE,
+        "best confidence 0.5500 < threshold 0.85",
+    )
     # The threshold is the caller's: the same inference passes a lower bar, in the filter and in the capture row.
     assert filter_inference(classified, 0.5) == classified
     assert Verdict.from_inferences(classified["inferences"], 0.5).verdict == PASSED
@@ -69,5 +82,6 @@ def test_an_unclassified_event_never_passes_the_filter():
 
 
 def test_a_rejected_image_is_recorded_with_its_reason_and_no_probabilities():
-    assert Verdict.rejected("the object is gone") == Verdict(None, None, None, None, INVALID_IMAGE,
-                                                             "the object is gone")
+    assert Verdict.rejected("the object is gone") == Verdict(
+        None, None, None, None, INVALID_IMAGE, "the object is gone"
+    )

@@ -29,6 +29,7 @@ def drain(path: str, deployments: list[str] | None) -> list[str]:
         def predict():
             predicted.append(job.prediction_id)
             return float(job.request["i"])
+
         return {"version_id": "v1"}, predict
 
     ready = (lambda: deployments) if deployments is not None else (lambda: None)
@@ -73,9 +74,11 @@ def test_workers_in_many_processes_and_threads_predict_each_request_once(tmp_pat
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=60),
-       workers=st.integers(min_value=2, max_value=6),
-       served=st.sets(st.sampled_from(["a", "b", "c"]), min_size=1))
+@given(
+    rows=st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=60),
+    workers=st.integers(min_value=2, max_value=6),
+    served=st.sets(st.sampled_from(["a", "b", "c"]), min_size=1),
+)
 def test_any_mix_of_rows_and_workers_predicts_each_served_request_once(tmp_path_factory, rows, workers, served):
     path = str(tmp_path_factory.mktemp("queue") / "queue.db")
     queue = DeployQueue(path)

@@ -74,8 +74,10 @@ def test_a_body_in_several_chunks_is_joined_for_the_handler_and_replayed_once_fo
         await send({"type": "http.response.start", "status": 422, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    chunks = [{"type": "http.request", "body": part, "more_body": more}
-              for part, more in ((b'{"a"', True), (b":", True), (b"1}", False))]
+    chunks = [
+        {"type": "http.request", "body": part, "more_body": more}
+        for part, more in ((b'{"a"', True), (b":", True), (b"1}", False))
+    ]
 
     async def receive():
         return chunks.pop(0)

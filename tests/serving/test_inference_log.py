@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
 import pytest
@@ -21,8 +21,11 @@ def log_files(store, system: str) -> list[str]:
 
 
 def logged_ids(store, system: str) -> list[str]:
-    return [pid for key in log_files(store, system)
-            for pid in pq.read_table(io.BytesIO(store.get_bytes(key)))["prediction_id"].to_pylist()]
+    return [
+        pid
+        for key in log_files(store, system)
+        for pid in pq.read_table(io.BytesIO(store.get_bytes(key)))["prediction_id"].to_pylist()
+    ]
 
 
 def test_ids_are_uuid7_hex_naming_their_millisecond():
@@ -39,11 +42,13 @@ def test_ids_are_uuid7_hex_naming_their_millisecond():
 def test_flush_writes_one_file_per_system_and_hour_with_the_contract_columns(tmp_path):
     store = LocalObjectStore(root=str(tmp_path))
     log = InferenceLog(store)
-    first = log.record("pistachio", "/classify", {"area": 1.0}, b'{"Type":"Siit_Pistachio"}', "P", "3",
-                       {"alias": "champion"})
+    first = log.record(
+        "pistachio", "/classify", {"area": 1.0}, b'{"Type":"Siit_Pistachio"}', "P", "3", {"alias": "champion"}
+    )
     second = log.record("pistachio", "/classify", {"area": 2.0}, b'{"Type":"Kirmizi_Pistachio"}', "P", "3")
-    other = log.record("steam", "/steam/sentiment_analysis/{year}", {"year": "2015"}, b'{"Negative":1}',
-                       "steam", "snap-1")
+    other = log.record(
+        "steam", "/steam/sentiment_analysis/{year}", {"year": "2015"}, b'{"Negative":1}', "steam", "snap-1"
+    )
     assert log_files(store, "pistachio") == []  # nothing is written on the answer path
     assert log.flush() == 3
     [key] = log_files(store, "pistachio")
@@ -83,7 +88,7 @@ def test_ids_without_time_are_found_through_a_locator(tmp_path):
     log.flush()
     fresh = InferenceLog(store)
     assert fresh.find(queue_id, ["deploy"]) is None  # no time in a uuid4: nowhere to look
-    fresh.locators.append(lambda pid: ("deploy", datetime.now(timezone.utc)) if pid == queue_id else None)
+    fresh.locators.append(lambda pid: ("deploy", datetime.now(UTC)) if pid == queue_id else None)
     assert json.loads(fresh.find(queue_id, ["deploy"])["output"]) == {"value": 2.0}
 
 

@@ -22,7 +22,7 @@ from resources import CHAMPION, build_object_store, build_registry
 from resources.model_bucket import build_model_bucket
 from resources.settings import PlatformSettings
 from resources.snapshots import publish_snapshot
-from tests.support import REPO_ROOT, standalone_environment, uvicorn_server, wait_until_loaded
+from tests.support import standalone_environment, uvicorn_server, wait_until_loaded
 
 MAX_EXAMPLES = 25  # per operation and phase; the whole run stays around a minute
 # The one thing JSON Schema cannot say: that the uploaded bytes decode as an image. Bytes that do not are refused
@@ -87,20 +87,34 @@ def loaded_platform(tmp_path_factory):
     registry, store = build_registry(settings), build_object_store(settings)
     rng = np.random.default_rng(0)
     labels = np.arange(60) % 2
-    register_champion(registry, TITANIC, LogisticRegression().fit(rng.integers(0, 7, (60, len(TITANIC_FEATURES))), labels))
+    register_champion(
+        registry, TITANIC, LogisticRegression().fit(rng.integers(0, 7, (60, len(TITANIC_FEATURES))), labels)
+    )
     register_champion(registry, SCONES, LogisticRegression(max_iter=50).fit(rng.integers(0, 256, (60, 3072)), labels))
-    records = [dict(zip(PISTACHIO_FEATURES, row)) for row in rng.random((60, len(PISTACHIO_FEATURES)))]
-    register_champion(registry, PISTACHIO, build_pipeline(Config(1.0, 100, "lbfgs")).fit(records, labels),
-                      skops_trusted_types=TRUSTED_MODEL_TYPES)
+    records = [dict(zip(PISTACHIO_FEATURES, row, strict=False)) for row in rng.random((60, len(PISTACHIO_FEATURES)))]
+    register_champion(
+        registry,
+        PISTACHIO,
+        build_pipeline(Config(1.0, 100, "lbfgs")).fit(records, labels),
+        skops_trusted_types=TRUSTED_MODEL_TYPES,
+    )
     publish_snapshot(store, "steam", steam_answers())
-    upload_and_deploy(store, build_model_bucket(settings, env), "paris_airbnb_price", skops_bytes(small_paris_pipeline()))
-    with uvicorn_server(env, log_path=home / "uvicorn.log",
-                            startup_timeout=600) as base:
-        for watcher in (f"ChampionWatcher:{TITANIC}", f"ChampionWatcher:{SCONES}", f"ChampionWatcher:{PISTACHIO}",
-                        "SnapshotWatcher:steam"):
+    upload_and_deploy(
+        store, build_model_bucket(settings, env), "paris_airbnb_price", skops_bytes(small_paris_pipeline())
+    )
+    with uvicorn_server(env, log_path=home / "uvicorn.log", startup_timeout=600) as base:
+        for watcher in (
+            f"ChampionWatcher:{TITANIC}",
+            f"ChampionWatcher:{SCONES}",
+            f"ChampionWatcher:{PISTACHIO}",
+            "SnapshotWatcher:steam",
+        ):
             wait_until_loaded(base, watcher, timeout=300)
         deadline = time.monotonic() + 300
-        while "/api/paris_airbnb_price/predict" not in json.loads(urllib.request.urlopen(f"{base}/openapi.json").read())["paths"]:
+        while (
+            "/api/paris_airbnb_price/predict"
+            not in json.loads(urllib.request.urlopen(f"{base}/openapi.json").read())["paths"]
+        ):
             assert time.monotonic() < deadline, "the deployment was never served"
             time.sleep(0.2)
         yield base, home
@@ -111,11 +125,30 @@ def test_every_route_keeps_the_contract_its_schema_states(loaded_platform):
     started = time.monotonic()
     (home / "schemathesis.toml").write_text(CONFIG)
     result = subprocess.run(
-        [os.path.join(os.path.dirname(sys.executable), "st"), "--config-file", str(home / "schemathesis.toml"),
-         "run", f"{base}/openapi.json", "--checks", "all",
-         "--max-examples", str(MAX_EXAMPLES), "--seed", "20261129", "--workers", "1", "--no-color",
-         "--generation-database", "none", "--request-timeout", "30"],
-        cwd=home, capture_output=True, text=True, timeout=1200,
+        [
+            os.path.join(os.path.dirname(sys.executable), "st"),
+            "--config-file",
+            str(home / "schemathesis.toml"),
+            "run",
+            f"{base}/openapi.json",
+            "--checks",
+            "all",
+            "--max-examples",
+            str(MAX_EXAMPLES),
+            "--seed",
+            "20261129",
+            "--workers",
+            "1",
+            "--no-color",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "30",
+        ],
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     print(f"schemathesis run: {time.monotonic() - started:.0f} s")
     assert result.returncode == 0, result.stdout[-12000:] + result.stderr[-2000:]

@@ -52,15 +52,16 @@ def test_clean_games_knn_fills_dates_without_reviews(tiny_steam_data):
     assert games.loc["30", "release_date_source"] == "knn"
     # Free game: its 3 nearest by price are 0, 4.99, 9.99 -> mean of their dates.
     expected = pd.to_datetime(["2005-01-01", "1999-04-01", "2000-11-01"])
-    mean_days = ((expected - etl.DATE_ORIGIN).days.to_numpy().mean())
+    mean_days = (expected - etl.DATE_ORIGIN).days.to_numpy().mean()
     assert abs((games.loc["30", "release_date"] - etl.DATE_ORIGIN).days - mean_days) <= 1
 
 
 def test_reviews_explode_and_items_keep_played_only(tiny_steam_data):
     raw, report = read_reviews(tiny_steam_data / "steam" / "australian_user_reviews.json.gz")
     assert len(raw) == 4 and report.malformed[0][0] == 4
-    items = pd.DataFrame({"user_id": ["a", "a"], "item_id": ["1", "2"], "playtime_forever": [0, 5],
-                          "playtime_2weeks": [0, 0]})
+    items = pd.DataFrame(
+        {"user_id": ["a", "a"], "item_id": ["1", "2"], "playtime_forever": [0, 5], "playtime_2weeks": [0, 0]}
+    )
     assert etl.clean_items(items)["item_id"].tolist() == ["2"]
     assert USERS["items_count"].sum() == 9
 
@@ -80,11 +81,26 @@ def test_genre_and_tag_names_are_html_unescaped_at_ingest(tmp_path):
         assert len(escaped) > 100
         path.write_bytes(gzip.compress("".join(escaped).encode()))
     else:
-        path.write_bytes(gzip.compress(json.dumps({
-            "id": "1", "app_name": "Blender", "genres": ["Animation &amp; Modeling"],
-            "tags": ["Animation &amp; Modeling", "Design &amp; Illustration"], "specs": ["Single-player"]}).encode()))
+        path.write_bytes(
+            gzip.compress(
+                json.dumps(
+                    {
+                        "id": "1",
+                        "app_name": "Blender",
+                        "genres": ["Animation &amp; Modeling"],
+                        "tags": ["Animation &amp; Modeling", "Design &amp; Illustration"],
+                        "specs": ["Single-player"],
+                    }
+                ).encode()
+            )
+        )
     games = read_games(path)
-    names = {name for column in ("genres", "tags", "specs") for cell in games[column] if isinstance(cell, list)
-             for name in cell}
+    names = {
+        name
+        for column in ("genres", "tags", "specs")
+        for cell in games[column]
+        if isinstance(cell, list)
+        for name in cell
+    }
     assert "Animation & Modeling" in names and "Design & Illustration" in names
     assert not [name for name in names if "&amp;" in name or "&#" in name]

@@ -19,9 +19,10 @@ def test_sentiment_2015_through_the_assets_on_the_real_reviews(data_dir, tmp_pat
     warehouse = tmp_path / "warehouse.duckdb"
     result = dg.materialize(
         [raw_reviews, reviews, sentiment_answers],
-        resources={"io_manager": DuckDBPandasIOManager(database=str(warehouse)),
-                   "data_source": DataSource(local_dir=str(data_dir), cache_dir=str(tmp_path / "cache"),
-                                             offline=True)},
+        resources={
+            "io_manager": DuckDBPandasIOManager(database=str(warehouse)),
+            "data_source": DataSource(local_dir=str(data_dir), cache_dir=str(tmp_path / "cache"), offline=True),
+        },
         instance=dg.DagsterInstance.ephemeral(),
     )
     assert result.success
@@ -33,6 +34,7 @@ def test_sentiment_2015_through_the_assets_on_the_real_reviews(data_dir, tmp_pat
     assert golden.metadata["observed_negative"].value == 1229
     with duckdb.connect(str(warehouse), read_only=True) as db:
         assert db.execute("SELECT count(*) FROM steam.reviews").fetchone()[0] == REAL_REVIEW_ROWS
-        counts = db.execute("SELECT negative, neutral, positive FROM steam.sentiment_answers WHERE year = 2015"
-                            ).fetchone()
+        counts = db.execute(
+            "SELECT negative, neutral, positive FROM steam.sentiment_answers WHERE year = 2015"
+        ).fetchone()
     assert counts == (1229, 14360, 2881)

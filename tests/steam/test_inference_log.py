@@ -29,13 +29,15 @@ INPUTS = {
     "user_recommendations": recommend.user_item(ITEMS, GAMES),
     "games": GAMES,
 }
-ENDPOINTS = {"/steam/PlayTimeGenre/Action": ("/steam/PlayTimeGenre/{genre}", {"genre": "Action"}),
-             "/steam/UserForGenre/action": ("/steam/UserForGenre/{genre}", {"genre": "action"}),
-             "/steam/UsersRecommend/2015": ("/steam/UsersRecommend/{year}", {"year": "2015"}),
-             "/steam/UsersNotRecommend/2015": ("/steam/UsersNotRecommend/{year}", {"year": "2015"}),
-             "/steam/sentiment_analysis/2015": ("/steam/sentiment_analysis/{year}", {"year": "2015"}),
-             "/steam/game_recommendation/1": ("/steam/game_recommendation/{item_id}", {"item_id": "1"}),
-             "/steam/user_recommendation/Alice": ("/steam/user_recommendation/{user_id}", {"user_id": "Alice"})}
+ENDPOINTS = {
+    "/steam/PlayTimeGenre/Action": ("/steam/PlayTimeGenre/{genre}", {"genre": "Action"}),
+    "/steam/UserForGenre/action": ("/steam/UserForGenre/{genre}", {"genre": "action"}),
+    "/steam/UsersRecommend/2015": ("/steam/UsersRecommend/{year}", {"year": "2015"}),
+    "/steam/UsersNotRecommend/2015": ("/steam/UsersNotRecommend/{year}", {"year": "2015"}),
+    "/steam/sentiment_analysis/2015": ("/steam/sentiment_analysis/{year}", {"year": "2015"}),
+    "/steam/game_recommendation/1": ("/steam/game_recommendation/{item_id}", {"item_id": "1"}),
+    "/steam/user_recommendation/Alice": ("/steam/user_recommendation/{user_id}", {"user_id": "Alice"}),
+}
 
 
 class Tables(dg.ConfigurableIOManager):
@@ -58,8 +60,9 @@ def steam_api(tmp_path_factory):
         store = LocalObjectStore(root=str(settings.objects_dir))
         # Unprefixed: the code location resolves these names to steam/<name>; here they resolve to the sources.
         sources = [dg.SourceAsset(dg.AssetKey([name])) for name in INPUTS]
-        run = dg.materialize([serving_snapshot, *sources], instance=instance,
-                             resources={"object_store": store, "io_manager": Tables()})
+        run = dg.materialize(
+            [serving_snapshot, *sources], instance=instance, resources={"object_store": store, "io_manager": Tables()}
+        )
         patch.setenv("DAGSTER_HOME", instance.root_directory)
         # The steam router and the receipt route as serving.app composes them (the whole app would start MLflow).
         ctx = ServingContext.from_settings(settings, poll_seconds=0.1)
@@ -79,7 +82,7 @@ def steam_api(tmp_path_factory):
 
 
 def test_every_endpoint_is_logged_with_an_id_header_and_the_original_body(steam_api):
-    client, ctx, run_id = steam_api
+    client, ctx, _run_id = steam_api
     ids = {}
     for path, (route, inputs) in ENDPOINTS.items():
         response = client.get(path)
@@ -129,8 +132,7 @@ def test_a_failing_object_store_fails_no_answer(steam_api, tmp_path):
     log.store = LocalObjectStore(root=str(blocked))
     try:
         responses = [client.get("/steam/sentiment_analysis/2015") for _ in range(20)]
-        assert all(r.status_code == 200 and r.json() == {"Negative": 1, "Neutral": 1, "Positive": 1}
-                   for r in responses)
+        assert all(r.status_code == 200 and r.json() == {"Negative": 1, "Neutral": 1, "Positive": 1} for r in responses)
         wait_for(lambda: log.failed_writes > failures, "a failed write")
         held = responses[-1].headers["x-prediction-id"]
         assert client.get(f"/predictions/{held}").status_code == 200  # still served from memory

@@ -11,8 +11,9 @@ from tests.steam.conftest import EXTRACT, USERS
 
 def _generate(tiny_steam_data, tmp_path, seed=3):
     games = etl.game_catalogue(read_games(tiny_steam_data / "steam" / "steam_games.json.gz"))
-    return generate_users_items(tmp_path / f"items{seed}.json.gz", USERS, games, EXTRACT,
-                                pd.Series(["10", "10", "40"]), seed=seed)
+    return generate_users_items(
+        tmp_path / f"items{seed}.json.gz", USERS, games, EXTRACT, pd.Series(["10", "10", "40"]), seed=seed
+    )
 
 
 def test_generator_writes_the_original_format_with_real_counts(tiny_steam_data, tmp_path):
@@ -31,12 +32,13 @@ def test_generator_writes_the_original_format_with_real_counts(tiny_steam_data, 
 def test_user_items_ingest_matches_ast_and_reports_a_broken_line(tiny_steam_data, tmp_path):
     generated = _generate(tiny_steam_data, tmp_path)
     lines = gzip.open(generated.path, "rt").read().splitlines()
-    broken = lines[:2] + ["{'user_id': 'x', 'items': [{'item_id': '1'"] + lines[2:]
+    broken = [*lines[:2], "{'user_id': 'x', 'items': [{'item_id': '1'", *lines[2:]]
     path = tmp_path / "broken.json.gz"
     path.write_bytes(gzip.compress(("\n".join(broken) + "\n").encode()))
     frame, report = read_user_items(path)
     assert [n for n, _ in report.malformed] == [3]
-    expected = [(r["user_id"], i["item_id"], i["playtime_forever"]) for r in map(ast.literal_eval, lines)
-                for i in r["items"]]
+    expected = [
+        (r["user_id"], i["item_id"], i["playtime_forever"]) for r in map(ast.literal_eval, lines) for i in r["items"]
+    ]
     assert list(frame[["user_id", "item_id", "playtime_forever"]].itertuples(index=False, name=None)) == expected
     assert frame.loc[frame["user_id"] == "dave", "line"].iloc[0] == 5  # line numbers of the file, not of records

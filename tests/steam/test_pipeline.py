@@ -2,10 +2,10 @@ import dagster as dg
 import pytest
 
 from mlops_assets import steam
+from mlops_assets.steam import bootstrap as steam_bootstrap
 from resources import build_resources
 from resources.settings import PlatformSettings
 from resources.snapshots import current_snapshot, read_snapshot_file
-from mlops_assets.steam import bootstrap as steam_bootstrap
 
 
 @pytest.fixture
@@ -13,16 +13,19 @@ def steam_defs(platform_env, tiny_steam_data, monkeypatch):
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tiny_steam_data))
     settings = PlatformSettings.from_env()
     resources = build_resources(settings)
-    defs = dg.Definitions.merge(steam.defs,
-                                dg.Definitions(resources=resources, executor=dg.in_process_executor))
+    defs = dg.Definitions.merge(steam.defs, dg.Definitions(resources=resources, executor=dg.in_process_executor))
     return defs, resources
 
 
 def _checks(instance, run_id):
     records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
-    return {(tuple(r.event_log_entry.dagster_event.event_specific_data.asset_key.path),
-             r.event_log_entry.dagster_event.event_specific_data.check_name):
-            r.event_log_entry.dagster_event.event_specific_data for r in records}
+    return {
+        (
+            tuple(r.event_log_entry.dagster_event.event_specific_data.asset_key.path),
+            r.event_log_entry.dagster_event.event_specific_data.check_name,
+        ): r.event_log_entry.dagster_event.event_specific_data
+        for r in records
+    }
 
 
 def test_bootstrap_materializes_the_group_from_tiny_files_with_generated_items(steam_defs):

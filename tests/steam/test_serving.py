@@ -3,30 +3,41 @@ import time
 import dagster as dg
 import pandas as pd
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from mlops_assets.steam import answers, recommend
-from fastapi import FastAPI
-
 from mlops_assets.steam.products import serving_snapshot
 from serving import steam
 from serving.context import ServingContext
 from tests.steam.test_recommend_answers import GAMES
 
-ITEMS = pd.DataFrame({"user_id": ["Alice", "Alice", "bob"], "item_id": ["1", "2", "3"],
-                      "playtime_forever": [600, 60, 1200]})
-REVIEWS = pd.DataFrame({"item_id": ["1", "1", "2", "4"], "recommend": [True, True, True, False],
-                        "sentiment": [2, 1, 2, 0], "year": pd.array([2015, 2015, 2014, 2015], dtype="Int64")})
+ITEMS = pd.DataFrame(
+    {"user_id": ["Alice", "Alice", "bob"], "item_id": ["1", "2", "3"], "playtime_forever": [600, 60, 1200]}
+)
+REVIEWS = pd.DataFrame(
+    {
+        "item_id": ["1", "1", "2", "4"],
+        "recommend": [True, True, True, False],
+        "sentiment": [2, 1, 2, 0],
+        "year": pd.array([2015, 2015, 2014, 2015], dtype="Int64"),
+    }
+)
 
 
 def publish(store, reviews=REVIEWS):
     serving_snapshot(
-        dg.build_asset_context(), playtime_genre_answers=answers.playtime_genre(ITEMS, GAMES),
+        dg.build_asset_context(),
+        playtime_genre_answers=answers.playtime_genre(ITEMS, GAMES),
         user_for_genre_answers=answers.user_for_genre(ITEMS, GAMES),
         users_recommend_answers=answers.users_recommend(reviews, GAMES),
         users_not_recommend_answers=answers.users_not_recommend(reviews, GAMES),
-        sentiment_answers=answers.sentiment_by_year(reviews), game_recommendations=recommend.item_item(GAMES),
-        user_recommendations=recommend.user_item(ITEMS, GAMES), games=GAMES, object_store=store)
+        sentiment_answers=answers.sentiment_by_year(reviews),
+        game_recommendations=recommend.item_item(GAMES),
+        user_recommendations=recommend.user_item(ITEMS, GAMES),
+        games=GAMES,
+        object_store=store,
+    )
 
 
 @pytest.fixture
@@ -45,7 +56,8 @@ def client(settings):
 def test_every_endpoint_answers_with_the_original_shapes(client):
     api, _ = client
     assert api.get("/steam/PlayTimeGenre/Action").json() == {
-        "Año de lanzamiento con más horas jugadas para Género Action": 2012}
+        "Año de lanzamiento con más horas jugadas para Género Action": 2012
+    }
     body = api.get("/steam/UserForGenre/Action").json()
     assert body["Usuario con más horas jugadas para Género Action"] == "bob"
     assert body["Horas jugadas"] == [{"Año": 2012, "Horas": 20.0}]
@@ -66,11 +78,17 @@ def test_text_is_case_insensitive(client):
     assert api.get("/steam/user_recommendation/alice").json() == api.get("/steam/user_recommendation/Alice").json()
 
 
-@pytest.mark.parametrize("path, word", [("/steam/PlayTimeGenre/Nope", "genre"), ("/steam/UserForGenre/x", "genre"),
-                                        ("/steam/UsersRecommend/1999", "year"),
-                                        ("/steam/sentiment_analysis/abc", "year"),
-                                        ("/steam/game_recommendation/999", "item_id"),
-                                        ("/steam/user_recommendation/nobody", "user_id")])
+@pytest.mark.parametrize(
+    "path, word",
+    [
+        ("/steam/PlayTimeGenre/Nope", "genre"),
+        ("/steam/UserForGenre/x", "genre"),
+        ("/steam/UsersRecommend/1999", "year"),
+        ("/steam/sentiment_analysis/abc", "year"),
+        ("/steam/game_recommendation/999", "item_id"),
+        ("/steam/user_recommendation/nobody", "user_id"),
+    ],
+)
 def test_unknown_keys_are_a_clear_404(client, path, word):
     api, _ = client
     response = api.get(path)

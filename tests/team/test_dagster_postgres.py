@@ -28,7 +28,7 @@ def commented_block_instance() -> str:
     assert block, "dagster.yaml lost its commented Postgres block"
     postgres = "\n".join(line[2:] for line in block.group(0).splitlines()) + "\n"
     sqlite = re.search(r"^storage:\n(?:  .*\n)+", text, re.MULTILINE)
-    return text[:sqlite.start()] + postgres + text[sqlite.end():]
+    return text[: sqlite.start()] + postgres + text[sqlite.end() :]
 
 
 INSTANCES = {
@@ -38,8 +38,14 @@ INSTANCES = {
 
 
 def cli(*args: str, env: dict[str, str]) -> str:
-    done = subprocess.run([str(CLI), *args, "-m", "tests.team.tiny_defs"], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [str(CLI), *args, "-m", "tests.team.tiny_defs"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout + done.stderr
 
@@ -62,9 +68,9 @@ def test_materialization_and_schedule_state_live_in_postgres(variant, postgres, 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        assert [type(s).__name__ for s in (instance.run_storage, instance.event_log_storage,
-                                           instance.schedule_storage)] == [
-            "PostgresRunStorage", "PostgresEventLogStorage", "PostgresScheduleStorage"]
+        assert [
+            type(s).__name__ for s in (instance.run_storage, instance.event_log_storage, instance.schedule_storage)
+        ] == ["PostgresRunStorage", "PostgresEventLogStorage", "PostgresScheduleStorage"]
         (run,) = instance.get_runs()
         assert run.job_name == "tiny_job" and run.status == dg.DagsterRunStatus.SUCCESS
         event = instance.get_latest_materialization_event(dg.AssetKey("total"))
@@ -78,8 +84,10 @@ def test_materialization_and_schedule_state_live_in_postgres(variant, postgres, 
         with conn.cursor() as cursor:
             cursor.execute("SELECT run_id, status FROM runs")
             assert cursor.fetchall() == [(run.run_id, "SUCCESS")]
-            cursor.execute("SELECT count(*) FROM event_logs WHERE run_id = %s AND dagster_event_type = %s",
-                           (run.run_id, "ASSET_MATERIALIZATION"))
+            cursor.execute(
+                "SELECT count(*) FROM event_logs WHERE run_id = %s AND dagster_event_type = %s",
+                (run.run_id, "ASSET_MATERIALIZATION"),
+            )
             assert cursor.fetchone() == (2,)  # numbers and total
             cursor.execute("SELECT instigator_type, status FROM instigators")
             assert cursor.fetchall() == [("SCHEDULE", "RUNNING")]

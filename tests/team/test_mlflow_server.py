@@ -16,8 +16,15 @@ import pytest
 
 from mlops_assets.titanic.constants import MODEL_NAME
 from resources.mlflow_registry import CHAMPION
-from tests.support import free_port, isolated_environment, platform_environment, require_shared_data, \
-    wait_for_http, wait_until_loaded, uvicorn_server
+from tests.support import (
+    free_port,
+    isolated_environment,
+    platform_environment,
+    require_shared_data,
+    uvicorn_server,
+    wait_for_http,
+    wait_until_loaded,
+)
 
 pytestmark = [pytest.mark.s3, pytest.mark.realdata]
 
@@ -26,8 +33,20 @@ pytestmark = [pytest.mark.s3, pytest.mark.realdata]
 def mlflow_server(backend: str, artifacts: str, env: dict[str, str], log: Path):
     """`mlflow server` on 127.0.0.1 in a process group of its own (it starts uvicorn workers), stopped after."""
     port = free_port()
-    command = [str(Path(sys.executable).parent / "mlflow"), "server", "--backend-store-uri", backend,
-               "--artifacts-destination", artifacts, "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        backend,
+        "--artifacts-destination",
+        artifacts,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
     with open(log, "wb") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -54,20 +73,36 @@ def test_titanic_registers_promotes_and_serves_through_the_server(postgres, moto
     database = "mlflow_tracking"
     postgres.create_database(database)
     bucket = f"mlflow-server-{os.getpid()}"
-    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     s3.create_bucket(Bucket=bucket)
-    server_env = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": moto_endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                  "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    server_env = {
+        **os.environ,
+        "MLFLOW_S3_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
 
-    with mlflow_server(postgres.url(database), f"s3://{bucket}/mlflow-artifacts", server_env,
-                       tmp_path / "mlflow-server.log") as tracking:
+    with mlflow_server(
+        postgres.url(database), f"s3://{bucket}/mlflow-artifacts", server_env, tmp_path / "mlflow-server.log"
+    ) as tracking:
         # The platform knows only the server's URL: no artifact root, no S3 endpoint or credentials for MLflow.
-        env = {**platform_environment(tmp_path / "mlops", data), "MLFLOW_TRACKING_URI": tracking,
-               "MLOPS_MLFLOW_ARTIFACT_ROOT": "", "MLFLOW_S3_ENDPOINT_URL": "", "AWS_ACCESS_KEY_ID": "none",
-               "AWS_SECRET_ACCESS_KEY": "none"}
+        env = {
+            **platform_environment(tmp_path / "mlops", data),
+            "MLFLOW_TRACKING_URI": tracking,
+            "MLOPS_MLFLOW_ARTIFACT_ROOT": "",
+            "MLFLOW_S3_ENDPOINT_URL": "",
+            "AWS_ACCESS_KEY_ID": "none",
+            "AWS_SECRET_ACCESS_KEY": "none",
+        }
         with isolated_environment(env):
-            platform, instance_cm = bootstrapped(env, tmp_path / "dagster", days=2)
+            _platform, instance_cm = bootstrapped(env, tmp_path / "dagster", days=2)
             instance_cm.__exit__(None, None, None)
 
             client = MlflowClient(tracking_uri=tracking, registry_uri=tracking)
@@ -81,14 +116,18 @@ def test_titanic_registers_promotes_and_serves_through_the_server(postgres, moto
 
             with uvicorn_server(env, log_path=tmp_path / "uvicorn.log") as base:
                 wait_until_loaded(base, f"ChampionWatcher:{MODEL_NAME}", timeout=180)
-                answer = httpx.post(f"{base}/titanic/predict", timeout=30, json={
-                    "age_band": "25-30", "port": "Cherbourg", "sex": "female", "fare_band": "50-75", "pclass": 1})
+                answer = httpx.post(
+                    f"{base}/titanic/predict",
+                    timeout=30,
+                    json={"age_band": "25-30", "port": "Cherbourg", "sex": "female", "fare_band": "50-75", "pclass": 1},
+                )
                 assert answer.status_code == 200, answer.text
                 assert answer.json()["lineage"]["model_version"] == str(champion.version)
 
     # The registry really is the PostgreSQL database behind the server.
     with psycopg2.connect(host="127.0.0.1", port=postgres.port, user=postgres.user, dbname=database) as conn:
         with conn.cursor() as cursor:
-            cursor.execute("SELECT version FROM registered_model_aliases WHERE name = %s AND alias = %s",
-                           (MODEL_NAME, CHAMPION))
+            cursor.execute(
+                "SELECT version FROM registered_model_aliases WHERE name = %s AND alias = %s", (MODEL_NAME, CHAMPION)
+            )
             assert cursor.fetchone() == (int(champion.version),)

@@ -24,8 +24,16 @@ def test_features_then_upsert_of_daily_passengers():
 
 def history(predictions, labels):
     n = len(predictions)
-    return pd.DataFrame({"event_date": pd.date_range("2026-02-01", periods=n), "predicted_at": pd.Timestamp("2026-03-01"),
-                         "passenger_id": range(n), "prediction": predictions, "label": labels, "model_version": "1"})
+    return pd.DataFrame(
+        {
+            "event_date": pd.date_range("2026-02-01", periods=n),
+            "predicted_at": pd.Timestamp("2026-03-01"),
+            "passenger_id": range(n),
+            "prediction": predictions,
+            "label": labels,
+            "model_version": "1",
+        }
+    )
 
 
 def test_confusion_matrix_waits_for_both_fates(tmp_path):

@@ -24,9 +24,20 @@ def representative(band: str) -> float:
 
 @pytest.fixture(scope="module")
 def encoded_by_training() -> pd.DataFrame:
-    raw = pd.DataFrame([{"PassengerId": i, "Survived": 0, "Pclass": pclass, "Sex": sex, "Age": representative(age),
-                         "Fare": representative(fare), "Embarked": port[0]}
-                        for i, (age, port, sex, fare, pclass) in enumerate(FORM)])
+    raw = pd.DataFrame(
+        [
+            {
+                "PassengerId": i,
+                "Survived": 0,
+                "Pclass": pclass,
+                "Sex": sex,
+                "Age": representative(age),
+                "Fare": representative(fare),
+                "Embarked": port[0],
+            }
+            for i, (age, port, sex, fare, pclass) in enumerate(FORM)
+        ]
+    )
     return prepare_passengers(raw)[FEATURES]
 
 

@@ -9,19 +9,33 @@ from mlops_assets.titanic.features import in_holdout, prepare_passengers, synthe
 
 
 def raw(**overrides):
-    row = {"PassengerId": 1, "Survived": 0, "Pclass": 3, "Name": "A", "Sex": "male", "Age": 22.0, "SibSp": 1,
-           "Parch": 0, "Ticket": "x", "Fare": 7.25, "Cabin": None, "Embarked": "S"}
+    row = {
+        "PassengerId": 1,
+        "Survived": 0,
+        "Pclass": 3,
+        "Name": "A",
+        "Sex": "male",
+        "Age": 22.0,
+        "SibSp": 1,
+        "Parch": 0,
+        "Ticket": "x",
+        "Fare": 7.25,
+        "Cabin": None,
+        "Embarked": "S",
+    }
     row.update(overrides)
     return row
 
 
 def test_prepare_fills_gaps_and_encodes_like_the_original():
-    frame = pd.DataFrame([
-        raw(PassengerId=1, Age=None, Embarked=None, Sex="female", Fare=12.5),
-        raw(PassengerId=2, Age=7.5, Embarked="C", Fare=12.51),
-        raw(PassengerId=3, Age=50.01, Embarked="Q", Fare=None),
-        raw(PassengerId=4, Age=50.0, Embarked="S", Fare=151.0),
-    ])
+    frame = pd.DataFrame(
+        [
+            raw(PassengerId=1, Age=None, Embarked=None, Sex="female", Fare=12.5),
+            raw(PassengerId=2, Age=7.5, Embarked="C", Fare=12.51),
+            raw(PassengerId=3, Age=50.01, Embarked="Q", Fare=None),
+            raw(PassengerId=4, Age=50.0, Embarked="S", Fare=151.0),
+        ]
+    )
     prepared = prepare_passengers(frame).set_index("passenger_id")
     assert list(prepared.reset_index().columns) == FEATURE_GROUP_COLUMNS
     assert prepared.loc[1, "age_encoded"] == 3  # missing age -> 29 -> band 25-30

@@ -61,18 +61,37 @@ def test_a_prediction_and_its_receipt(titanic_platform, monkeypatch):
     # split was materialized in the same run, exactly that materialization.
     [split] = receipt["training_data"]
     assert split["asset_key"] == "titanic/training_split" and split["data_version"]
-    same_run = [r.event_log_entry.asset_materialization for r in titanic_platform.instance.get_records_for_run(
-        run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records]
+    same_run = [
+        r.event_log_entry.asset_materialization
+        for r in titanic_platform.instance.get_records_for_run(
+            run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ).records
+    ]
     versions = {m.tags["dagster/data_version"] for m in same_run if m.asset_key.path[-1] == "training_split"}
     assert not versions or versions == {split["data_version"]}
 
 
 def start_api(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "serving.app:create_app", "--factory", "--host",
-                                "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-                               cwd=REPO_ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "serving.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for_http(f"{base}/health", timeout=300, process=process)
@@ -116,8 +135,9 @@ def test_the_app_shutdown_writes_everything_buffered(titanic_platform, monkeypat
     monkeypatch.setenv("MLOPS_INFERENCE_LOG_FLUSH_SECONDS", "3600")
     app = create_app(titanic_platform.settings, poll_seconds=0.1)
     with TestClient(app) as client:
-        wait_for(lambda: client.get("/health").json()["loaded"][f"ChampionWatcher:{MODEL_NAME}"], "the champion",
-                 timeout=120)
+        wait_for(
+            lambda: client.get("/health").json()["loaded"][f"ChampionWatcher:{MODEL_NAME}"], "the champion", timeout=120
+        )
         answered = [client.post("/titanic/predict", json=PASSENGER).json()["prediction_id"] for _ in range(25)]
         assert not set(answered) & set(on_disk(store))
     assert set(answered) <= set(on_disk(store))

@@ -1,7 +1,7 @@
 """Titanic monitoring on the package's materialized platform: drift of logged predictor answers, realized
 accuracy over the daily predictions and logged answers about known passengers, and the retrain sensor."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import duckdb
@@ -23,23 +23,30 @@ def table(platform, name):
 
 
 def materialize(platform, *names):
-    return dg.materialize(list(platform.definitions.assets), selection=[dg.AssetKey(["titanic", n]) for n in names],
-                          instance=platform.instance, resources=platform.definitions.resources)
+    return dg.materialize(
+        list(platform.definitions.assets),
+        selection=[dg.AssetKey(["titanic", n]) for n in names],
+        instance=platform.instance,
+        resources=platform.definitions.resources,
+    )
 
 
 @pytest.fixture(scope="module")
 def monitored(titanic_platform):
     store = build_object_store(titanic_platform.settings)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     # Old, rich women from Cherbourg in first class: unlike the training passengers. Half of the answers carry
     # the encoded features, half only the form's words (the monitoring encodes them itself).
-    rows = [log_row("titanic", "/titanic/predict", FORM, {"survived": True, "features": ENCODED}, logged_at=now)
-            for _ in range(15)]
+    rows = [
+        log_row("titanic", "/titanic/predict", FORM, {"survived": True, "features": ENCODED}, logged_at=now)
+        for _ in range(15)
+    ]
     rows += [log_row("titanic", "/titanic/predict", FORM, {"survived": True}, logged_at=now) for _ in range(15)]
     group = table(titanic_platform, "feature_group").set_index("passenger_id")
     known = [int(group.index[group["survived"] == 0][0]), int(group.index[group["survived"] == 1][0])]
-    rows += [log_row("titanic", "/titanic/batch", {"passenger_id": pid}, {"prediction": 1}, logged_at=now)
-             for pid in known]  # the first is wrong, the second right
+    rows += [
+        log_row("titanic", "/titanic/batch", {"passenger_id": pid}, {"prediction": 1}, logged_at=now) for pid in known
+    ]  # the first is wrong, the second right
     write_log(store, "titanic", rows)
     result = materialize(titanic_platform, "input_drift", "realized_performance")
     assert result.success
@@ -73,16 +80,25 @@ def test_realized_accuracy_counts_daily_and_logged_predictions(monitored):
 def test_failed_check_requests_retraining_only_when_switched_on(monitored):
     platform, _ = monitored
     sensor = platform.definitions.get_sensor_def("titanic_retrain_on_monitoring_failure")
-    off = dg.build_sensor_context(instance=platform.instance,
-                                  resources={"monitoring": MonitoringSettings(retrain_on_failure=False)})
+    off = dg.build_sensor_context(
+        instance=platform.instance, resources={"monitoring": MonitoringSettings(retrain_on_failure=False)}
+    )
     skipped = sensor(off)
     assert "retraining on monitoring failures is off" in skipped.skip_message
     assert "titanic/input_drift:drift_share_below_threshold" in skipped.skip_message
-    assert "no new failed" in sensor(dg.build_sensor_context(
-        instance=platform.instance, cursor=off.cursor,
-        resources={"monitoring": MonitoringSettings(retrain_on_failure=True)})).skip_message
-    on = dg.build_sensor_context(instance=platform.instance,
-                                 resources={"monitoring": MonitoringSettings(retrain_on_failure=True)})
+    assert (
+        "no new failed"
+        in sensor(
+            dg.build_sensor_context(
+                instance=platform.instance,
+                cursor=off.cursor,
+                resources={"monitoring": MonitoringSettings(retrain_on_failure=True)},
+            )
+        ).skip_message
+    )
+    on = dg.build_sensor_context(
+        instance=platform.instance, resources={"monitoring": MonitoringSettings(retrain_on_failure=True)}
+    )
     request = sensor(on)
     assert isinstance(request, dg.RunRequest), request
     assert request.tags["trigger"] == TRIGGER

@@ -8,13 +8,13 @@ import duckdb
 import pandas as pd
 from sklearn.dummy import DummyClassifier
 
+from mlops_assets.common.training import SKIPPED
 from mlops_assets.titanic.assets import holdout_accuracy, promotion_gate
+from mlops_assets.titanic.automation import daily_schedule
 from mlops_assets.titanic.constants import FEATURES, IMAGE_KEYS, LABEL, MODEL_NAME, RECENT_PREDICTIONS_KEY
 from mlops_assets.titanic.features import synthetic_passenger
 from resources import build_object_store, build_registry
-from mlops_assets.common.training import SKIPPED
 from resources.mlflow_registry import CHALLENGER, CHAMPION, model_uri
-from mlops_assets.titanic.automation import daily_schedule
 from tests.titanic.conftest import BOOTSTRAP_DAYS
 
 
@@ -42,8 +42,9 @@ def test_feature_group_holds_real_and_synthetic_passengers(titanic_platform):
         expected = synthetic_passenger(dt.date.fromisoformat(day))
         assert synthetic.loc[expected["passenger_id"], LABEL] == expected[LABEL]
     checks = titanic_platform.instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        [dg.AssetCheckKey(key("feature_group"), "feature_group_valid")])
-    assert list(checks.values())[0].status.value == "SUCCEEDED"
+        [dg.AssetCheckKey(key("feature_group"), "feature_group_valid")]
+    )
+    assert next(iter(checks.values())).status.value == "SUCCEEDED"
 
 
 def test_model_is_registered_champion_with_its_lineage_and_honest_accuracy(titanic_platform):
@@ -74,7 +75,7 @@ def test_daily_predictions_history_and_pictures(titanic_platform):
     store = build_object_store(titanic_platform.settings)
     for name in ("latest_passenger", "actual_fate", "df_recent"):
         assert store.get_bytes(IMAGE_KEYS[name]).startswith(b"\x89PNG"), name
-        meta, _ = latest_metadata(titanic_platform, f"{ {'df_recent': 'recent_predictions'}.get(name, name)}_image")
+        meta, _ = latest_metadata(titanic_platform, f"{ {'df_recent': 'recent_predictions'}.get(name, name) }_image")
         assert meta["preview"].startswith("![")
     recent = json.loads(store.get_bytes(RECENT_PREDICTIONS_KEY))
     assert [r["date"] for r in recent] == BOOTSTRAP_DAYS[::-1]
@@ -96,11 +97,16 @@ def test_unchanged_inputs_skip_training_and_ties_go_to_the_newer_model(titanic_p
     # Same model, same holdout: a tie, and ties go to the newer version.
     split = read_table(titanic_platform, "training_split")
     # A copy of the champion, from the same runs: it carries their lineage, which serving reports.
-    tie = registry.register(MODEL_NAME, model_uri(MODEL_NAME, before.version), before.run_id,
-                            tags={"dagster_run_id": before.tags["dagster_run_id"]})
+    tie = registry.register(
+        MODEL_NAME,
+        model_uri(MODEL_NAME, before.version),
+        before.run_id,
+        tags={"dagster_run_id": before.tags["dagster_run_id"]},
+    )
     champion_model = registry.load_version(MODEL_NAME, before.version)
-    check = promotion_gate(dg.build_asset_context(), registry, split, str(tie.version),
-                           holdout_accuracy(champion_model, split))
+    check = promotion_gate(
+        dg.build_asset_context(), registry, split, str(tie.version), holdout_accuracy(champion_model, split)
+    )
     assert check.passed
     retrained = registry.version_by_alias(MODEL_NAME, CHAMPION)
     assert retrained.version == tie.version
@@ -110,8 +116,9 @@ def test_unchanged_inputs_skip_training_and_ties_go_to_the_newer_model(titanic_p
     with registry.start_run("titanic") as run:
         info = registry.log_sklearn_model(dummy)
     worse = registry.register(MODEL_NAME, info.model_uri, run.info.run_id)
-    check = promotion_gate(dg.build_asset_context(), registry, split, str(worse.version),
-                           holdout_accuracy(dummy, split))
+    check = promotion_gate(
+        dg.build_asset_context(), registry, split, str(worse.version), holdout_accuracy(dummy, split)
+    )
     assert not check.passed and check.metadata["decision"].value == CHALLENGER
     assert registry.version_by_alias(MODEL_NAME, CHAMPION).version == retrained.version
     assert registry.version_by_alias(MODEL_NAME, CHALLENGER).version == worse.version
@@ -130,20 +137,22 @@ def test_retraining_is_requested_once_per_feature_group_change(titanic_platform)
     assert first.total_requested == 0  # the bootstrap trained on the latest features
 
     titanic_platform.job("titanic_daily").execute_in_process(
-        instance=instance, partition_key=BOOTSTRAP_DAYS[-1], asset_selection=[key("feature_group")])
-    second = dg.evaluate_automation_conditions(defs=definitions, instance=instance, asset_selection=titanic,
-                                               cursor=first.cursor)
+        instance=instance, partition_key=BOOTSTRAP_DAYS[-1], asset_selection=[key("feature_group")]
+    )
+    second = dg.evaluate_automation_conditions(
+        defs=definitions, instance=instance, asset_selection=titanic, cursor=first.cursor
+    )
     assert requested(second) == {"training_split", "survival_model"}  # one run: split, then model and gate
 
-    again = dg.evaluate_automation_conditions(defs=definitions, instance=instance, asset_selection=titanic,
-                                              cursor=second.cursor)
+    again = dg.evaluate_automation_conditions(
+        defs=definitions, instance=instance, asset_selection=titanic, cursor=second.cursor
+    )
     assert again.total_requested == 0  # requested once per change, not on every tick
 
 
 def test_daily_schedule_requests_yesterdays_partition(titanic_platform):
     # Resolved by the location: the job's daily partitions come from the assets it selects.
     schedule = titanic_platform.definitions.resolve_schedule_def(daily_schedule.name)
-    context = dg.build_schedule_context(
-        scheduled_execution_time=dt.datetime(2026, 3, 11, 6, 0, tzinfo=dt.timezone.utc))
+    context = dg.build_schedule_context(scheduled_execution_time=dt.datetime(2026, 3, 11, 6, 0, tzinfo=dt.UTC))
     requests = list(schedule.evaluate_tick(context).run_requests)
     assert [r.partition_key for r in requests] == ["2026-03-10"]

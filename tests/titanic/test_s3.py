@@ -25,8 +25,7 @@ def test_group_materializes_into_s3_and_serving_reads_it(tmp_path, s3_env, data_
             assert body.startswith(b"\x89PNG")
         assert f"platform/{RECENT_PREDICTIONS_KEY}" in keys
         assert not (tmp_path / "mlops" / "objects").exists()  # nothing went to the local folder
-        event = platform.instance.get_latest_materialization_event(
-            dg.AssetKey(["titanic", "latest_passenger_image"]))
+        event = platform.instance.get_latest_materialization_event(dg.AssetKey(["titanic", "latest_passenger_image"]))
         assert event.asset_materialization.metadata["uri"].value.startswith(f"s3://{bucket}/platform/")
 
         from fastapi.testclient import TestClient
@@ -35,8 +34,11 @@ def test_group_materializes_into_s3_and_serving_reads_it(tmp_path, s3_env, data_
 
         with TestClient(create_app(PlatformSettings.from_env())) as client:
             picture = client.get("/titanic/images/latest_passenger.png")
-            assert picture.status_code == 200 and picture.content == s3.get_object(
-                Bucket=bucket, Key=f"platform/{IMAGE_KEYS['latest_passenger']}")["Body"].read()
+            assert (
+                picture.status_code == 200
+                and picture.content
+                == s3.get_object(Bucket=bucket, Key=f"platform/{IMAGE_KEYS['latest_passenger']}")["Body"].read()
+            )
             assert len(client.get("/titanic/recent").json()) == 2
     finally:
         instance_cm.__exit__(None, None, None)

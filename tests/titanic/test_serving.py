@@ -36,7 +36,8 @@ def test_predict_answers_with_lineage(api, titanic_platform):
     assert body["lineage"]["dagster_run_id"] == champion.tags["dagster_run_id"]
     experiment = build_registry(titanic_platform.settings).client().get_run(champion.run_id).info.experiment_id
     assert body["lineage"]["mlflow_run_url"] == (
-        f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{champion.run_id}")
+        f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{champion.run_id}"
+    )
     # Cherbourg is port code 1 in training (S=0, C=1, Q=2); the original's form sent 0.
     assert body["features"]["embarked_encoded"] == 1
     assert body["survived"] == (body["fate"] == "survived")
@@ -44,19 +45,22 @@ def test_predict_answers_with_lineage(api, titanic_platform):
     assert httpx.get(f"{api}{body['image_url']}").content.startswith(b"\x89PNG")
 
 
-@pytest.mark.parametrize("change, field", [
-    ({"port": "Paris"}, "port"),
-    ({"pclass": 4}, "pclass"),
-    ({"age_band": None}, "age_band"),
-    ({"sex": "other"}, "sex"),
-    ({"cabin": "B5"}, "cabin"),
-    ({"fare_band": 3}, "fare_band"),
-    ({"fare_band": 12.5}, "fare_band"),
-    ({"fare_band": True}, "fare_band"),
-    ({"fare_band": "200-300"}, "fare_band"),
-    ({"fare_band": "150"}, "fare_band"),
-    ({"fare_band": None}, "fare_band"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"port": "Paris"}, "port"),
+        ({"pclass": 4}, "pclass"),
+        ({"age_band": None}, "age_band"),
+        ({"sex": "other"}, "sex"),
+        ({"cabin": "B5"}, "cabin"),
+        ({"fare_band": 3}, "fare_band"),
+        ({"fare_band": 12.5}, "fare_band"),
+        ({"fare_band": True}, "fare_band"),
+        ({"fare_band": "200-300"}, "fare_band"),
+        ({"fare_band": "150"}, "fare_band"),
+        ({"fare_band": None}, "fare_band"),
+    ],
+)
 def test_bad_input_is_a_422_naming_the_field(api, change, field):
     body = {**PASSENGER, **change}
     response = httpx.post(f"{api}/titanic/predict", json=body)
@@ -76,16 +80,29 @@ def test_served_answers_are_the_champions_own_predictions_over_the_whole_form(ap
     with httpx.Client(base_url=api, timeout=30) as client:
         served = []
         for age, port, sex, fare, pclass in form:
-            response = client.post("/titanic/predict", json={"age_band": age, "port": port, "sex": sex,
-                                                             "fare_band": fare, "pclass": pclass})
+            response = client.post(
+                "/titanic/predict",
+                json={"age_band": age, "port": port, "sex": sex, "fare_band": fare, "pclass": pclass},
+            )
             assert response.status_code == 200, response.text
             served.append(response.json())
     versions = {answer["lineage"]["model_version"] for answer in served}
     assert len(versions) == 1
     # The same passengers as raw rows, encoded by the training pipeline's own code (not the server's mapping).
-    raw = pd.DataFrame([{"PassengerId": i, "Survived": 0, "Pclass": pclass, "Sex": sex, "Age": representative(age),
-                         "Fare": representative(fare), "Embarked": port[0]}
-                        for i, (age, port, sex, fare, pclass) in enumerate(form)])
+    raw = pd.DataFrame(
+        [
+            {
+                "PassengerId": i,
+                "Survived": 0,
+                "Pclass": pclass,
+                "Sex": sex,
+                "Age": representative(age),
+                "Fare": representative(fare),
+                "Embarked": port[0],
+            }
+            for i, (age, port, sex, fare, pclass) in enumerate(form)
+        ]
+    )
     features = prepare_passengers(raw)[FEATURES]
     model = build_registry(titanic_platform.settings).load_sklearn(f"models:/{MODEL_NAME}/{versions.pop()}")
     expected_fates = model.predict(features)
@@ -141,8 +158,10 @@ def test_predictor_page_in_chromium(api, chromium):
         page.select_option("#pclass", "2")
         page.click("#predict")
         page.wait_for_selector("#result:not([hidden])", timeout=10_000)
-        expected = httpx.post(f"{api}/titanic/predict", json={
-            "age_band": "0-7.5", "port": "Queenstown", "sex": "female", "fare_band": "25-50", "pclass": 2}).json()
+        expected = httpx.post(
+            f"{api}/titanic/predict",
+            json={"age_band": "0-7.5", "port": "Queenstown", "sex": "female", "fare_band": "25-50", "pclass": 2},
+        ).json()
         assert page.inner_text("#fate").startswith(f"Predicted: {expected['fate']}")
         page.wait_for_function("document.getElementById('fate-image').naturalWidth > 0", timeout=10_000)
         assert f"v{expected['lineage']['model_version']}" in page.inner_text("#lineage")
@@ -157,8 +176,10 @@ def test_dashboard_page_in_chromium(api, chromium, titanic_platform):
     try:
         page.goto(f"{api}/titanic/dashboard")
         for name in ("latest_passenger", "actual_fate", "df_recent"):
-            page.wait_for_function(f"document.querySelector('#{name} img') && document.querySelector('#{name} img').naturalWidth > 0",
-                                   timeout=10_000)
+            page.wait_for_function(
+                f"document.querySelector('#{name} img') && document.querySelector('#{name} img').naturalWidth > 0",
+                timeout=10_000,
+            )
         rows = page.locator("#recent tbody tr")
         assert rows.count() == 3
         recent = httpx.get(f"{api}/titanic/recent").json()

@@ -18,8 +18,7 @@ from resources.settings import PlatformSettings
 def small_split(days: int) -> pd.DataFrame:
     start = dt.date(2026, 1, 1)
     group = pd.DataFrame([synthetic_passenger(start + dt.timedelta(days=n)) for n in range(days)])
-    return group.assign(source="kaggle",
-                        split=in_holdout(group["passenger_id"]).map({True: "holdout", False: "train"}))
+    return group.assign(source="kaggle", split=in_holdout(group["passenger_id"]).map({True: "holdout", False: "train"}))
 
 
 def materialize(registry, split: pd.DataFrame) -> dict:
@@ -27,8 +26,10 @@ def materialize(registry, split: pd.DataFrame) -> dict:
     def training_split() -> pd.DataFrame:
         return split
 
-    result = dg.materialize([training_split, assets.survival_model, assets.survival_model_gate],
-                            resources={"io_manager": dg.mem_io_manager, "mlflow": registry})
+    result = dg.materialize(
+        [training_split, assets.survival_model, assets.survival_model_gate],
+        resources={"io_manager": dg.mem_io_manager, "mlflow": registry},
+    )
     assert result.success
     [gate] = result.get_asset_check_evaluations()
     assert gate.passed
