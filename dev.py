@@ -246,7 +246,22 @@ def test(args: argparse.Namespace) -> int:
     ensure_environment()
     env = dict(os.environ)
     env.setdefault("GIT_PYTHON_REFRESH", "quiet")
-    return subprocess.call([str(PYTHON), "-m", "pytest", *args.pytest_args], cwd=ROOT, env=env)
+    return subprocess.call(
+        [str(PYTHON), "-m", "pytest", *workers(args.pytest_args), *args.pytest_args], cwd=ROOT, env=env
+    )
+
+
+def workers(pytest_args: list[str]) -> list[str]:
+    """The whole suite runs on two pytest-xdist workers: much of its time is spent waiting on servers and daemons
+    that it starts, so two workers finish it far sooner even on two cores. Tests sharing an expensive fixture stay
+    on one worker (tests/conftest.py groups them). A selection of tests, or `-n`/`-p` given by hand, runs as asked;
+    MLOPS_TEST_WORKERS=1 runs everything in one process."""
+    chosen = any(a.startswith(("-n", "--numprocesses", "-p", "--dist")) for a in pytest_args)
+    selection = any(not a.startswith("-") for a in pytest_args)
+    count = os.environ.get("MLOPS_TEST_WORKERS", "2")
+    if chosen or selection or count in ("0", "1"):
+        return []
+    return ["--numprocesses", count, "--dist", "loadgroup"]
 
 
 def main() -> int:
