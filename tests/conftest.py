@@ -107,9 +107,12 @@ def s3_env(platform_env, moto_endpoint, monkeypatch, request) -> dict[str, str]:
     return {**platform_env, **env}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium():
-    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser).
+
+    One per test: Playwright's sync API keeps an asyncio loop running in the main thread while it is open, and
+    Dagster's `evaluate_automation_conditions` (asyncio.run) fails in any later test of the same process."""
     if not CHROMIUM.exists():
         skip_or_fail("Debian chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright

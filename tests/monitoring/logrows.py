@@ -3,6 +3,7 @@ the log without running the writer."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import uuid
@@ -60,3 +61,20 @@ def write_log(store, system: str, rows: list[dict]) -> list[str]:
         store.put_bytes(key, sink.getvalue())
         keys.append(key)
     return keys
+
+
+@contextlib.contextmanager
+def log_set_aside(store, system: str):
+    """A package platform's log holds the answers its other tests were served; a monitoring scenario needs the
+    rows it writes alone. The earlier files are set aside for the scenario and put back after it."""
+    prefix = f"{system}/inference_log/"
+    saved = {info.key: store.get_bytes(info.key) for info in store.list_objects(prefix)}
+    for key in saved:
+        store.delete(key)
+    try:
+        yield
+    finally:
+        for info in store.list_objects(prefix):
+            store.delete(info.key)
+        for key, data in saved.items():
+            store.put_bytes(key, data)

@@ -18,6 +18,7 @@ import urllib.request
 import numpy as np
 import pytest
 
+from mlops_assets.steam.constants import SNAPSHOT_FORMAT
 from resources import CHAMPION, build_object_store, build_registry
 from resources.model_bucket import build_model_bucket
 from resources.settings import PlatformSettings
@@ -98,7 +99,7 @@ def loaded_platform(tmp_path_factory):
         build_pipeline(Config(1.0, 100, "lbfgs")).fit(records, labels),
         skops_trusted_types=TRUSTED_MODEL_TYPES,
     )
-    publish_snapshot(store, "steam", steam_answers())
+    publish_snapshot(store, "steam", steam_answers(), manifest={"format": SNAPSHOT_FORMAT})
     upload_and_deploy(
         store, build_model_bucket(settings, env), "paris_airbnb_price", skops_bytes(small_paris_pipeline())
     )

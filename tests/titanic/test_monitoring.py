@@ -11,7 +11,7 @@ from mlops_assets.common.monitoring import DRIFT_CHECK, PERFORMANCE_CHECK
 from mlops_assets.common.retrain import TRIGGER
 from resources import MonitoringSettings, build_object_store
 from resources.mlflow_registry import CHAMPION
-from tests.monitoring.logrows import log_row, write_log
+from tests.monitoring.logrows import log_row, log_set_aside, write_log
 
 FORM = {"age_band": "50+", "port": "Cherbourg", "sex": "female", "fare_band": "150+", "pclass": 1}
 ENCODED = {"pclass": 1, "sex_encoded": 1, "embarked_encoded": 1, "age_encoded": 6, "fare_encoded": 6}
@@ -34,6 +34,11 @@ def materialize(platform, *names):
 @pytest.fixture(scope="module")
 def monitored(titanic_platform):
     store = build_object_store(titanic_platform.settings)
+    with log_set_aside(store, "titanic"):
+        yield _monitored(titanic_platform, store)
+
+
+def _monitored(titanic_platform, store):
     now = datetime.now(UTC)
     # Old, rich women from Cherbourg in first class: unlike the training passengers. Half of the answers carry
     # the encoded features, half only the form's words (the monitoring encodes them itself).
