@@ -142,7 +142,8 @@ def test_retraining_is_requested_once_per_feature_group_change(titanic_platform)
     second = dg.evaluate_automation_conditions(
         defs=definitions, instance=instance, asset_selection=titanic, cursor=first.cursor
     )
-    assert requested(second) == {"training_split", "survival_model"}  # one run: split, then model and gate
+    # One run: split, then model and gate; the realized-performance monitor is eager on new labelled data too.
+    assert requested(second) == {"training_split", "survival_model", "realized_performance"}
 
     again = dg.evaluate_automation_conditions(
         defs=definitions, instance=instance, asset_selection=titanic, cursor=second.cursor
