@@ -42,7 +42,10 @@ class Module:
 
 
 MODULES = {
-    "promotion": Module("mlops_assets/common/promotion.py", ("tests/common/test_promotion.py",)),
+    # The rule and its records; the gate with the registry down or the champion unscorable; the run's candidate.
+    "promotion": Module(
+        "mlops_assets/common/promotion.py", ("tests/common/test_promotion.py", "tests/common/test_gate.py")
+    ),
     "queue": Module(
         "serving/deploy_queue.py",
         (
@@ -155,6 +158,8 @@ def mutmut_section(module: Module) -> str:
         f"[tool.mutmut]\nsource_paths = {quoted(['mlops_assets', 'resources', 'serving'])}\n"
         f"only_mutate = {quoted([module.path])}\n"
         f"pytest_add_cli_args_test_selection = {quoted(module.tests)}\n"
+        # No .pytest_cache writes from each mutant's run (mutmut already stops at the first failure, -x).
+        f"pytest_add_cli_args = {quoted(['-p', 'no:cacheprovider'])}\n"
         f"also_copy = {quoted(['dagster.yaml', 'workspace.yaml'])}\n"
     )
 
@@ -239,6 +244,27 @@ def equivalent_reason(name: str, mutant: str, diff: str) -> str | None:
     return None
 
 
+def results(scratch: Path) -> list[tuple[str, str, str]]:
+    """(mutant, status, diff) of every mutant mutmut generated in the scratch copy so far."""
+    done = subprocess.run([sys.executable, "-c", RESULTS], cwd=scratch, capture_output=True, text=True)
+    return json.loads(done.stdout or "[]")
+
+
+def to_run(scratch: Path, module: Module, pattern: str, resume: bool) -> list[str]:
+    """The mutant names to give `mutmut run`. mutmut re-runs every mutant it is given by name or pattern, and goes
+    on with only the unchecked ones when given none: so none when the whole module is mutated (only_mutate already
+    limits it to the module), and on resuming a narrowed module, its unchecked mutants by name."""
+    if not module.mutants:
+        return []
+    if resume:
+        unchecked = [
+            m for m, status, _ in results(scratch) if status == "not checked" and m.startswith(pattern.rstrip("*"))
+        ]
+        if unchecked:
+            return unchecked
+    return [pattern]
+
+
 def run_module(name: str, module: Module, args: argparse.Namespace) -> Row:
     scratch = Path(args.scratch) if args.scratch else Path(tempfile.mkdtemp(prefix=f"mutation-{name}-"))
     keep = args.keep or bool(args.scratch)
@@ -247,9 +273,10 @@ def run_module(name: str, module: Module, args: argparse.Namespace) -> Row:
             scratch_copy(scratch, module)
         pattern = module.mutants or f"{module.dotted}.*"
         run = None
-        if not args.no_run:  # in a kept scratch copy, mutmut goes on with the mutants it has not checked yet
+        if not args.no_run:
+            names = to_run(scratch, module, pattern, resume=bool(args.scratch))
             run = subprocess.run(
-                [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), pattern],
+                [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *names],
                 cwd=scratch,
                 capture_output=True,
                 text=True,
@@ -257,8 +284,7 @@ def run_module(name: str, module: Module, args: argparse.Namespace) -> Row:
         statuses = Counter()
         equivalent = 0
         prefix = pattern.rstrip("*")
-        results = subprocess.run([sys.executable, "-c", RESULTS], cwd=scratch, capture_output=True, text=True)
-        for mutant, status, diff in json.loads(results.stdout or "[]"):
+        for mutant, status, diff in results(scratch):
             if not mutant.startswith(prefix):
                 continue
             statuses[status] += 1

@@ -7,7 +7,7 @@ from mlflow.exceptions import MlflowException
 from sklearn.dummy import DummyClassifier
 
 from mlops_assets.common.champion import ChampionLoader
-from mlops_assets.common.promotion import promotion_gate
+from mlops_assets.common.promotion import candidate_of_run, promotion_gate
 from resources import build_registry
 from resources.mlflow_registry import CHALLENGER, CHAMPION, MlflowRegistry
 from resources.settings import PlatformSettings
@@ -104,3 +104,35 @@ def test_the_champion_loader_loads_each_version_once(registry):
     registry.set_alias(name, CHAMPION, second)
     assert loader.get(registry).number == second and loader.current.model.predict(np.zeros((1, 1)))[0] == 1
     assert loads == [f"models:/{name}/{first}", f"models:/{name}/{second}"]
+
+
+MODEL_KEY = dg.AssetKey(["demo", "model"])
+CANDIDATES = []  # what each run's gate found
+
+
+@dg.asset(key=MODEL_KEY)
+def demo_model(context):
+    return dg.MaterializeResult(metadata={"model_version": int(context.run.tags["version"]), "auc": 0.75})
+
+
+@dg.asset_check(asset=MODEL_KEY, name="gate")
+def demo_gate(context):
+    """Records what the gate of this run would compare: the candidate with its metric, or why there is none."""
+    try:
+        found = [candidate_of_run(context, MODEL_KEY, "auc"), candidate_of_run(context, MODEL_KEY)]
+    except dg.Failure as exc:
+        found = exc.description
+    CANDIDATES.append(found)
+    return dg.AssetCheckResult(passed=True)
+
+
+def test_the_candidate_is_the_version_this_run_materialized_never_an_earlier_runs():
+    instance = dg.DagsterInstance.ephemeral()
+    CANDIDATES.clear()
+    only_the_gate = dg.AssetSelection.checks(demo_gate)
+    dg.materialize([demo_model, demo_gate], instance=instance, selection=only_the_gate, tags={"version": "1"})
+    dg.materialize([demo_model, demo_gate], instance=instance, tags={"version": "7"})
+    dg.materialize([demo_model, demo_gate], instance=instance, tags={"version": "8"})
+    dg.materialize([demo_model, demo_gate], instance=instance, selection=only_the_gate, tags={"version": "9"})
+    missing = "demo/model was not materialized in this run: no candidate to gate"
+    assert CANDIDATES == [missing, [("7", 0.75), ("7", None)], [("8", 0.75), ("8", None)], missing]
