@@ -8,16 +8,8 @@ from sklearn.dummy import DummyClassifier
 
 from mlops_assets.common.champion import ChampionLoader
 from mlops_assets.common.promotion import candidate_of_run, promotion_gate
-from resources import build_registry
 from resources.mlflow_registry import CHALLENGER, CHAMPION, MlflowRegistry
-from resources.settings import PlatformSettings
 from tests.support import free_port
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    home = tmp_path_factory.mktemp("mlflow")
-    return build_registry(PlatformSettings.from_env({"MLOPS_HOME": str(home)}))
 
 
 @pytest.fixture
@@ -25,20 +17,41 @@ def unreachable(monkeypatch, tmp_path):
     # Nothing listens on a port just handed out and released; MLflow's retries would only make the test slow.
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     uri = f"http://127.0.0.1:{free_port()}"
-    return MlflowRegistry(tracking_uri=uri, artifact_root=str(tmp_path))
+    import mlflow
+
+    # Using the registry repoints MLflow's process-global store, through which registering a logged model
+    # resolves it: put it back for the tests that follow.
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    yield MlflowRegistry(tracking_uri=uri, artifact_root=str(tmp_path))
+    mlflow.set_tracking_uri(previous[0])
+    mlflow.set_registry_uri(previous[1])
 
 
-def new_version(registry, name, constant=1):
-    with registry.start_run("gate-test") as run:
-        info = registry.log_sklearn_model(
-            DummyClassifier(strategy="constant", constant=constant).fit(np.zeros((2, 1)), [0, 1])
-        )
-    return str(registry.register(name, info.model_uri, run.info.run_id).version)
+@pytest.fixture(scope="module")
+def models(registry):
+    """Two logged models, answering 0 and 1, registered as many versions as a test needs (logging is the slow
+    part)."""
+    logged = {}
+    for constant in (0, 1):
+        with registry.start_run("gate-test") as run:
+            info = registry.log_sklearn_model(
+                DummyClassifier(strategy="constant", constant=constant).fit(np.zeros((2, 1)), [0, 1])
+            )
+        logged[constant] = (info.model_uri, run.info.run_id)
+    return logged
 
 
-def test_missing_model_and_missing_alias_mean_no_champion(registry):
+@pytest.fixture
+def new_version(registry, models):
+    def register(name, constant=1):
+        return str(registry.register(name, *models[constant]).version)
+
+    return register
+
+
+def test_missing_model_and_missing_alias_mean_no_champion(registry, new_version):
     assert registry.version_by_alias("never_registered", CHAMPION) is None
-    version = new_version(registry, "no_alias_yet")  # the model exists, the alias does not
+    version = new_version("no_alias_yet")  # the model exists, the alias does not
     assert registry.version_by_alias("no_alias_yet", CHAMPION) is None
     registry.set_alias("no_alias_yet", CHAMPION, version)
     assert str(registry.version_by_alias("no_alias_yet", CHAMPION).version) == version
@@ -60,11 +73,11 @@ def test_the_gate_fails_with_error_and_promotes_nothing_when_the_registry_is_dow
     assert "127.0.0.1" in result.metadata["reason"].value
 
 
-def test_a_champion_that_cannot_be_scored_moves_no_alias(registry):
+def test_a_champion_that_cannot_be_scored_moves_no_alias(registry, new_version):
     name = "unscorable_champion"
-    champion = new_version(registry, name)
+    champion = new_version(name)
     registry.set_alias(name, CHAMPION, champion)
-    candidate = new_version(registry, name)
+    candidate = new_version(name)
 
     def broken_scorer(version):
         raise OSError(f"artifacts of v{version.version} unreadable")
@@ -77,30 +90,30 @@ def test_a_champion_that_cannot_be_scored_moves_no_alias(registry):
     assert "promotion.decision" not in registry.client().get_model_version(name, candidate).tags
 
 
-def test_a_lost_comparison_warns_and_a_win_passes(registry):
+def test_a_lost_comparison_warns_and_a_win_passes(registry, new_version):
     name = "gate_rule"
-    champion = new_version(registry, name)
+    champion = new_version(name)
     registry.set_alias(name, CHAMPION, champion)
-    worse = new_version(registry, name)
+    worse = new_version(name)
     lost = promotion_gate(dg.build_asset_context(), registry, name, "accuracy", worse, 0.6, lambda v: 0.8)
     assert not lost.passed and lost.severity == dg.AssetCheckSeverity.WARN
     assert str(registry.version_by_alias(name, CHALLENGER).version) == worse
-    better = new_version(registry, name)
+    better = new_version(name)
     won = promotion_gate(dg.build_asset_context(), registry, name, "accuracy", better, 0.9, lambda v: 0.8)
     assert won.passed and str(registry.version_by_alias(name, CHAMPION).version) == better
     assert won.metadata["champion_accuracy"].value == 0.8
 
 
-def test_the_champion_loader_loads_each_version_once(registry):
+def test_the_champion_loader_loads_each_version_once(registry, new_version):
     name = "loader_demo"
-    first = new_version(registry, name, constant=0)
+    first = new_version(name, constant=0)
     loads = []
     loader = ChampionLoader(name, load=lambda uri: loads.append(uri) or registry.load_sklearn(uri))
     assert loader.get(registry) is None  # no champion yet
     registry.set_alias(name, CHAMPION, first)
     held = loader.get(registry)
     assert held.number == first and loader.get(registry) is held
-    second = new_version(registry, name, constant=1)
+    second = new_version(name, constant=1)
     registry.set_alias(name, CHAMPION, second)
     assert loader.get(registry).number == second and loader.current.model.predict(np.zeros((1, 1)))[0] == 1
     assert loads == [f"models:/{name}/{first}", f"models:/{name}/{second}"]

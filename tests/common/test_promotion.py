@@ -5,9 +5,7 @@ import pytest
 from sklearn.dummy import DummyClassifier
 
 from mlops_assets.common.promotion import PromotionDecision, apply_promotion, decide_alias
-from resources import build_registry
 from resources.mlflow_registry import CHALLENGER, CHAMPION
-from resources.settings import PlatformSettings
 
 
 def test_rule():
@@ -15,12 +13,6 @@ def test_rule():
     assert decide_alias(0.7, 0.8) == CHALLENGER
     assert decide_alias(0.8, 0.8) == CHAMPION  # ties go to the newer model
     assert decide_alias(0.9, 0.8) == CHAMPION
-
-
-@pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    home = tmp_path_factory.mktemp("mlflow")
-    return build_registry(PlatformSettings.from_env({"MLOPS_HOME": str(home)}))
 
 
 @pytest.fixture(scope="module")
