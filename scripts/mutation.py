@@ -98,6 +98,13 @@ EQUIVALENT: dict[str, dict[tuple[str, str, str], str]] = {
             '"image_data": base64.b64encode(image_bytes).decode("ASCII"),',
         ): "codec names ignore letter case",
     },
+    "promotion": {
+        (
+            "candidate_of_run",
+            "records = context.instance.fetch_materializations(asset_key, limit=1).records",
+            "records = context.instance.fetch_materializations(asset_key, limit=2).records",
+        ): "only records[0], the newest, is read: fetching one more older record changes nothing",
+    },
     "queue": {
         (
             "_worker_is_dead",
@@ -164,15 +171,22 @@ def mutmut_section(module: Module) -> str:
     )
 
 
-def scratch_copy(target: Path, module: Module) -> None:
+def scratch_copy(target: Path, module: Module | None, under: str = ".") -> None:
+    """The repository's files (or those `under` a folder) into `target`, with mutmut set up for `module`."""
     files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, check=True, capture_output=True, text=True
+        ["git", "ls-files", "-co", "--exclude-standard", under],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.splitlines()
     for name in files:
         source = ROOT / name
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)
+    if module is None:
+        return
     pyproject = (target / "pyproject.toml").read_text()
     pyproject = re.sub(r"\[tool\.mutmut\]\n(?:(?!\[).*\n?)*", "", pyproject)
     (target / "pyproject.toml").write_text(pyproject.rstrip() + "\n\n" + mutmut_section(module))
@@ -250,10 +264,13 @@ def results(scratch: Path) -> list[tuple[str, str, str]]:
     return json.loads(done.stdout or "[]")
 
 
-def to_run(scratch: Path, module: Module, pattern: str, resume: bool) -> list[str]:
+def to_run(scratch: Path, module: Module, pattern: str, resume: bool, retest: bool = False) -> list[str]:
     """The mutant names to give `mutmut run`. mutmut re-runs every mutant it is given by name or pattern, and goes
     on with only the unchecked ones when given none: so none when the whole module is mutated (only_mutate already
     limits it to the module), and on resuming a narrowed module, its unchecked mutants by name."""
+    if retest:  # after tests were added: the mutants not killed so far, again, and those not checked yet
+        prefix = pattern.rstrip("*")
+        return [m for m, status, _ in results(scratch) if status not in ("killed", "timeout") and m.startswith(prefix)]
     if not module.mutants:
         return []
     if resume:
@@ -273,8 +290,10 @@ def run_module(name: str, module: Module, args: argparse.Namespace) -> Row:
             scratch_copy(scratch, module)
         pattern = module.mutants or f"{module.dotted}.*"
         run = None
-        if not args.no_run:
-            names = to_run(scratch, module, pattern, resume=bool(args.scratch))
+        if args.retest and not args.no_run:
+            scratch_copy(scratch, None, "tests")
+        names = [] if args.no_run else to_run(scratch, module, pattern, bool(args.scratch), args.retest)
+        if not args.no_run and (names or not args.retest):  # a retest with no mutant left to check runs nothing
             run = subprocess.run(
                 [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *names],
                 cwd=scratch,
@@ -354,8 +373,16 @@ def main() -> int:
         metavar="DIR",
         help="one module: go on in the scratch copy a --keep run left (mutmut resumes there)",
     )
+    parser.add_argument(
+        "--retest",
+        action="store_true",
+        help="with --scratch: copy the tests in again and check the mutants not killed so far once more (killed "
+        "ones stay killed: use it only after tests were added or made stricter, never weakened)",
+    )
     parser.add_argument("--no-run", action="store_true", help="with --scratch: only tabulate its results so far")
     args = parser.parse_args()
+    if args.retest and not args.scratch:
+        parser.error("--retest takes --scratch")
     if args.scratch and len(args.modules) != 1:
         parser.error("--scratch takes exactly one module")
     chosen = args.modules or list(MODULES)

@@ -128,7 +128,13 @@ def demo_model(context):
     return dg.MaterializeResult(metadata={"model_version": int(context.run.tags["version"]), "auc": 0.75})
 
 
-@dg.asset_check(asset=MODEL_KEY, name="gate")
+@dg.asset(key=["demo", "report"], deps=[MODEL_KEY])
+def demo_report():
+    return dg.MaterializeResult(metadata={"rows": 3})
+
+
+# After the report: the model's materialization is not the run's newest one when the gate reads it.
+@dg.asset_check(asset=MODEL_KEY, name="gate", additional_deps=[demo_report])
 def demo_gate(context):
     """Records what the gate of this run would compare: the candidate with its metric, or why there is none."""
     try:
@@ -143,9 +149,10 @@ def test_the_candidate_is_the_version_this_run_materialized_never_an_earlier_run
     instance = dg.DagsterInstance.ephemeral()
     CANDIDATES.clear()
     only_the_gate = dg.AssetSelection.checks(demo_gate)
-    dg.materialize([demo_model, demo_gate], instance=instance, selection=only_the_gate, tags={"version": "1"})
-    dg.materialize([demo_model, demo_gate], instance=instance, tags={"version": "7"})
-    dg.materialize([demo_model, demo_gate], instance=instance, tags={"version": "8"})
-    dg.materialize([demo_model, demo_gate], instance=instance, selection=only_the_gate, tags={"version": "9"})
+    demo = [demo_model, demo_report, demo_gate]
+    dg.materialize(demo, instance=instance, selection=only_the_gate, tags={"version": "1"})
+    dg.materialize(demo, instance=instance, tags={"version": "7"})
+    dg.materialize(demo, instance=instance, tags={"version": "8"})
+    dg.materialize(demo, instance=instance, selection=only_the_gate, tags={"version": "9"})
     missing = "demo/model was not materialized in this run: no candidate to gate"
     assert CANDIDATES == [missing, [("7", 0.75), ("7", None)], [("8", 0.75), ("8", None)], missing]

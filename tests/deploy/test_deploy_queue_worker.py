@@ -11,21 +11,32 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
-from serving.deploy_queue import COMPLETE, PENDING, DeployQueue, QueueWorker
+from serving.deploy_queue import COMPLETE, PENDING, DeployQueue, Prediction, QueueWorker
 from tests.support import run_coroutine, wait_for
 
 log = logging.getLogger("test.deploy_queue_worker")
 HOST = socket.gethostname()
+LIVE_UNTIL_STDIN_CLOSES = """
+import signal, sys
+for number in signal.valid_signals():
+    try:
+        signal.signal(number, signal.SIG_DFL)
+    except (OSError, ValueError):  # SIGKILL, SIGSTOP
+        pass
+sys.stdin.read()
+"""
 
 
 def test_recover_releases_every_row_of_every_dead_worker_and_nothing_else(tmp_path):
     queue = DeployQueue(tmp_path / "q.db")
     rows = [queue.enqueue("d", {"i": i}) for i in range(6)]
-    # A process that is alive until the test closes its stdin: recovery may probe it but must not disturb it.
-    live = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    # A process that is alive until the test closes its stdin: recovery may probe it but must not disturb it. It
+    # takes every signal's default action, even one its starter ignores (nohup: SIGHUP), so any signal shows.
+    live = subprocess.Popen([sys.executable, "-c", LIVE_UNTIL_STDIN_CLOSES], stdin=subprocess.PIPE)
     try:
         for worker in (
             f"{HOST}:999999998:a",
@@ -79,11 +90,50 @@ def test_close_releases_this_threads_connection_and_the_queue_reopens_on_use(tmp
     assert queue.get(prediction_id).status == PENDING
 
 
-def test_the_serving_workers_timings_are_pinned():
-    """Serving builds its worker with these defaults: rows of other processes are picked up within a second, and
-    a long poll re-reads its row four times a second."""
+def test_the_serving_workers_timings_are_pinned(tmp_path):
+    """Serving builds its worker and queue with these defaults: rows of other processes are picked up within a
+    second, a long poll re-reads its row four times a second, and a row claimed by a worker that hangs is claimed
+    again after a minute."""
     worker = QueueWorker(None, None, None, log)
     assert (worker.idle_seconds, worker.recheck_seconds) == (1.0, 0.25)
+    assert DeployQueue(tmp_path / "q.db").lease_seconds == 60.0
+
+
+def test_a_row_reads_back_whole_before_and_after_its_outcome(tmp_path):
+    """Every field `get` returns, from a queue file in folders that do not exist yet (a fresh MLOPS_HOME)."""
+    queue = DeployQueue(tmp_path / "fresh" / "home" / "q.db")
+    started = time.time()
+    prediction_id = queue.enqueue("paris_airbnb_price", {"rooms": 2})
+    pending = queue.get(prediction_id)
+    assert pending == Prediction(
+        prediction_id, "paris_airbnb_price", PENDING, {"rooms": 2}, None, None, None, 0, pending.created_at, None
+    )
+    job = queue.claim("w")
+    assert queue.complete(job, "w", 123.5, {"version_id": "v3"})
+    done = queue.get(prediction_id)
+    assert done == Prediction(
+        prediction_id,
+        "paris_airbnb_price",
+        COMPLETE,
+        {"rooms": 2},
+        123.5,
+        None,
+        {"version_id": "v3"},
+        1,
+        pending.created_at,
+        done.completed_at,
+    )
+    assert started <= done.created_at <= done.completed_at <= time.time()
+    assert queue.get("no-such-prediction") is None
+
+
+def test_an_empty_model_record_is_stored_as_none(tmp_path):
+    """Only a model record with content is stored; an empty one reads back as no record, like a missing one."""
+    queue = DeployQueue(tmp_path / "q.db")
+    for record in ({}, None):
+        prediction_id = queue.enqueue("d", {})
+        assert queue.complete(queue.claim("w"), "w", 1.0, record)
+        assert queue.get(prediction_id).model is None
 
 
 def test_the_worker_thread_sets_up_recovers_and_stops(tmp_path, caplog):
