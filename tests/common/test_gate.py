@@ -1,5 +1,8 @@
 """The shared promotion gate against a registry it cannot read: no champion is inferred, nothing is promoted."""
 
+import logging
+from types import SimpleNamespace
+
 import dagster as dg
 import numpy as np
 import pytest
@@ -44,6 +47,9 @@ def models(registry):
 @pytest.fixture
 def new_version(registry, models):
     def register(name, constant=1):
+        # MLflow resolves a logged model through its process-global store: point it here (an unreachable
+        # registry used in the same test repoints it, as it would in a process with two registries).
+        registry.activate()
         return str(registry.register(name, *models[constant]).version)
 
     return register
@@ -102,6 +108,44 @@ def test_a_lost_comparison_warns_and_a_win_passes(registry, new_version):
     won = promotion_gate(dg.build_asset_context(), registry, name, "accuracy", better, 0.9, lambda v: 0.8)
     assert won.passed and str(registry.version_by_alias(name, CHAMPION).version) == better
     assert won.metadata["champion_accuracy"].value == 0.8
+
+
+def test_the_gate_names_its_check_and_says_why_in_the_run_log(registry, new_version, unreachable, caplog):
+    """What an operator reads: the check the result belongs to, the log line, and a reason cut to what Dagster
+    stores (1000 characters) when the champion's error is long."""
+    caplog.set_level(logging.INFO, logger="test.gate")
+    context = SimpleNamespace(log=logging.getLogger("test.gate"))  # the gate uses only the context's log
+
+    def logged():
+        lines = [(record.levelname, record.getMessage()) for record in caplog.records if record.name == "test.gate"]
+        caplog.clear()
+        return lines
+
+    down = promotion_gate(context, unreachable, "titanic_modal", "accuracy", "7", 0.9, lambda champion: 0.5)
+    reason = down.metadata["reason"].value
+    assert down.check_name == "promotion_gate" and down.description == reason
+    assert reason.startswith("no decision, no alias moved: MlflowException: ")
+    assert logged() == [("ERROR", f"titanic_modal v7: {reason}")]
+    assert set(down.metadata) == {"decision", "reason", "candidate_version"}
+    assert down.metadata["candidate_version"].value == "7"
+
+    name = "gate_words"
+    registry.set_alias(name, CHAMPION, new_version(name))
+
+    def long_error(version):
+        raise OSError("unreadable " + "x" * 2000)
+
+    candidate = new_version(name)
+    failed = promotion_gate(context, registry, name, "accuracy", candidate, 0.9, long_error, "gate_b")
+    assert failed.check_name == "gate_b" and failed.severity == dg.AssetCheckSeverity.ERROR
+    assert failed.description == failed.metadata["reason"].value
+    assert len(failed.description) == 1000 and failed.description.startswith("no decision, no alias moved: OSError")
+    assert logged()[0][1].endswith("x" * 100)  # the log keeps the whole reason
+
+    won = promotion_gate(context, registry, name, "accuracy", candidate, 0.9, lambda version: 0.8, "gate_b")
+    assert won.check_name == "gate_b" and won.passed and won.severity == dg.AssetCheckSeverity.WARN
+    assert logged() == [("INFO", won.description)]
+    assert won.description.startswith("not worse (accuracy 0.9000 vs champion v")
 
 
 def test_the_champion_loader_loads_each_version_once(registry, new_version):
