@@ -104,8 +104,28 @@ EQUIVALENT: dict[str, dict[tuple[str, str, str], str]] = {
             "records = context.instance.fetch_materializations(asset_key, limit=1).records",
             "records = context.instance.fetch_materializations(asset_key, limit=2).records",
         ): "only records[0], the newest, is read: fetching one more older record changes nothing",
+        (
+            "decide_promotion",
+            "champion = registry.version_by_alias(model_name, CHAMPION)",
+            "champion = registry.version_by_alias(model_name, )",
+        ): "version_by_alias's alias defaults to CHAMPION",
+        (
+            "promotion_gate",
+            "severity=dg.AssetCheckSeverity.ERROR,",
+            "",
+        ): "an AssetCheckResult's severity defaults to ERROR",
     },
     "queue": {
+        (
+            "DeployQueueǁ_connect",
+            "conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)",
+            "conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, )",
+        ): "each thread uses only the connection it opened (threading.local), so the same-thread check never fires",
+        (
+            "DeployQueueǁ_connect",
+            "conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)",
+            "conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=True)",
+        ): "each thread uses only the connection it opened (threading.local), so the same-thread check never fires",
         (
             "_worker_is_dead",
             'pid = rest.partition(":")[0]',

@@ -148,6 +148,24 @@ def test_the_gate_names_its_check_and_says_why_in_the_run_log(registry, new_vers
     assert won.description.startswith("not worse (accuracy 0.9000 vs champion v")
 
 
+def test_a_first_gate_and_a_rerun_on_the_champion_score_no_champion(registry, new_version):
+    """No champion yet, or the candidate is the champion (the gate re-run for the serving one): nothing to compare
+    with, so the scorer is never called and the candidate is (or stays) champion."""
+    name = "gate_first"
+    context = SimpleNamespace(log=logging.getLogger("test.gate"))
+
+    def never(version):
+        raise AssertionError(f"scored v{version.version}, but there was no other champion to compare with")
+
+    first = new_version(name)
+    for _ in ("first gate", "re-run"):
+        result = promotion_gate(context, registry, name, "accuracy", first, 0.7, never)
+        assert result.passed, result.description
+        assert result.description == f"no champion yet: version {first} becomes champion"
+        assert "previous_champion_version" not in result.metadata
+        assert str(registry.version_by_alias(name, CHAMPION).version) == first
+
+
 def test_the_champion_loader_loads_each_version_once(registry, new_version):
     name = "loader_demo"
     first = new_version(name, constant=0)

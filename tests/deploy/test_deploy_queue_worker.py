@@ -127,6 +127,19 @@ def test_a_row_reads_back_whole_before_and_after_its_outcome(tmp_path):
     assert queue.get("no-such-prediction") is None
 
 
+def test_each_thread_keeps_one_connection(tmp_path):
+    """One SQLite connection per thread, opened once and reused (a connection per call would leak them)."""
+    queue = DeployQueue(tmp_path / "q.db")
+    mine = queue._connect()
+    queue.enqueue("d", {})
+    assert queue._connect() is mine
+    theirs = []
+    other = threading.Thread(target=lambda: theirs.extend([queue._connect(), queue._connect()]))
+    other.start()
+    other.join()
+    assert theirs[0] is theirs[1] and theirs[0] is not mine
+
+
 def test_an_empty_model_record_is_stored_as_none(tmp_path):
     """Only a model record with content is stored; an empty one reads back as no record, like a missing one."""
     queue = DeployQueue(tmp_path / "q.db")
