@@ -312,6 +312,8 @@ def run_module(name: str, module: Module, args: argparse.Namespace) -> Row:
         run = None
         if args.retest and not args.no_run:
             scratch_copy(scratch, None, "tests")
+            # mutmut traces only tests with new names: which functions a changed test calls must be traced again.
+            (scratch / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
         names = [] if args.no_run else to_run(scratch, module, pattern, bool(args.scratch), args.retest)
         if not args.no_run and (names or not args.retest):  # a retest with no mutant left to check runs nothing
             run = subprocess.run(

@@ -28,6 +28,7 @@ for number in signal.valid_signals():
     except (OSError, ValueError):  # SIGKILL, SIGSTOP
         pass
 sys.stdin.read()
+print("stdin closed")
 """
 
 
@@ -36,7 +37,9 @@ def test_recover_releases_every_row_of_every_dead_worker_and_nothing_else(tmp_pa
     rows = [queue.enqueue("d", {"i": i}) for i in range(6)]
     # A process that is alive until the test closes its stdin: recovery may probe it but must not disturb it. It
     # takes every signal's default action, even one its starter ignores (nohup: SIGHUP), so any signal shows.
-    live = subprocess.Popen([sys.executable, "-c", LIVE_UNTIL_STDIN_CLOSES], stdin=subprocess.PIPE)
+    live = subprocess.Popen(
+        [sys.executable, "-c", LIVE_UNTIL_STDIN_CLOSES], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         for worker in (
             f"{HOST}:999999998:a",
@@ -50,7 +53,10 @@ def test_recover_releases_every_row_of_every_dead_worker_and_nothing_else(tmp_pa
         assert queue.recover() == 3
     finally:
         live.stdin.close()
-        assert live.wait(timeout=60) == 0  # it ended on its own: recovery sent it no signal
+        # It ended on its own: recovery sent it no signal. Read from its output, not its exit status, which a
+        # parent reaping every child (mutmut's worker does) takes first, leaving 0 to Popen.wait.
+        assert live.stdout.read() == "stdin closed\n"
+        live.wait(timeout=60)
     claimed_again = {queue.claim("next").prediction_id for _ in range(3)}
     assert claimed_again == set(rows[:3]) and queue.claim("next") is None
 
