@@ -7,9 +7,9 @@
 For each module, mutmut (configured in pyproject.toml's [tool.mutmut]) runs in a scratch copy of the repository
 with `only_mutate` set to that module and the test selection set to its tests, so the worktree is never touched
 and each module's figure depends only on its own tests. Prints a table per module: killed mutants (a test failed,
-or the tests hung past mutmut's timeout), survivors (untested ones included), mutants excluded as equivalent
-(EQUIVALENT below: no observable behaviour changes, each with its reason) and the kill rate, killed over all
-mutants but the equivalent ones. CPU heavy (minutes per module); not part of CI.
+the tests hung past mutmut's timeout, or their run died of a signal the mutant sent), survivors (untested ones
+included), mutants excluded as equivalent (EQUIVALENT below: no observable behaviour changes, each with its reason)
+and the kill rate, killed over all mutants but the equivalent ones. CPU heavy (minutes per module); not part of CI.
 """
 
 from __future__ import annotations
@@ -220,7 +220,7 @@ class Row:
 
     @property
     def killed(self) -> int:
-        return self.statuses["killed"] + self.statuses["timeout"]
+        return sum(self.statuses[status] for status in KILLED)
 
     @property
     def unchecked(self) -> int:  # only in a run stopped before its end (see --scratch)
@@ -243,10 +243,16 @@ class Row:
         return self.rate >= GOAL and not self.unchecked
 
 
+# A mutant is killed when a test failed, its tests hung past mutmut's timeout, or its test run died of a signal
+# the mutant sent (mutmut calls that "suspicious"; e.g. a worker-liveness probe made to signal the test process
+# itself): in each case the tests did not pass.
+KILLED = ("killed", "timeout", "signalled")
+
 # Run inside the scratch copy: every mutant's status, and the diff of each one that was not killed (one process
 # for all of them; `mutmut show` per mutant costs seconds each).
-RESULTS = """
+RESULTS = f"""
 import json
+KILLED = {KILLED!r}
 from mutmut.__main__ import SourceFileMutationData, get_diff_for_mutant, status_by_exit_code, walk_mutatable_files
 rows = []
 for path in walk_mutatable_files():
@@ -254,7 +260,9 @@ for path in walk_mutatable_files():
     data.load()
     for name, exit_code in data.exit_code_by_key.items():
         status = status_by_exit_code[exit_code]
-        rows.append((name, status, "" if status in ("killed", "timeout") else get_diff_for_mutant(name, path=data.path)))
+        if status == "suspicious" and isinstance(exit_code, int) and exit_code < 0:
+            status = "signalled"
+        rows.append((name, status, "" if status in KILLED else get_diff_for_mutant(name, path=data.path)))
 print(json.dumps(rows))
 """
 
@@ -290,7 +298,7 @@ def to_run(scratch: Path, module: Module, pattern: str, resume: bool, retest: bo
     limits it to the module), and on resuming a narrowed module, its unchecked mutants by name."""
     if retest:  # after tests were added: the mutants not killed so far, again, and those not checked yet
         prefix = pattern.rstrip("*")
-        return [m for m, status, _ in results(scratch) if status not in ("killed", "timeout") and m.startswith(prefix)]
+        return [m for m, status, _ in results(scratch) if status not in KILLED and m.startswith(prefix)]
     if not module.mutants:
         return []
     if resume:
@@ -329,7 +337,7 @@ def run_module(name: str, module: Module, args: argparse.Namespace) -> Row:
             if not mutant.startswith(prefix):
                 continue
             statuses[status] += 1
-            if status in ("killed", "timeout", "not checked"):
+            if status in (*KILLED, "not checked"):
                 continue
             reason = equivalent_reason(name, mutant, diff)
             if reason is not None:

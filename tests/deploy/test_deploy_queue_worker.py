@@ -22,6 +22,7 @@ log = logging.getLogger("test.deploy_queue_worker")
 HOST = socket.gethostname()
 LIVE_UNTIL_STDIN_CLOSES = """
 import signal, sys
+signal.pthread_sigmask(signal.SIG_UNBLOCK, signal.valid_signals())
 for number in signal.valid_signals():
     try:
         signal.signal(number, signal.SIG_DFL)
