@@ -22,6 +22,7 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from mlops_assets.common.constants import DUCKDB_POOL
+from mlops_assets.common.keys import key
 from mlops_assets.common.monitoring import parse_inputs  # noqa: F401  (the log's reader helper, one copy)
 from mlops_assets.systems import system_names
 from resources.object_store import ObjectStore
@@ -191,7 +192,7 @@ def inference_log_asset(system: str, extra_rows: ExtraRows | None = None) -> dg.
     }.get(system, "")
 
     @dg.asset(
-        key=[system, "inference_log"],
+        key=key(system, "inference_log"),
         group_name=system,
         partitions_def=HOURLY,
         kinds={"parquet", "duckdb"},

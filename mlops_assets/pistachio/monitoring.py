@@ -8,6 +8,7 @@ from dagster_duckdb import DuckDBResource
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.drift import drift_output
+from mlops_assets.common.keys import key, placement
 from mlops_assets.common.monitoring import DRIFT_CHECK, HOURLY, PERFORMANCE_CHECK, check_spec, parse_inputs, read_log
 from mlops_assets.common.performance import performance_check, performance_output
 from mlops_assets.pistachio.constants import (
@@ -24,11 +25,11 @@ from resources.mlflow_registry import CHAMPION, MlflowRegistry
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
 
-COMMON = dict(key_prefix=[SYSTEM], group_name=SYSTEM)
+COMMON = placement(SYSTEM)
 CLASSIFY_ROUTE = "/classify"
 CHECKS = [
-    dg.AssetCheckKey(dg.AssetKey([SYSTEM, "input_drift"]), DRIFT_CHECK),
-    dg.AssetCheckKey(dg.AssetKey([SYSTEM, "realized_performance_chart"]), PERFORMANCE_CHECK),
+    dg.AssetCheckKey(key(SYSTEM, "input_drift"), DRIFT_CHECK),
+    dg.AssetCheckKey(key(SYSTEM, "realized_performance_chart"), PERFORMANCE_CHECK),
 ]
 PERFORMANCE_COLUMNS = {
     "snapshot": "object",
@@ -84,7 +85,7 @@ def score(model, frame: pd.DataFrame) -> dict[str, float]:
     partitions_def=snapshot_partitions,
     metadata={"partition_expr": "snapshot"},
     automation_condition=dg.AutomationCondition.eager(),
-    ins={"raw_snapshot": dg.AssetIn(key=[SYSTEM, "raw_snapshot"])},
+    ins={"raw_snapshot": dg.AssetIn(key=key(SYSTEM, "raw_snapshot"))},
 )
 def realized_performance(
     context: dg.AssetExecutionContext, raw_snapshot: pd.DataFrame, mlflow: MlflowRegistry
@@ -128,7 +129,7 @@ def realized_performance(
     pool=DUCKDB_POOL,
     ins={
         "realized_performance": dg.AssetIn(
-            key=[SYSTEM, "realized_performance"], partition_mapping=dg.AllPartitionMapping()
+            key=key(SYSTEM, "realized_performance"), partition_mapping=dg.AllPartitionMapping()
         )
     },
     automation_condition=dg.AutomationCondition.eager(),
