@@ -114,7 +114,7 @@ def write_summary(
         "system": system,
         "asset": asset,
         "materialized_at": datetime.now(UTC).isoformat(),
-        "dagster_run_id": context.run_id,
+        "dagster_run_id": context.run.run_id,
         "figures": figures,
         "charts": charts or {},
         "report_key": report_key,

@@ -102,7 +102,7 @@ def upload_demo_model(
 
     data = sio.dumps(trained.pipeline)
     bucket.create_bucket(bucket.default_bucket)
-    version = bucket.upload(bucket.default_bucket, demo.model_key, data, tag=f"platform-{context.run_id[:8]}")
+    version = bucket.upload(bucket.default_bucket, demo.model_key, data, tag=f"platform-{context.run.run_id[:8]}")
     created = read_record(store, demo.name) is None
     if created:
         spec = {
@@ -223,7 +223,7 @@ def pinned_model(
             "version_id": pin.version_id,
             "key": pin.key,
             "checks": {o.name: {"passed": o.passed, "description": o.description} for o in outcomes},
-            "dagster_run_id": context.run_id,
+            "dagster_run_id": context.run.run_id,
         },
     )
     checks = [
@@ -343,7 +343,7 @@ def deployment(
     with threadpool_limits(1):
         compilation = compile_pipeline(current, load_or_fail(model_bucket, pin, mlflow))
     context.log.info("compiled copy for serving: %s", compilation.note)
-    files = deployment_files(current, pin, context.run_id, compilation, record)
+    files = deployment_files(current, pin, context.run.run_id, compilation, record)
     pointer = publish_snapshot(
         object_store,
         snapshot_system(name),

@@ -204,7 +204,7 @@ def image_classifier(
         "test_images": len(y_test),
     }
     with mlflow.start_run(
-        EXPERIMENT, run_name=f"train-{context.run_id[:8]}", tags={DAGSTER_RUN_TAG: context.run_id}
+        EXPERIMENT, run_name=f"train-{context.run.run_id[:8]}", tags={DAGSTER_RUN_TAG: context.run.run_id}
     ) as run:
         mlflow.activate().log_params(params)
         mlflow.activate().log_metrics({**evaluation.metrics(), "train_seconds": train_seconds})
@@ -220,7 +220,7 @@ def image_classifier(
         info.model_uri,
         run.info.run_id,
         tags={
-            DAGSTER_RUN_TAG: context.run_id,
+            DAGSTER_RUN_TAG: context.run.run_id,
             "accuracy": f"{evaluation.accuracy:.6f}",
             FINGERPRINT_TAG: training_fingerprint,
         },

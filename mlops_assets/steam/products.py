@@ -190,7 +190,7 @@ def serving_snapshot(
     }
     encoded = {name: orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS) for name, value in files.items()}
     pointer = publish_snapshot(
-        object_store, SYSTEM, encoded, manifest={"format": SNAPSHOT_FORMAT, "dagster_run_id": context.run_id}
+        object_store, SYSTEM, encoded, manifest={"format": SNAPSHOT_FORMAT, "dagster_run_id": context.run.run_id}
     )
     return dg.MaterializeResult(
         metadata={

@@ -174,7 +174,7 @@ def survival_model(
     # Synthetic passengers follow the original's odd rules; the real-passenger figure is the comparable one.
     kaggle_accuracy = holdout_accuracy(model, training_split, source="kaggle")
     with mlflow.start_run(
-        EXPERIMENT, run_name=f"train-{context.run_id[:8]}", tags={DAGSTER_RUN_TAG: context.run_id}
+        EXPERIMENT, run_name=f"train-{context.run.run_id[:8]}", tags={DAGSTER_RUN_TAG: context.run.run_id}
     ) as run:
         mlflow.activate().log_params({**MODEL_PARAMS, "features": ",".join(FEATURES), "train_rows": len(train)})
         mlflow.activate().log_metrics({"accuracy": accuracy, "kaggle_holdout_accuracy": kaggle_accuracy})
@@ -185,7 +185,11 @@ def survival_model(
         MODEL_NAME,
         info.model_uri,
         run.info.run_id,
-        tags={DAGSTER_RUN_TAG: context.run_id, "accuracy": f"{accuracy:.6f}", FINGERPRINT_TAG: training_fingerprint},
+        tags={
+            DAGSTER_RUN_TAG: context.run.run_id,
+            "accuracy": f"{accuracy:.6f}",
+            FINGERPRINT_TAG: training_fingerprint,
+        },
     )
     context.log.info("registered %s v%s, holdout accuracy %.4f", MODEL_NAME, version.version, accuracy)
     return dg.MaterializeResult(
