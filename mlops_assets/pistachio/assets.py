@@ -243,6 +243,7 @@ def model_sweep(
 def _sweep_summary(table: pd.DataFrame) -> dict[str, dg.MetadataValue]:
     best = table[table["is_best"].astype(bool)].iloc[0]
     return {
+        **table_metadata(table),
         "runs": dg.MetadataValue.int(len(table)),
         "best_val_auc": dg.MetadataValue.float(float(best["val_auc"])),
         "best_test_auc": dg.MetadataValue.float(float(best["test_auc"])),

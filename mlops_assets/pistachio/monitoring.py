@@ -11,6 +11,7 @@ from mlops_assets.common.drift import drift_output
 from mlops_assets.common.keys import key, placement
 from mlops_assets.common.monitoring import DRIFT_CHECK, HOURLY, PERFORMANCE_CHECK, check_spec, parse_inputs, read_log
 from mlops_assets.common.performance import performance_check, performance_output
+from mlops_assets.common.tables import table_metadata
 from mlops_assets.pistachio.constants import (
     FEATURES,
     MODEL_NAME,
@@ -21,7 +22,7 @@ from mlops_assets.pistachio.constants import (
 )
 from mlops_assets.pistachio.model_file import load_pipeline
 from mlops_assets.pistachio.partitions import snapshot_partitions
-from resources.mlflow_registry import CHAMPION, MlflowRegistry
+from resources.mlflow_registry import CHAMPION, MlflowRegistry, model_uri
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
 
@@ -97,8 +98,10 @@ def realized_performance(
     if version is None:
         context.log.info("no champion served before %s: nothing to score", snapshot)
         empty = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in PERFORMANCE_COLUMNS.items()})
-        return dg.Output(empty, metadata={"note": dg.MetadataValue.text(f"no champion before {snapshot}")})
-    model = load_pipeline(mlflow, f"models:/{MODEL_NAME}/{version.version}")
+        return dg.Output(
+            empty, metadata={**table_metadata(empty), "note": dg.MetadataValue.text(f"no champion before {snapshot}")}
+        )
+    model = load_pipeline(mlflow, model_uri(MODEL_NAME, version.version))
     figures = score(model, raw_snapshot)
     row = pd.DataFrame(
         [
@@ -115,9 +118,10 @@ def realized_performance(
     return dg.Output(
         row,
         metadata={
+            **table_metadata(row),
             **{name: dg.MetadataValue.float(value) for name, value in figures.items()},
             "model_version": dg.MetadataValue.text(str(version.version)),
-            "rows": dg.MetadataValue.int(len(raw_snapshot)),
+            "scored_rows": dg.MetadataValue.int(len(raw_snapshot)),
         },
     )
 

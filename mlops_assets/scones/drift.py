@@ -12,7 +12,7 @@ from mlops_assets.common.drift import drift_output
 from mlops_assets.common.keys import key, placement
 from mlops_assets.common.monitoring import DRIFT_CHECK, HOURLY, check_spec, parse_inputs, parse_outputs, read_log
 from mlops_assets.scones.constants import MODEL_NAME, SYSTEM
-from resources.mlflow_registry import CHAMPION, MlflowRegistry
+from resources.mlflow_registry import CHAMPION, MlflowRegistry, model_uri
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
 
@@ -62,7 +62,7 @@ def reference_frame(labelled_images: pd.DataFrame, store: ObjectStore, mlflow: M
     train = labelled_images[labelled_images["split"] == "train"]
     statistics = pd.DataFrame([image_statistics(store.get_bytes(object_key)) for object_key in train["key"]])
     x_test, _ = load_split(labelled_images, "test", store)
-    model = mlflow.load_sklearn(f"models:/{MODEL_NAME}/{champion.version}")
+    model = mlflow.load_sklearn(model_uri(MODEL_NAME, champion.version))
     confidence = model.predict_proba(x_test).max(axis=1)
     # Two samples of different sizes: each column is compared on its own, so the lengths need not match.
     statistics["confidence"] = np.resize(confidence, len(statistics))

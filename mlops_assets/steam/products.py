@@ -34,7 +34,7 @@ COMMON = dict(**placement(SYSTEM), pool=DUCKDB_POOL, kinds={"pandas", "duckdb"},
 def playtime_genre_answers(user_items: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
     """PlayTimeGenre: for each genre, the release year whose games were played the most hours."""
     frame = answers.playtime_genre(user_items, games)
-    return dg.Output(frame, metadata={"genres": len(frame)})
+    return dg.Output(frame, metadata={"genres": len(frame), **table_metadata(frame)})
 
 
 @dg.asset(**COMMON)
@@ -48,21 +48,21 @@ def user_for_genre_answers(user_items: pd.DataFrame, games: pd.DataFrame) -> dg.
 def users_recommend_answers(reviews: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
     """UsersRecommend: for each review year, the 3 games most recommended with a non-negative review."""
     frame = answers.users_recommend(reviews, games)
-    return dg.Output(frame, metadata={"years": int(frame["year"].nunique())})
+    return dg.Output(frame, metadata={"years": int(frame["year"].nunique()), **table_metadata(frame)})
 
 
 @dg.asset(**COMMON)
 def users_not_recommend_answers(reviews: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
     """UsersNotRecommend: for each review year, the 3 games most often not recommended with a negative review."""
     frame = answers.users_not_recommend(reviews, games)
-    return dg.Output(frame, metadata={"years": int(frame["year"].nunique())})
+    return dg.Output(frame, metadata={"years": int(frame["year"].nunique()), **table_metadata(frame)})
 
 
 @dg.asset(**COMMON)
 def sentiment_answers(reviews: pd.DataFrame) -> dg.Output:
     """sentiment_analysis: negative / neutral / positive review counts per review year."""
     frame = answers.sentiment_by_year(reviews)
-    return dg.Output(frame, metadata={"years": len(frame)})
+    return dg.Output(frame, metadata={"years": len(frame), **table_metadata(frame)})
 
 
 @dg.asset(
@@ -92,7 +92,11 @@ def game_recommendations(games: pd.DataFrame):
     first = frame[frame["rank"] == 1]
     yield dg.Output(
         frame,
-        metadata={"games": int(frame["item_id"].nunique()), "mean_top1_similarity": float(first["similarity"].mean())},
+        metadata={
+            "games": int(frame["item_id"].nunique()),
+            "mean_top1_similarity": float(first["similarity"].mean()),
+            **table_metadata(frame),
+        },
     )
 
 

@@ -78,6 +78,7 @@ def daily_passenger(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame
     return dg.Output(
         frame,
         metadata={
+            **table_metadata(frame),
             "passenger_id": dg.MetadataValue.int(row["passenger_id"]),
             "survived": dg.MetadataValue.int(row[LABEL]),
         },

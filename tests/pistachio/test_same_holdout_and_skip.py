@@ -18,6 +18,7 @@ from mlops_assets.pistachio.model_file import load_pipeline
 from mlops_assets.pistachio.sweep import SplitData
 from resources import CHAMPION
 from resources.mlflow_registry import model_uri
+from tests.pistachio.conftest import SMALL_GRID
 
 
 def versions(registry) -> list:
@@ -76,6 +77,7 @@ def test_materializing_an_unchanged_week_again_trains_and_registers_nothing(boot
         assert metadata["model_version"].value == str(week_version.version)
         assert metadata[FINGERPRINT_TAG].value == week_version.tags[FINGERPRINT_TAG]
     assert isinstance(materializations["registered_model"].metadata["val_auc"].value, float)
+    assert materializations["model_sweep"].metadata["dagster/row_count"].value == len(SMALL_GRID)  # the same table
     # The same data version as the run that trained it: nothing downstream becomes stale.
     records = dg.AssetRecordsFilter(asset_key=dg.AssetKey(["pistachio", "registered_model"]), asset_partitions=[week])
     trained = bootstrapped.instance.fetch_materializations(records, limit=2).records
