@@ -112,7 +112,7 @@ def drift_output(
             }
         ), check
     drift = compute_drift(reference, current, numerical, categorical)
-    key = report_key(system, context.run_id)
+    key = report_key(system, context.run.run_id)
     uri = store.put_bytes(key, drift.html.encode(), "text/html")
     drifted = sorted(name for name, flag in drift.drifted.items() if flag)
     crossed = drift.share >= threshold

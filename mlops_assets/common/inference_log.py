@@ -22,7 +22,9 @@ import pandas as pd
 from dagster_duckdb import DuckDBResource
 
 from mlops_assets.common.constants import DUCKDB_POOL
+from mlops_assets.common.keys import key
 from mlops_assets.common.monitoring import parse_inputs  # noqa: F401  (the log's reader helper, one copy)
+from mlops_assets.common.tables import table_metadata
 from mlops_assets.systems import system_names
 from resources.object_store import ObjectStore
 
@@ -191,7 +193,7 @@ def inference_log_asset(system: str, extra_rows: ExtraRows | None = None) -> dg.
     }.get(system, "")
 
     @dg.asset(
-        key=[system, "inference_log"],
+        key=key(system, "inference_log"),
         group_name=system,
         partitions_def=HOURLY,
         kinds={"parquet", "duckdb"},
@@ -228,7 +230,7 @@ def inference_log_asset(system: str, extra_rows: ExtraRows | None = None) -> dg.
         return dg.Output(
             frame,
             metadata={
-                "dagster/row_count": dg.MetadataValue.int(len(frame)),
+                **table_metadata(frame),
                 "files": dg.MetadataValue.int(files),
                 "joined_rows": dg.MetadataValue.int(len(extra)),
                 "source": dg.MetadataValue.path(object_store.uri(hour_prefix(system, start))),

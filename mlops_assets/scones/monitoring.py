@@ -6,6 +6,7 @@ from dagster_duckdb import DuckDBResource
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
+from mlops_assets.common.keys import placement
 from mlops_assets.scones.capture import ensure_capture_table
 from mlops_assets.scones.constants import CAPTURE_TABLE, CHART_KEY, DEFAULT_THRESHOLD, SYSTEM, THRESHOLD_FAILURE
 from mlops_assets.scones.inference import CAPTURES_KEY
@@ -63,8 +64,7 @@ def confidence_chart_png(captures: pd.DataFrame, threshold: float = DEFAULT_THRE
 
 
 @dg.asset(
-    key_prefix=[SYSTEM],
-    group_name=SYSTEM,
+    **placement(SYSTEM),
     kinds={"matplotlib", "png"},
     code_version="1",
     deps=[CAPTURES_KEY],
