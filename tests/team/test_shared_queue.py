@@ -54,7 +54,7 @@ def call(url: str, body: dict | None = None) -> tuple[int, dict]:
 
 
 def requests_and_answers(served) -> list[tuple[dict, float]]:
-    """N requests (60 distinct rows, so a mixed-up answer shows) and the value the served model gives each,
+    """N requests (180 distinct rows, so a mixed-up answer shows) and the value the served model gives each,
     computed here by the consumers' own code from the published snapshot (ONNX copy included)."""
     rows = []
     for i in range(N):
