@@ -125,10 +125,12 @@ class PgDeployQueue:
     def recover(self) -> int:
         """Release rows whose claimer is gone: its server connection closed (any host), or a dead pid on this host."""
         with self._cursor() as cur:
-            # The live backends and the time they were listed, in one statement: a claim made before that time by
-            # a backend missing from the list was made by a connection that has closed since.
-            cur.execute(f"SELECT {NOW}, array_agg(pid) FROM pg_stat_activity")
-            listed_at, alive = cur.fetchone()
+            # The time first, then the live backends (a later transaction, so a later snapshot): a claim made before
+            # that time by a backend missing from the list was made by a connection that has closed since.
+            cur.execute(f"SELECT {NOW}")
+            (listed_at,) = cur.fetchone()
+            cur.execute("SELECT array_agg(pid) FROM pg_stat_activity")
+            (alive,) = cur.fetchone()
             cur.execute(
                 f"UPDATE {TABLE} SET claimed_by = NULL, claimed_backend = NULL, lease_until = NULL "
                 "WHERE status = 'PENDING' AND claimed_by IS NOT NULL AND claimed_at < %s "

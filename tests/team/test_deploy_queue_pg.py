@@ -223,3 +223,13 @@ def test_the_setting_selects_the_backend(tmp_path, queue_url):
     shared.close()
     with pytest.raises(ValueError, match="MLOPS_DEPLOY_QUEUE_URL must be empty .* got 'mysql'"):
         PlatformSettings.from_env({"MLOPS_DEPLOY_QUEUE_URL": "mysql://u:secret@h/db"})
+
+
+def test_the_consumer_refuses_bad_arguments_naming_them(capsys):
+    from serving.deploy_consumer import parse_args
+
+    assert parse_args([]).workers == 1
+    for argv, named in ((["--workers", "0"], "--workers"), (["--recover-seconds", "0"], "--recover-seconds")):
+        with pytest.raises(SystemExit) as exited:
+            parse_args(argv)
+        assert exited.value.code == 2 and named in capsys.readouterr().err
