@@ -1,10 +1,11 @@
 """Async prediction throughput on the shared deploy queue: 1 vs 2 API processes, in the same run.
 
 `measure_async_throughput(api_urls, n)` (imported by scripts/bench_scale.py) sends n predictions to the deploy
-API, spread round-robin over `api_urls`, from `concurrency` client threads, each over keep-alive connections doing
-POST /api/<deployment>/predict then the long poll GET /api/predict/{id}?wait=10 until COMPLETE; it returns the
-throughput (completed predictions per second of wall time) and the client-seen latency (POST sent → COMPLETE
-received) p50/p99. The APIs and whatever consumes the queue must already run.
+API from `concurrency` keep-alive connections spread round-robin over `api_urls` (scripts/httpload.py's raw
+client, so the client's own cost stays small), each doing POST /api/<deployment>/predict then the long poll
+GET /api/predict/{id}?wait=10 until COMPLETE; it returns the throughput (completed predictions per second of
+wall time) and the client-seen latency (POST sent → COMPLETE received) p50/p99. The APIs and whatever consumes
+the queue must already run.
 
 Run as a script, it starts everything itself on 127.0.0.1: a PostgreSQL cluster in a temporary folder
 (devtools/team.py), the demo Paris Airbnb deployment (published as the deployment asset does, ONNX copy
@@ -17,15 +18,13 @@ included), `--consumers` queue consumers (`python -m serving.deploy_consumer`) a
 from __future__ import annotations
 
 import argparse
-import http.client
+import asyncio
 import json
 import os
-import queue
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,6 +32,7 @@ from urllib.parse import urlsplit
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from scripts.httpload import exchange, get_message, post_message  # noqa: E402
 from tests.support import percentile  # noqa: E402
 
 DEPLOYMENT = "paris_airbnb_price"
@@ -51,59 +51,12 @@ def measure_async_throughput(
     """Predictions per second and client-seen latency (ms) of n async predictions over `api_urls`."""
     if not api_urls or n < 1:
         raise ValueError("measure_async_throughput needs at least one API URL and n >= 1")
+    parts = [urlsplit(url) for url in api_urls]
+    if any(part.hostname != "127.0.0.1" or part.port is None for part in parts):
+        raise ValueError(f"API URLs must be http://127.0.0.1:<port> (the raw load client's), got {api_urls}")
     rows = _rows(deployment, n)
-    todo: queue.Queue[int] = queue.Queue()
-    for i in range(n):
-        todo.put(i)
-    latencies: list[float] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-
-    def client(k: int) -> None:
-        connections: dict[str, http.client.HTTPConnection] = {}
-        try:
-            while True:
-                try:
-                    i = todo.get_nowait()
-                except queue.Empty:
-                    return
-                base = api_urls[(i + k) % len(api_urls)]
-                if base not in connections:
-                    parts = urlsplit(base)
-                    connections[base] = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-                conn = connections[base]
-                started = time.perf_counter()
-                status, body = _request(conn, "POST", f"/api/{deployment}/predict", rows[i])
-                if status != 202:
-                    with lock:
-                        failures.append(f"POST {status}: {body}")
-                    continue
-                prediction_id = body["prediction_id"]
-                while True:
-                    status, body = _request(conn, "GET", f"/api/predict/{prediction_id}?wait=10")
-                    if status != 200 or body["status"] != "PENDING":
-                        break
-                elapsed = time.perf_counter() - started
-                with lock:
-                    if status == 200 and body["status"] == "COMPLETE":
-                        latencies.append(elapsed)
-                    else:
-                        failures.append(f"GET {status}: {body}")
-        finally:
-            for conn in connections.values():
-                conn.close()
-
-    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=max(0.0, timeout - (time.perf_counter() - started)))
-    seconds = time.perf_counter() - started
-    if any(thread.is_alive() for thread in threads):
-        raise TimeoutError(f"{n} predictions not done within {timeout}s ({len(latencies)} complete)")
-    if failures:
-        raise RuntimeError(f"{len(failures)} of {n} predictions failed, e.g. {failures[0]}")
+    drive = _drive([part.port for part in parts], deployment, rows, concurrency)
+    seconds, latencies = asyncio.run(asyncio.wait_for(drive, timeout))
     return {
         "api_processes": len(api_urls),
         "predictions": n,
@@ -115,12 +68,38 @@ def measure_async_throughput(
     }
 
 
-def _request(conn: http.client.HTTPConnection, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-    payload = json.dumps(body).encode() if body is not None else None
-    headers = {"Content-Type": "application/json"} if payload is not None else {}
-    conn.request(method, path, body=payload, headers=headers)
-    response = conn.getresponse()
-    return response.status, json.loads(response.read())
+async def _drive(ports: list[int], deployment: str, rows: list[dict], concurrency: int) -> tuple[float, list[float]]:
+    """`concurrency` keep-alive connections, spread round-robin over the APIs, each sending POST then long polls
+    until its prediction is COMPLETE; anything else stops the run (a benchmark of errors is none)."""
+    todo = list(range(len(rows)))[::-1]
+    latencies: list[float] = []
+
+    async def client(c: int) -> None:
+        port = ports[c % len(ports)]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while todo:
+                i = todo.pop()
+                started = time.perf_counter()
+                post = post_message(port, f"/api/{deployment}/predict", rows[i])
+                status, body = await exchange(reader, writer, post)
+                if status != 202:
+                    raise RuntimeError(f"POST answered {status} on port {port}: {body[:200]!r}")
+                poll = get_message(port, f"/api/predict/{json.loads(body)['prediction_id']}?wait=10")
+                while True:
+                    status, body = await exchange(reader, writer, poll)
+                    answer = json.loads(body) if status == 200 else {}
+                    if answer.get("status") != "PENDING":
+                        break
+                if answer.get("status") != "COMPLETE":
+                    raise RuntimeError(f"GET answered {status} on port {port}: {body[:200]!r}")
+                latencies.append(time.perf_counter() - started)
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in range(concurrency)))
+    return time.perf_counter() - started, latencies
 
 
 def main() -> None:
@@ -169,7 +148,7 @@ def main() -> None:
             measure_async_throughput([api0, api1], 200, concurrency=args.concurrency)  # warm-up: imports, caches
             one = measure_async_throughput([api0], args.requests, concurrency=args.concurrency)
             two = measure_async_throughput([api0, api1], args.requests, concurrency=args.concurrency)
-        print(f"{args.consumers} consumer process(es), {args.concurrency} client threads, {os.cpu_count()} CPUs")
+        print(f"{args.consumers} consumer process(es), {args.concurrency} client connections, {os.cpu_count()} CPUs")
         for result in (one, two):
             print(
                 f"{result['api_processes']} API process(es): {result['predictions_per_s']} predictions/s "
