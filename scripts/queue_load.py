@@ -10,9 +10,10 @@ the queue must already run.
 Run as a script, it starts everything itself on 127.0.0.1: a PostgreSQL cluster in a temporary folder
 (devtools/team.py), the demo Paris Airbnb deployment (published as the deployment asset does, ONNX copy
 included), `--consumers` queue consumers (`python -m serving.deploy_consumer`) and two uvicorn API processes
-(`MLOPS_DEPLOY_WORKER=0`), then measures with the first API alone and with both, and prints both and the ratio.
+(`MLOPS_DEPLOY_WORKER=0`), then measures with the first API alone and with both, alternating for `--rounds`,
+and prints each figure and the ratio.
 
-    .venv/bin/python scripts/queue_load.py [--requests 2000] [--consumers 2] [--concurrency 16]
+    .venv/bin/python scripts/queue_load.py [--requests 1000] [--consumers 2] [--concurrency 16] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -104,9 +105,10 @@ async def _drive(ports: list[int], deployment: str, rows: list[dict], concurrenc
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--consumers", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2, help="1 API then 2 APIs, this many times")
     args = parser.parse_args()
 
     from devtools.team import LocalPostgres
@@ -146,16 +148,20 @@ def main() -> None:
             for base in (api0, api1):
                 wait_for(lambda b=base: _served(b), f"{DEPLOYMENT} served by {base}", timeout=120, interval=0.2)
             measure_async_throughput([api0, api1], 200, concurrency=args.concurrency)  # warm-up: imports, caches
-            one = measure_async_throughput([api0], args.requests, concurrency=args.concurrency)
-            two = measure_async_throughput([api0, api1], args.requests, concurrency=args.concurrency)
+            # Alternated, so a change of the machine's load during the run weighs on both configurations.
+            results = []
+            for _ in range(args.rounds):
+                for apis in ([api0], [api0, api1]):
+                    results.append(measure_async_throughput(apis, args.requests, concurrency=args.concurrency))
         print(f"{args.consumers} consumer process(es), {args.concurrency} client connections, {os.cpu_count()} CPUs")
-        for result in (one, two):
+        for result in results:
             print(
                 f"{result['api_processes']} API process(es): {result['predictions_per_s']} predictions/s "
                 f"({result['predictions']} in {result['seconds']} s), latency p50 {result['latency_p50_ms']} ms, "
                 f"p99 {result['latency_p99_ms']} ms"
             )
-        print(f"ratio 2/1 API processes: {two['predictions_per_s'] / one['predictions_per_s']:.2f}")
+        seconds = {k: sum(r["seconds"] for r in results if r["api_processes"] == k) for k in (1, 2)}
+        print(f"ratio 2/1 API processes (predictions/s over all rounds): {seconds[1] / seconds[2]:.2f}")
     finally:
         for process in consumers:
             stop_process(process)
