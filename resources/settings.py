@@ -29,6 +29,21 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+QUEUE_SCHEMES = ("postgresql+psycopg2://", "postgresql://", "postgres://")
+
+
+def _queue_url(raw: str | None) -> str | None:
+    url = (raw or "").strip()
+    if not url:
+        return None
+    if not url.startswith(QUEUE_SCHEMES):
+        raise ValueError(
+            f"MLOPS_DEPLOY_QUEUE_URL must be empty (SQLite under MLOPS_HOME) or a postgresql+psycopg2:// URL, "
+            f"got {url.partition('://')[0]!r}"
+        )
+    return url
+
+
 @dataclass(frozen=True)
 class PlatformSettings:
     """Where every piece of state lives.
@@ -59,6 +74,9 @@ class PlatformSettings:
     retrain_on_monitoring_failure: bool = False
     # The serving API that classifies Scones images for the inference runs; None: each run loads the champion.
     scones_endpoint_url: str | None = None
+    # Team profile, shared async prediction queue (serving/queue_backend.py): None keeps the SQLite file under
+    # `home`; a postgresql+psycopg2:// URL puts deploy's queue in PostgreSQL for several API and consumer processes.
+    deploy_queue_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PlatformSettings:
@@ -98,6 +116,7 @@ class PlatformSettings:
             performance_drop_tolerance=_fraction(env, "MLOPS_PERFORMANCE_DROP_TOLERANCE", 0.1),
             retrain_on_monitoring_failure=_flag(env.get("MLOPS_RETRAIN_ON_MONITORING_FAILURE")),
             scones_endpoint_url=(env.get("MLOPS_SCONES_ENDPOINT_URL") or "").strip().rstrip("/") or None,
+            deploy_queue_url=_queue_url(env.get("MLOPS_DEPLOY_QUEUE_URL")),
         )
 
     @property

@@ -20,16 +20,20 @@ def get_message(port: int, path: str) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: bytes) -> int:
-    """Send one request on a keep-alive connection, read its whole answer, return the status."""
+async def exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: bytes) -> tuple[int, bytes]:
+    """Send one request on a keep-alive connection, read its whole answer, return the status and the body."""
     writer.write(message)
     headers = await reader.readuntil(b"\r\n\r\n")
     length = next(
         (int(line.split(b":", 1)[1]) for line in headers.split(b"\r\n") if line.lower().startswith(b"content-length:")),
         0,
     )
-    await reader.readexactly(length)
-    return int(headers.split(b" ", 2)[1])
+    body = await reader.readexactly(length)
+    return int(headers.split(b" ", 2)[1]), body
+
+
+async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, message: bytes) -> int:
+    return (await exchange(reader, writer, message))[0]
 
 
 async def drive(port: int, messages: list[bytes], requests: int, clients: int) -> tuple[float, list[float]]:
