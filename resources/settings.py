@@ -77,6 +77,10 @@ class PlatformSettings:
     # Team profile, shared async prediction queue (serving/queue_backend.py): None keeps the SQLite file under
     # `home`; a postgresql+psycopg2:// URL puts deploy's queue in PostgreSQL for several API and consumer processes.
     deploy_queue_url: str | None = None
+    # Tables (docs/scale-out.md): `duckdb`, one local file; `delta`, Delta Lake tables under `delta_root` (S3 in
+    # the team profile), one folder (schema) per system, read by DuckDB through Arrow for SQL.
+    table_format: str = "duckdb"
+    delta_root: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PlatformSettings:
@@ -97,12 +101,20 @@ class PlatformSettings:
             default_artifacts = f"s3://{s3_bucket}/mlflow-artifacts"
         else:
             default_artifacts = (home / "mlartifacts").as_uri()
+        table_format = (env.get("MLOPS_TABLE_FORMAT") or "duckdb").strip().lower()
+        if table_format not in {"duckdb", "delta"}:
+            raise ValueError(f"MLOPS_TABLE_FORMAT must be 'duckdb' or 'delta', got {table_format!r}")
+        s3_prefix = (env.get("MLOPS_S3_PREFIX") or "").strip("/")
+        if object_store == "s3":
+            default_delta_root = "/".join(["s3:/", s3_bucket, *([s3_prefix] if s3_prefix else []), "tables"])
+        else:
+            default_delta_root = str(home / "tables")
         return cls(
             home=home,
             data_dir=Path(data_dir).resolve() if data_dir else None,
             object_store=object_store,
             s3_bucket=s3_bucket,
-            s3_prefix=(env.get("MLOPS_S3_PREFIX") or "").strip("/"),
+            s3_prefix=s3_prefix,
             s3_endpoint_url=s3_endpoint_url,
             s3_region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
             mlflow_tracking_uri=tracking_uri,
@@ -117,6 +129,8 @@ class PlatformSettings:
             retrain_on_monitoring_failure=_flag(env.get("MLOPS_RETRAIN_ON_MONITORING_FAILURE")),
             scones_endpoint_url=(env.get("MLOPS_SCONES_ENDPOINT_URL") or "").strip().rstrip("/") or None,
             deploy_queue_url=_queue_url(env.get("MLOPS_DEPLOY_QUEUE_URL")),
+            table_format=table_format,
+            delta_root=(env.get("MLOPS_DELTA_ROOT") or "").strip().rstrip("/") or default_delta_root,
         )
 
     @property

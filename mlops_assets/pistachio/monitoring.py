@@ -4,7 +4,6 @@ the kernels classified on `/classify` against the champion's training rows."""
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.drift import drift_output
@@ -25,6 +24,7 @@ from mlops_assets.pistachio.partitions import snapshot_partitions
 from resources.mlflow_registry import CHAMPION, MlflowRegistry, model_uri
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
+from resources.tables import Tables
 
 COMMON = placement(SYSTEM)
 CLASSIFY_ROUTE = "/classify"
@@ -198,7 +198,7 @@ def realized_performance_chart(
 )
 def input_drift(
     context: dg.AssetExecutionContext,
-    warehouse: DuckDBResource,
+    warehouse: Tables,
     object_store: ObjectStore,
     mlflow: MlflowRegistry,
     monitoring: MonitoringSettings,
@@ -209,11 +209,10 @@ def input_drift(
     trained_on = (champion.tags or {}).get(TRAINING_DATAFILE_TAG) if champion is not None else None
     reference = pd.DataFrame(columns=list(FEATURES))
     if trained_on:
-        with warehouse.get_connection() as connection:
-            reference = connection.execute(
-                f"SELECT {', '.join(FEATURES)} FROM {SYSTEM}.snapshot_splits WHERE snapshot = ? AND split = 'train'",
-                [trained_on],
-            ).df()
+        reference = warehouse.query(
+            f"SELECT {', '.join(FEATURES)} FROM {SYSTEM}.snapshot_splits WHERE snapshot = ? AND split = 'train'",
+            [trained_on],
+        )
     log = read_log(object_store, SYSTEM)
     log = log[log["route"] == CLASSIFY_ROUTE]
     current = parse_inputs(log).reindex(columns=list(FEATURES)).dropna().astype(float)
