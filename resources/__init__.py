@@ -81,7 +81,8 @@ def delta_storage_options(settings: PlatformSettings) -> dict[str, str]:
 def build_tables(settings: PlatformSettings) -> dict[str, Any]:
     """The `io_manager` and the `warehouse` (resources/tables.py) of the configured table format."""
     if settings.table_format == "delta":
-        from dagster_deltalake import ClientConfig, LocalConfig, S3Config
+        from dagster_deltalake import LocalConfig, S3Config
+        from dagster_deltalake.config import ClientConfig
 
         from resources.delta_io import PlatformDeltaIOManager
         from resources.tables import DeltaTables

@@ -12,6 +12,7 @@ SQL always runs in DuckDB. Over Delta it reads each table the statement names th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 # with this field metadata, and read back naive: `timestamp_ntz` columns cannot be partition columns for
 # dagster-deltalake, and DuckDB reads both the same way.
 NAIVE_UTC = b"mlops.naive_utc"
+TABLE_REFERENCE = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_]\w*\.[A-Za-z_]\w*)\b", re.IGNORECASE)
 
 
 def split_name(table: str) -> tuple[str, str]:
@@ -191,11 +193,12 @@ class DeltaTables(Tables):
 
     @contextmanager
     def connection(self, tables: Sequence[str]) -> Iterator[Any]:
-        """An in-memory DuckDB session (UTC) where each existing table of `tables` is a view over its Arrow
+        """An in-memory DuckDB session where each existing table of `tables` is a view over its Arrow
         dataset: reads stream from the Parquet files, filters reach them."""
         import duckdb
 
-        connection = duckdb.connect(config={"TimeZone": "UTC"})
+        # The session's time zone is UTC: DuckDB 2.0 without its ICU extension (not loadable offline) has no other.
+        connection = duckdb.connect()
         try:
             for i, table in enumerate(sorted(set(tables))):
                 if not self.exists(table):
@@ -212,11 +215,9 @@ class DeltaTables(Tables):
             connection.close()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        import duckdb
-
-        # The statement's own tables, as DuckDB's parser sees them ("schema.table AS alias").
-        named = {name.split(" ")[0] for name in duckdb.get_table_names(sql, qualified=True)}
-        with self.connection([name for name in named if name.count(".") == 1]) as connection:
+        # The tables the statement reads: `schema.table` after FROM or JOIN (duckdb.get_table_names would bind a
+        # USING join before the views exist, and fail).
+        with self.connection(TABLE_REFERENCE.findall(sql)) as connection:
             return connection.execute(sql, list(params)).df()
 
     def _write(self, table: str, rows: pa.Table, **options) -> None:
