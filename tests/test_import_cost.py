@@ -43,7 +43,11 @@ HEAVY = (
 )
 # Modules that subclass a heavy library's class, so importing them must import it; nothing loaded at start-up
 # imports them (the training asset does, inside its body). Each may bring only the libraries listed for it.
-DEFINES_SUBCLASSES = {"mlops_assets.scones.features": {"sklearn", "scipy", "joblib"}}
+DEFINES_SUBCLASSES = {
+    "mlops_assets.scones.features": {"sklearn", "scipy", "joblib"},
+    # The Delta I/O manager's type handler; build_tables imports it only when MLOPS_TABLE_FORMAT=delta.
+    "resources.delta_io": {"deltalake"},
+}
 
 PROBE = textwrap.dedent("""
     import importlib, json, pkgutil, sys

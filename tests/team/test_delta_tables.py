@@ -192,3 +192,32 @@ def test_titanic_and_pistachio_tables_are_delta_tables_on_s3(team_tables, moto_e
     # Nothing went to a local DuckDB file.
     assert not settings.duckdb_path.exists()
     assert not list(settings.home.rglob("*.duckdb"))
+
+
+def test_the_delta_root_and_its_storage_options_follow_the_s3_settings(tmp_path):
+    from resources import delta_storage_options
+    from resources.buckets import required_buckets
+
+    local = PlatformSettings.from_env({"MLOPS_HOME": str(tmp_path), "MLOPS_TABLE_FORMAT": "delta"})
+    assert local.delta_root == str(tmp_path / "tables") and delta_storage_options(local) == {}
+    s3_env = {
+        "MLOPS_OBJECT_STORE": "s3",
+        "MLOPS_S3_BUCKET": "team",
+        "MLOPS_S3_PREFIX": "/prod/",
+        "MLOPS_TABLE_FORMAT": "delta",
+    }
+    on_aws = PlatformSettings.from_env({**s3_env, "AWS_REGION": "eu-west-1"})
+    assert on_aws.delta_root == "s3://team/prod/tables"
+    assert delta_storage_options(on_aws) == {"AWS_REGION": "eu-west-1"}  # credentials: the environment's
+    custom = PlatformSettings.from_env(
+        {**s3_env, "MLOPS_S3_ENDPOINT_URL": "http://127.0.0.1:9000", "MLOPS_DELTA_ROOT": "s3://lake/tables/"}
+    )
+    assert custom.delta_root == "s3://lake/tables"
+    assert delta_storage_options(custom) == {
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
+        "AWS_ALLOW_HTTP": "true",
+    }
+    assert ("lake", ("Delta tables",)) in [(b.name, b.purposes) for b in required_buckets(custom, {})]
+    with pytest.raises(ValueError, match="MLOPS_TABLE_FORMAT must be 'duckdb' or 'delta', got 'iceberg'"):
+        PlatformSettings.from_env({"MLOPS_TABLE_FORMAT": "iceberg"})
