@@ -89,6 +89,50 @@ def s3(endpoint: str):
     )
 
 
+DAYS = dg.DailyPartitionsDefinition(start_date="2026-03-01")
+WEEKS = dg.StaticPartitionsDefinition(["w1", "w2"])
+
+
+@dg.asset(key_prefix=["demo"], partitions_def=DAYS, metadata={"partition_expr": "event_date"})
+def daily(context) -> pd.DataFrame:
+    day = pd.Timestamp(context.partition_key)  # naive, as Titanic's event_date
+    return pd.DataFrame({"event_date": [day, day], "n": [day.day, -day.day]})
+
+
+@dg.asset(key_prefix=["demo"], ins={"daily": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())})
+def every_day(daily: pd.DataFrame) -> pd.DataFrame:
+    return daily
+
+
+@dg.asset(key_prefix=["demo"], partitions_def=WEEKS, metadata={"partition_expr": "week"})
+def weekly(context) -> pd.DataFrame:
+    return pd.DataFrame({"week": [context.partition_key] * 3, "n": [1, 2, 3]})
+
+
+@dg.asset(
+    key_prefix=["demo"],
+    partitions_def=WEEKS,
+    metadata={"partition_expr": "week"},
+    ins={"weekly": dg.AssetIn(key=["demo", "weekly"])},
+)
+def weekly_sum(weekly: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"week": weekly["week"].unique(), "total": [int(weekly["n"].sum())]})
+
+
+def test_the_delta_io_manager_reads_and_replaces_daily_and_weekly_partitions(tmp_path):
+    resources = build_tables(PlatformSettings.from_env({"MLOPS_HOME": str(tmp_path), "MLOPS_TABLE_FORMAT": "delta"}))
+    for day in ["2026-03-01", "2026-03-02", "2026-03-01"]:  # the first day twice: replaced, not appended
+        assert dg.materialize([daily], partition_key=day, resources=resources).success
+    result = dg.materialize([daily, every_day], selection=[every_day], resources=resources)
+    frame = result.output_for_node("demo__every_day")
+    assert sorted(frame["n"]) == [-2, -1, 1, 2] and frame["event_date"].dt.tz is None
+    for week in ["w1", "w2", "w1"]:
+        assert dg.materialize([weekly, weekly_sum], partition_key=week, resources=resources).success
+    tables = resources["warehouse"]
+    assert tables.query("SELECT week, total FROM demo.weekly_sum ORDER BY 1").values.tolist() == [["w1", 6], ["w2", 6]]
+    assert tables.query("SELECT count(*) FROM demo.weekly")["count_star()"].tolist() == [6]
+
+
 def delta_env(tmp_path, moto_endpoint, data) -> dict[str, str]:
     bucket = f"delta-tables-{os.getpid()}"
     s3(moto_endpoint).create_bucket(Bucket=bucket)
