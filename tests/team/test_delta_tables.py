@@ -164,7 +164,7 @@ def test_concurrent_writers_to_one_delta_table_on_s3_lose_no_commit(tmp_path, mo
 
 @pytest.fixture
 def team_tables(tmp_path, moto_endpoint):
-    """Titanic (three days) and Pistachio (a 1-configuration grid) bootstrapped with tables as Delta on S3."""
+    """Titanic (two days) and Pistachio (a 1-configuration grid) bootstrapped with tables as Delta on S3."""
     from mlops_assets.definitions import defs
     from mlops_assets.pistachio import bootstrap as pistachio
     from mlops_assets.pistachio.sweep import Config
@@ -172,7 +172,7 @@ def team_tables(tmp_path, moto_endpoint):
 
     env = delta_env(tmp_path, moto_endpoint, require_shared_data())
     with isolated_environment(env), pytest.MonkeyPatch.context() as patch, dg.instance_for_test() as instance:
-        patch.setattr(titanic, "BOOTSTRAP_DAYS", 3)
+        patch.setattr(titanic, "BOOTSTRAP_DAYS", 2)
         patch.setattr("mlops_assets.pistachio.assets.full_grid", lambda: [Config(1.0, 100, "liblinear")])
         definitions = defs()
         titanic.bootstrap(definitions, instance, today=dt.date(2026, 3, 10))
@@ -209,14 +209,14 @@ def test_titanic_and_pistachio_tables_are_delta_tables_on_s3(team_tables, moto_e
     options = definitions.resources["warehouse"].storage_options
     assert options["AWS_ENDPOINT_URL"] == moto_endpoint and "AWS_SECRET_ACCESS_KEY" not in options
     group = deltalake.DeltaTable(f"{settings.delta_root}/titanic/feature_group", storage_options=options)
-    assert len(group.to_pandas()) == 891 + 3
+    assert len(group.to_pandas()) == 891 + 2
     daily = deltalake.DeltaTable(f"{settings.delta_root}/titanic/daily_passenger", storage_options=options)
-    assert sorted(str(d.date()) for d in daily.to_pandas()["event_date"]) == ["2026-03-07", "2026-03-08", "2026-03-09"]
+    assert sorted(str(d.date()) for d in daily.to_pandas()["event_date"]) == ["2026-03-08", "2026-03-09"]
 
     # Ad-hoc SQL through DuckDB over Arrow, across systems' tables.
     tables = definitions.resources["warehouse"]
     history = tables.query("SELECT event_date, prediction, label FROM titanic.prediction_history ORDER BY 1")
-    assert len(history) == 3 and history["event_date"].dt.tz is None
+    assert len(history) == 2 and history["event_date"].dt.tz is None
     raw = tables.query("SELECT snapshot, count(*) AS n FROM pistachio.raw_snapshot GROUP BY 1 ORDER BY 1")
     assert raw.values.tolist() == [
         ["pistachio_20230710", 900],
