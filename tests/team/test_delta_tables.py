@@ -89,6 +89,34 @@ def s3(endpoint: str):
     )
 
 
+def test_scones_captures_and_the_hourly_inference_log_work_alike_in_both_formats(tables, tmp_path):
+    from mlops_assets.common.inference_log import inference_log_asset, scones_event_rows
+    from mlops_assets.scones.capture import Capture, captured_versions, record_many
+    from mlops_assets.scones.monitoring import recent_captures
+    from mlops_assets.scones.workflow import Verdict
+    from resources.object_store import LocalObjectStore
+
+    def capture(key: str, minute: int) -> Capture:
+        verdict = Verdict.from_inferences([0.1, 0.9], 0.85)
+        return Capture(HOUR + timedelta(minutes=minute), None, "b", key, "e1", verdict, 0.85, "m", "4", "run")
+
+    assert captured_versions(tables, ["scones/incoming/a.png"]) == {}
+    record_many(tables, [capture("scones/incoming/a.png", 1), capture("scones/incoming/b.png", 2)])
+    assert captured_versions(tables, ["scones/incoming/a.png"]) == {("scones/incoming/a.png", "e1"): "run"}
+    chart = recent_captures(tables)
+    assert chart["s3_key"].tolist() == ["scones/incoming/a.png", "scones/incoming/b.png"]
+    assert str(chart["captured_at"].dt.tz) in {"UTC", "Etc/UTC"}
+    # The hour's partition of the inference log joins the captures of the hour (route `event`), idempotently.
+    resources = {"warehouse": tables, "object_store": LocalObjectStore(root=str(tmp_path / "objects"))}
+    asset = inference_log_asset("scones", scones_event_rows)
+    for _ in range(2):
+        assert dg.materialize([asset], partition_key="2026-03-10-14:00", resources=resources).success
+    log = tables.query("SELECT route, logged_at FROM scones.inference_log ORDER BY logged_at")
+    assert log["route"].tolist() == ["event", "event"] and log["logged_at"].iloc[0] == pd.Timestamp(
+        HOUR + timedelta(minutes=1)
+    )
+
+
 DAYS = dg.DailyPartitionsDefinition(start_date="2026-03-01")
 WEEKS = dg.StaticPartitionsDefinition(["w1", "w2"])
 
