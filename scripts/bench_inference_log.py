@@ -56,11 +56,11 @@ def publish_steam(env: dict[str, str]) -> None:
 def ingest_rate(home: Path, rows: int, rows_per_file: int = 500) -> tuple[float, int]:
     """Seconds to materialize one hour holding `rows` logged answers, written as the API writes them."""
     import dagster as dg
-    from dagster_duckdb import DuckDBResource
     from dagster_duckdb_pandas import DuckDBPandasIOManager
 
     from mlops_assets.common.inference_log import inference_log_asset
     from resources.object_store import LocalObjectStore
+    from resources.tables import DuckDBTables
     from serving.inference_log import encode, new_prediction_id, parquet_bytes
 
     store = LocalObjectStore(root=str(home / "ingest-objects"))
@@ -92,7 +92,7 @@ def ingest_rate(home: Path, rows: int, rows_per_file: int = 500) -> tuple[float,
     database = str(home / "ingest.duckdb")
     resources = {
         "object_store": store,
-        "warehouse": DuckDBResource(database=database),
+        "warehouse": DuckDBTables(database=database),
         "io_manager": DuckDBPandasIOManager(database=database),
     }
     asset = inference_log_asset("pistachio")
