@@ -208,6 +208,7 @@ def team_tables(tmp_path, moto_endpoint):
         yield env, definitions, instance
 
 
+@pytest.mark.realdata
 def test_titanic_and_pistachio_tables_are_delta_tables_on_s3(team_tables, moto_endpoint):
     import deltalake
 
