@@ -21,25 +21,17 @@ from datetime import datetime
 import dagster as dg
 import pandas as pd
 
+from mlops_assets.common import log_format
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.keys import key
+from mlops_assets.common.log_format import hour_prefix
 from mlops_assets.common.monitoring import parse_inputs  # noqa: F401  (the log's reader helper, one copy)
 from mlops_assets.common.tables import table_metadata
 from mlops_assets.systems import system_names
 from resources.object_store import ObjectStore
 from resources.tables import Tables
 
-COLUMNS = [
-    "prediction_id",
-    "logged_at",
-    "system",
-    "route",
-    "model_name",
-    "model_version",
-    "inputs",
-    "output",
-    "lineage",
-]
+COLUMNS = list(log_format.COLUMNS)
 HOURLY = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00", timezone="UTC")
 # Minute 5 of every hour: the hour that just ended (the latest partition) is ingested once its files are complete.
 AUTOMATION = dg.AutomationCondition.on_cron("5 * * * *")
@@ -49,28 +41,12 @@ ROW_NAMESPACE = uuid.UUID("6f0b7c2e-3d59-4c1e-9a51-2b1f2f6f1a16")
 ExtraRows = Callable[[object, datetime, datetime], list[dict]]
 
 
-def hour_prefix(system: str, start: datetime) -> str:
-    return f"{system}/inference_log/hour={start:%Y-%m-%d-%H}/"
-
-
-def _schema():
-    import pyarrow as pa
-
-    return pa.schema(
-        [
-            ("prediction_id", pa.string()),
-            ("logged_at", pa.timestamp("us", tz="UTC")),
-            *[(name, pa.string()) for name in COLUMNS[2:]],
-        ]
-    )
-
-
 def read_hour(store: ObjectStore, system: str, start: datetime) -> tuple[pd.DataFrame, int]:
     """Every row the serving processes wrote for the hour starting at `start`, and how many files held them."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = _schema()
+    schema = log_format.arrow_schema()
     tables = []
     for info in store.list_objects(hour_prefix(system, start)):
         if info.key.endswith(".parquet"):
@@ -88,7 +64,7 @@ def read_hour(store: ObjectStore, system: str, start: datetime) -> tuple[pd.Data
 def _arrow(frame: pd.DataFrame):
     import pyarrow as pa
 
-    return pa.Table.from_pandas(frame, schema=_schema(), preserve_index=False)
+    return pa.Table.from_pandas(frame, schema=log_format.arrow_schema(), preserve_index=False)
 
 
 def row_id(*parts: object) -> str:

@@ -16,9 +16,10 @@ import dagster as dg
 import pandas as pd
 
 from mlops_assets.common.keys import key
+from mlops_assets.common.log_format import COLUMNS, log_prefix, summary_key
 from resources.object_store import ObjectStore
 
-LOG_COLUMNS = ["prediction_id", "logged_at", "system", "route", "model_name", "model_version", "inputs", "output"]
+LOG_COLUMNS = [name for name in COLUMNS if name != "lineage"]
 WINDOW_HOURS = 7 * 24  # drift and realized performance look at the last week of logged answers
 HOUR_PART = re.compile(r"/hour=(\d{4}-\d{2}-\d{2}-\d{2})/")
 
@@ -27,15 +28,6 @@ PERFORMANCE_CHECK = "realized_performance_holds"
 
 # Hourly, whatever the upstream: the log grows all the time and is not a Dagster asset the condition could watch.
 HOURLY = dg.AutomationCondition.cron_tick_passed("0 * * * *") & ~dg.AutomationCondition.in_progress()
-
-
-def log_prefix(system: str) -> str:
-    return f"{system}/inference_log/"
-
-
-def summary_key(system: str, asset: str) -> str:
-    """Read by the overview page (serving/overview.py), which lists `monitoring/<system>/*.json`."""
-    return f"monitoring/{system}/{asset}.json"
 
 
 def file_hour(object_key: str) -> datetime | None:
