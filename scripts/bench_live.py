@@ -11,7 +11,8 @@ default run launcher, one process per run, and the serving API) on a temporary h
 5. Beside them: the same Scones figures from the in-process harness (scripts/bench_scones.py, labelled
    "harness"), and the code-location load ratio (load of the code location / a bare `import dagster`).
 6. Where the time goes per image on the real path (medians from the runs' event logs): the sensor loop and tick,
-   the run queue, the run worker's start (process + code location), the steps, and the pool waits among them.
+   the run queue, the run worker's start (process + code location), the steps, and the pool waits among them;
+   how many images a starting run took as latecomers, and the same legs for the slowest trickle image (the tail).
 
 Every process it starts is stopped on exit, Ctrl-C and errors included.
 
