@@ -17,6 +17,7 @@ import dagster as dg
 from pydantic import Field
 
 from mlops_assets.common.constants import DUCKDB_POOL
+from mlops_assets.scones import latecomers
 from mlops_assets.scones.capture import Capture, captured_versions, record_many
 from mlops_assets.scones.classifier import InvalidImage, NoChampion, SconesClassifier
 from mlops_assets.scones.constants import CAPTURE_TABLE, DEFAULT_THRESHOLD, MODEL_NAME, SYSTEM
@@ -57,6 +58,11 @@ class ImageBatch(dg.Config):
     """The object versions one tick of the landing sensor found."""
 
     landings: list[ImageLanding] = Field(description="One entry per new object version under scones/incoming/")
+    take_latecomers: bool = Field(
+        default=False,
+        description="Also take the object versions that landed while this run waited to start and that no run "
+        "holds (the landing sensor sets this; see mlops_assets/scones/latecomers.py)",
+    )
 
 
 class FilterSettings(dg.Config):
@@ -156,7 +162,10 @@ def serialize_images(context: dg.OpExecutionContext, config: ImageBatch, object_
     """Lambda 1 per image: read it from the object store →
     {image_data (base64), s3_bucket, s3_key, inferences: []}."""
     images, rejected = [], []
-    for landing in (landing.model_dump() for landing in config.landings):
+    batch = [landing.model_dump() for landing in config.landings]
+    if config.take_latecomers:
+        batch += latecomers.take(context, object_store, batch)
+    for landing in batch:
         verdict = None
         if landing["size"] > MAX_IMAGE_BYTES:
             verdict = Verdict.rejected(f"the object has {landing['size']:,} bytes; the limit is {MAX_IMAGE_BYTES:,}")
