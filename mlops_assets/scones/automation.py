@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from mlops_assets.common.keys import key as common_key
+from mlops_assets.common.keys import key
 from mlops_assets.scones.constants import INCOMING_PREFIX, SYSTEM
 from mlops_assets.scones.inference import event_io_resources, image_workflow
 from mlops_assets.scones.latecomers import (
@@ -22,20 +22,15 @@ from mlops_assets.scones.latecomers import (
 )
 from resources.object_store import ObjectInfo, ObjectStore
 
-
-def key(name: str) -> dg.AssetKey:
-    return common_key(SYSTEM, name)
-
-
 training_job = dg.define_asset_job(
     "scones_training",
-    selection=[key("cifar100_archive"), key("labelled_images"), key("image_classifier")],
+    selection=[key(SYSTEM, "cifar100_archive"), key(SYSTEM, "labelled_images"), key(SYSTEM, "image_classifier")],
     description="Extract the bicycle/motorcycle images from CIFAR-100, train, register and gate the classifier.",
 )
 
 monitoring_job = dg.define_asset_job(
     "scones_monitoring",
-    selection=[key("confidence_chart")],
+    selection=[key(SYSTEM, "confidence_chart")],
     description="Redraw the max-confidence chart from the capture table.",
 )
 
@@ -160,7 +155,7 @@ defs = dg.Definitions(
 
 # The monitoring schedule redraws the chart every 15 minutes: older than two of its ticks, the chart is stale.
 FRESHNESS = {
-    key("confidence_chart"): dg.FreshnessPolicy.time_window(
+    key(SYSTEM, "confidence_chart"): dg.FreshnessPolicy.time_window(
         fail_window=dt.timedelta(minutes=30), warn_window=dt.timedelta(minutes=20)
     )
 }

@@ -11,8 +11,9 @@ from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.drift import drift_output
 from mlops_assets.common.keys import key, placement
 from mlops_assets.common.monitoring import DRIFT_CHECK, HOURLY, check_spec, parse_inputs, parse_outputs, read_log
-from mlops_assets.scones.constants import MODEL_NAME, SYSTEM
-from resources.mlflow_registry import CHAMPION, MlflowRegistry, model_uri
+from mlops_assets.scones.classifier import CHAMPIONS
+from mlops_assets.scones.constants import SYSTEM
+from resources.mlflow_registry import MlflowRegistry
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
 
@@ -56,14 +57,13 @@ def reference_frame(labelled_images: pd.DataFrame, store: ObjectStore, mlflow: M
     """Training images' statistics; confidence: the champion's on the test images (its own data, unseen)."""
     from mlops_assets.scones.assets import load_split
 
-    champion = mlflow.version_by_alias(MODEL_NAME, CHAMPION)
+    champion = CHAMPIONS.get(mlflow)
     if champion is None:
         return pd.DataFrame(columns=COLUMNS)
     train = labelled_images[labelled_images["split"] == "train"]
     statistics = pd.DataFrame([image_statistics(store.get_bytes(object_key)) for object_key in train["key"]])
     x_test, _ = load_split(labelled_images, "test", store)
-    model = mlflow.load_sklearn(model_uri(MODEL_NAME, champion.version))
-    confidence = model.predict_proba(x_test).max(axis=1)
+    confidence = champion.model.predict_proba(x_test).max(axis=1)
     # Two samples of different sizes: each column is compared on its own, so the lengths need not match.
     statistics["confidence"] = np.resize(confidence, len(statistics))
     return statistics

@@ -17,6 +17,7 @@ import dagster as dg
 from pydantic import Field
 
 from mlops_assets.common.constants import DUCKDB_POOL
+from mlops_assets.common.keys import key
 from mlops_assets.scones import latecomers
 from mlops_assets.scones.capture import Capture, captured_versions, record_many
 from mlops_assets.scones.classifier import InvalidImage, NoChampion, SconesClassifier
@@ -27,7 +28,7 @@ from resources.mlflow_registry import MlflowRegistry
 from resources.object_store import ObjectNotFound, ObjectStore
 from resources.tables import Tables
 
-CAPTURES_KEY = dg.AssetKey([SYSTEM, "inference_captures"])
+CAPTURES_KEY = key(SYSTEM, "inference_captures")
 # Events pass between the steps in memory (the run is one process): the platform's default IO manager writes
 # DataFrames to DuckDB and has no business storing base64 images.
 EVENT_IO = "scones_event_io"
@@ -115,7 +116,7 @@ def capture(context: dg.OpExecutionContext, warehouse: Tables, outcomes: list[Ou
                 threshold=o.threshold,
                 model_name=MODEL_NAME if o.model_version else None,
                 model_version=o.model_version,
-                dagster_run_id=context.run_id,
+                dagster_run_id=context.run.run_id,
             )
             for o in fresh
         ],
