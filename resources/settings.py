@@ -29,6 +29,21 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+QUEUE_SCHEMES = ("postgresql+psycopg2://", "postgresql://", "postgres://")
+
+
+def _queue_url(raw: str | None) -> str | None:
+    url = (raw or "").strip()
+    if not url:
+        return None
+    if not url.startswith(QUEUE_SCHEMES):
+        raise ValueError(
+            f"MLOPS_DEPLOY_QUEUE_URL must be empty (SQLite under MLOPS_HOME) or a postgresql+psycopg2:// URL, "
+            f"got {url.partition('://')[0]!r}"
+        )
+    return url
+
+
 @dataclass(frozen=True)
 class PlatformSettings:
     """Where every piece of state lives.
@@ -59,6 +74,13 @@ class PlatformSettings:
     retrain_on_monitoring_failure: bool = False
     # The serving API that classifies Scones images for the inference runs; None: each run loads the champion.
     scones_endpoint_url: str | None = None
+    # Team profile, shared async prediction queue (serving/queue_backend.py): None keeps the SQLite file under
+    # `home`; a postgresql+psycopg2:// URL puts deploy's queue in PostgreSQL for several API and consumer processes.
+    deploy_queue_url: str | None = None
+    # Tables (docs/scale-out.md): `duckdb`, one local file; `delta`, Delta Lake tables under `delta_root` (S3 in
+    # the team profile), one folder (schema) per system, read by DuckDB through Arrow for SQL.
+    table_format: str = "duckdb"
+    delta_root: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PlatformSettings:
@@ -79,12 +101,20 @@ class PlatformSettings:
             default_artifacts = f"s3://{s3_bucket}/mlflow-artifacts"
         else:
             default_artifacts = (home / "mlartifacts").as_uri()
+        table_format = (env.get("MLOPS_TABLE_FORMAT") or "duckdb").strip().lower()
+        if table_format not in {"duckdb", "delta"}:
+            raise ValueError(f"MLOPS_TABLE_FORMAT must be 'duckdb' or 'delta', got {table_format!r}")
+        s3_prefix = (env.get("MLOPS_S3_PREFIX") or "").strip("/")
+        if object_store == "s3":
+            default_delta_root = "/".join(["s3:/", s3_bucket, *([s3_prefix] if s3_prefix else []), "tables"])
+        else:
+            default_delta_root = str(home / "tables")
         return cls(
             home=home,
             data_dir=Path(data_dir).resolve() if data_dir else None,
             object_store=object_store,
             s3_bucket=s3_bucket,
-            s3_prefix=(env.get("MLOPS_S3_PREFIX") or "").strip("/"),
+            s3_prefix=s3_prefix,
             s3_endpoint_url=s3_endpoint_url,
             s3_region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
             mlflow_tracking_uri=tracking_uri,
@@ -98,6 +128,9 @@ class PlatformSettings:
             performance_drop_tolerance=_fraction(env, "MLOPS_PERFORMANCE_DROP_TOLERANCE", 0.1),
             retrain_on_monitoring_failure=_flag(env.get("MLOPS_RETRAIN_ON_MONITORING_FAILURE")),
             scones_endpoint_url=(env.get("MLOPS_SCONES_ENDPOINT_URL") or "").strip().rstrip("/") or None,
+            deploy_queue_url=_queue_url(env.get("MLOPS_DEPLOY_QUEUE_URL")),
+            table_format=table_format,
+            delta_root=(env.get("MLOPS_DELTA_ROOT") or "").strip().rstrip("/") or default_delta_root,
         )
 
     @property

@@ -11,7 +11,8 @@ default run launcher, one process per run, and the serving API) on a temporary h
 5. Beside them: the same Scones figures from the in-process harness (scripts/bench_scones.py, labelled
    "harness"), and the code-location load ratio (load of the code location / a bare `import dagster`).
 6. Where the time goes per image on the real path (medians from the runs' event logs): the sensor loop and tick,
-   the run queue, the run worker's start (process + code location), the steps, and the pool waits among them.
+   the run queue, the run worker's start (process + code location), the steps, and the pool waits among them;
+   how many images a starting run took as latecomers, and the same legs for the slowest trickle image (the tail).
 
 Every process it starts is stopped on exit, Ctrl-C and errors included.
 
@@ -141,14 +142,18 @@ PHASES = (
 )
 
 
-def phases(instance, rows: list[tuple], landed: dict[str, datetime]) -> dict[str, float]:
-    """Median seconds of each leg from landing to capture, per image, from the runs' event logs: where the time
-    goes on the real path (sensor loop and tick, run queue, run worker start-up incl. the code location, steps).
-    The pool waits (a step ready but its `duckdb_warehouse` slot held by another run) are part of the steps."""
+def phases(instance, rows: list[tuple], landed: dict[str, datetime]) -> dict:
+    """Seconds of each leg from landing to capture, per image, from the runs' event logs: where the time goes on
+    the real path (sensor loop and tick, run queue, run worker start-up incl. the code location, steps). Each leg
+    counts from the landing at the earliest: an image that landed while its run waited to start (a latecomer,
+    mlops_assets/scones/latecomers.py) spent no time on the legs before. The pool waits (a step ready but its
+    `duckdb_warehouse` slot held by another run) are part of the steps. Medians, the count of latecomers, and
+    the legs of the slowest image (the tail)."""
     import dagster as dg
 
-    legs: dict[str, list[float]] = {name: [] for name in PHASES}
+    per_image: list[tuple[float, str, dict[str, float]]] = []
     runs: dict[str, dict] = {}
+    latecomers = 0
     for key, _, captured, _, run_id in rows:
         if run_id not in runs:
             record = instance.get_run_record_by_id(run_id)
@@ -181,13 +186,23 @@ def phases(instance, rows: list[tuple], landed: dict[str, datetime]) -> dict[str
         run = runs[run_id]
         if None in (run["dequeued"], run["started"], run["first_step"]):
             continue
-        legs[PHASES[0]].append(run["created"] - landed[key].timestamp())
-        legs[PHASES[1]].append(run["dequeued"] - run["created"])
-        legs[PHASES[2]].append(run["started"] - run["dequeued"])
-        legs[PHASES[3]].append(run["first_step"] - run["started"])
-        legs[PHASES[4]].append(captured.timestamp() - run["first_step"])
-        legs[PHASES[5]].append(run["pool_wait"])
-    return {name: statistics.median(values) for name, values in legs.items() if values}
+        at = landed[key].timestamp()
+        latecomers += at > run["created"]
+        bounds = [run["created"], run["dequeued"], run["started"], run["first_step"], captured.timestamp()]
+        legs = {
+            name: max(0.0, end - max(start, at))
+            for name, start, end in zip(PHASES[:5], [at, *bounds[:-1]], bounds, strict=True)
+        }
+        legs[PHASES[5]] = run["pool_wait"]
+        per_image.append((captured.timestamp() - at, key, legs))
+    if not per_image:
+        return {"median": {}, "latecomers": 0, "slowest": None}
+    slowest = max(per_image, key=lambda item: item[0])
+    return {
+        "median": {name: statistics.median(legs[name] for *_, legs in per_image) for name in PHASES},
+        "latecomers": latecomers,
+        "slowest": {"key": slowest[1], "delay_s": slowest[0], **slowest[2]},
+    }
 
 
 def post_json(url: str, body: dict, timeout: float = 10) -> tuple[int, dict]:
@@ -405,8 +420,19 @@ def main() -> int:
         )
     print("\nwhere the time goes on the real path, median seconds per image (trickle / burst):")
     for name in PHASES:
-        figures = [f"{legs['phases'][name]:.1f}" if name in legs["phases"] else "-" for legs in (trickle, burst)]
+        figures = [
+            f"{legs['phases']['median'][name]:.1f}" if legs["phases"]["median"] else "-" for legs in (trickle, burst)
+        ]
         print(f"  {name:<40} {' / '.join(figures)}")
+    print(
+        f"  taken by a run that was starting (latecomers): {trickle['phases']['latecomers']} of {trickle['images']}"
+        f" / {burst['phases']['latecomers']} of {burst['images']}"
+    )
+    slowest = trickle["phases"]["slowest"]
+    if slowest:
+        print(f"\nthe slowest trickle image ({slowest['key']}, {slowest['delay_s']:.1f} s), seconds per leg:")
+        for name in PHASES:
+            print(f"  {name:<40} {slowest[name]:.1f}")
     return 0
 
 

@@ -137,6 +137,7 @@ def play_landings(definitions, instance, store, payloads: list[bytes], name: str
     import dagster as dg
     import duckdb
 
+    from mlops_assets.scones import latecomers
     from mlops_assets.scones.automation import scones_incoming_images
     from mlops_assets.scones.constants import CAPTURE_TABLE, INCOMING_PREFIX
     from resources.settings import PlatformSettings
@@ -173,7 +174,9 @@ def play_landings(definitions, instance, store, payloads: list[bytes], name: str
                 run_config=request.run_config, instance=instance, tags=request.tags, raise_on_error=False
             )
             run_ms.append((time.perf_counter() - run_started) * 1000)
-            requested += len(request.run_config["ops"]["serialize_images"]["config"]["landings"])
+            # What landed between the tick and the run is taken by the run as latecomers: counted too.
+            taken = latecomers.decode(instance.get_run_by_id(outcome.run_id).tags.get(latecomers.TAG), "")
+            requested += len(request.run_config["ops"]["serialize_images"]["config"]["landings"]) + len(taken)
             runs, failed = runs + 1, failed + (not outcome.success)
         time.sleep(max(0.0, 1.0 - (time.monotonic() - tick)))
     dropper.join()

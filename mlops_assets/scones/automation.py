@@ -4,34 +4,38 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 
-from mlops_assets.common.keys import key as common_key
+from mlops_assets.common.keys import key
 from mlops_assets.scones.constants import INCOMING_PREFIX, SYSTEM
 from mlops_assets.scones.inference import event_io_resources, image_workflow
+from mlops_assets.scones.latecomers import (
+    FLAG,
+    JOB_NAME,
+    LOOKBACK,
+    bucket_of,
+    claims,
+    landing,
+    run_in_the_way,
+)
 from resources.object_store import ObjectInfo, ObjectStore
-
-
-def key(name: str) -> dg.AssetKey:
-    return common_key(SYSTEM, name)
-
 
 training_job = dg.define_asset_job(
     "scones_training",
-    selection=[key("cifar100_archive"), key("labelled_images"), key("image_classifier")],
+    selection=[key(SYSTEM, "cifar100_archive"), key(SYSTEM, "labelled_images"), key(SYSTEM, "image_classifier")],
     description="Extract the bicycle/motorcycle images from CIFAR-100, train, register and gate the classifier.",
 )
 
 monitoring_job = dg.define_asset_job(
     "scones_monitoring",
-    selection=[key("confidence_chart")],
+    selection=[key(SYSTEM, "confidence_chart")],
     description="Redraw the max-confidence chart from the capture table.",
 )
 
 inference_job = image_workflow.to_job(
-    name="scones_inference",
+    name=JOB_NAME,
     description="The original Step Functions workflow per image: serialize → classify → filter (threshold 0.85, "
     "op config of filter_confidences), over the object versions one tick of scones_incoming_images "
     "found.",
@@ -46,10 +50,6 @@ monitoring_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every 15 minutes: the monitoring chart catches up with the captured inferences.",
 )
-
-# S3 reports LastModified to the second and listings may lag a little: re-list this far back each tick and
-# skip what the cursor already saw, so an object landing in the same second as the previous tick is not lost.
-LOOKBACK = timedelta(seconds=30)
 
 
 @dataclass
@@ -91,17 +91,7 @@ class LandingCursor:
 MAX_BATCH = 100
 
 
-def landing(info: ObjectInfo, bucket: str) -> dict:
-    return {
-        "s3_bucket": bucket,
-        "s3_key": info.key,
-        "etag": info.etag,
-        "size": info.size,
-        "landed_at": info.last_modified.isoformat(),
-    }
-
-
-def batch_request(batch: list[ObjectInfo], bucket: str) -> dg.RunRequest:
+def batch_request(batch: list[ObjectInfo], bucket: str, take_latecomers: bool = False) -> dg.RunRequest:
     # The run key names the exact set of object versions: a tick evaluated twice cannot launch the batch twice.
     tokens = sorted(info.version_token for info in batch)
     digest = hashlib.sha256("\n".join(tokens).encode()).hexdigest()[:32]
@@ -116,25 +106,14 @@ def batch_request(batch: list[ObjectInfo], bucket: str) -> dg.RunRequest:
     return dg.RunRequest(
         run_key=tokens[0] if len(batch) == 1 else f"batch-{digest}",
         tags=tags,
-        run_config={"ops": {"serialize_images": {"config": {"landings": [landing(info, bucket) for info in batch]}}}},
+        run_config={
+            "ops": {
+                "serialize_images": {
+                    "config": {"landings": [landing(info, bucket) for info in batch], FLAG: take_latecomers}
+                }
+            }
+        },
     )
-
-
-def bucket_of(store: ObjectStore) -> str:
-    # The original's events name the bucket; the folder store has none, so its events say "local".
-    return getattr(store, "bucket", "local")
-
-
-# A run that waits to start (queued, or its run worker still loading the code location) would only be joined by
-# more 1-image runs queuing behind it. Until it runs, the sensor leaves the cursor alone, and the first tick after
-# it started requests one run for everything that landed meanwhile: a landing waits for at most one run start.
-WAITING_TO_START = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.STARTING]
-
-
-def run_waiting_to_start(instance: dg.DagsterInstance) -> str | None:
-    """The id of an inference run that was requested but has not started executing, if there is one."""
-    records = instance.get_run_records(dg.RunsFilter(job_name=inference_job.name, statuses=WAITING_TO_START), limit=1)
-    return records[0].dagster_run.run_id if records else None
 
 
 @dg.sensor(
@@ -142,21 +121,29 @@ def run_waiting_to_start(instance: dg.DagsterInstance) -> str | None:
     minimum_interval_seconds=1,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=f"One inference run per tick for the new object versions under {INCOMING_PREFIX}; each "
-    "version (key@etag) is requested once; no new run while one waits to start.",
+    "version (key@etag) is requested once; no new run while one waits to start: what lands meanwhile is "
+    "taken by that run when it starts (mlops_assets/scones/latecomers.py).",
 )
 def scones_incoming_images(context: dg.SensorEvaluationContext, object_store: ObjectStore):
-    waiting = run_waiting_to_start(context.instance)
-    if waiting:
-        return dg.SkipReason(f"inference run {waiting} has not started yet: what lands meanwhile joins the next run")
+    # The check comes before the listing: once no run is in the way, every claim of a latecomer is written.
+    in_the_way = run_in_the_way(context.instance)
+    if in_the_way:
+        return dg.SkipReason(in_the_way)
     cursor = LandingCursor.parse(context.cursor)
     listed = object_store.list_objects(INCOMING_PREFIX, since_last_modified=cursor.list_since)
     listed = [info for info in listed if not info.key.endswith("/")]  # folder markers some S3 tools create
     fresh, cursor = cursor.advance(listed)
     context.update_cursor(cursor.dump())
+    if fresh:
+        # Versions a run took as latecomers (or holds in its batch) are that run's: not requested again.
+        held = claims(context.instance, (cursor.list_since or datetime.now(UTC)) - LOOKBACK)
+        fresh = [info for info in fresh if info.version_token not in held]
     if not fresh:
         return dg.SkipReason(f"no new object under {INCOMING_PREFIX}")
     bucket = bucket_of(object_store)
-    return [batch_request(fresh[start : start + MAX_BATCH], bucket) for start in range(0, len(fresh), MAX_BATCH)]
+    batches = [fresh[start : start + MAX_BATCH] for start in range(0, len(fresh), MAX_BATCH)]
+    # Only the last run of the tick takes latecomers: two runs taking them at once could both take one.
+    return [batch_request(batch, bucket, take_latecomers=batch is batches[-1]) for batch in batches]
 
 
 defs = dg.Definitions(
@@ -168,7 +155,7 @@ defs = dg.Definitions(
 
 # The monitoring schedule redraws the chart every 15 minutes: older than two of its ticks, the chart is stale.
 FRESHNESS = {
-    key("confidence_chart"): dg.FreshnessPolicy.time_window(
+    key(SYSTEM, "confidence_chart"): dg.FreshnessPolicy.time_window(
         fail_window=dt.timedelta(minutes=30), warn_window=dt.timedelta(minutes=20)
     )
 }

@@ -150,7 +150,7 @@ def test_the_gate_names_its_check_and_says_why_in_the_run_log(registry, new_vers
 
 def test_a_first_gate_and_a_rerun_on_the_champion_score_no_champion(registry, new_version):
     """No champion yet, or the candidate is the champion (the gate re-run for the serving one): nothing to compare
-    with, so the scorer is never called and the candidate is (or stays) champion."""
+    with, so the scorer is never called and the candidate becomes (or stays) champion."""
     name = "gate_first"
     context = SimpleNamespace(log=logging.getLogger("test.gate"))
 
@@ -158,11 +158,12 @@ def test_a_first_gate_and_a_rerun_on_the_champion_score_no_champion(registry, ne
         raise AssertionError(f"scored v{version.version}, but there was no other champion to compare with")
 
     first = new_version(name)
-    for _ in ("first gate", "re-run"):
+    for reason in (
+        f"no champion yet: version {first} becomes champion",
+        f"version {first} is the champion already: it keeps serving",
+    ):
         result = promotion_gate(context, registry, name, "accuracy", first, 0.7, never)
-        assert result.passed, result.description
-        assert result.description == f"no champion yet: version {first} becomes champion"
-        assert "previous_champion_version" not in result.metadata
+        assert result.passed and result.description == reason
         assert str(registry.version_by_alias(name, CHAMPION).version) == first
 
 
@@ -179,6 +180,23 @@ def test_the_champion_loader_loads_each_version_once(registry, new_version):
     registry.set_alias(name, CHAMPION, second)
     assert loader.get(registry).number == second and loader.current.model.predict(np.zeros((1, 1)))[0] == 1
     assert loads == [f"models:/{name}/{first}", f"models:/{name}/{second}"]
+
+
+def test_the_gate_rerun_on_the_serving_champion_keeps_it_and_its_decision(registry, new_version):
+    # A skipped training re-emits the champion's own version: the gate must not compare it with itself, nor
+    # overwrite the recorded decision that made it champion with a new "no champion yet" one.
+    name = "rerun_champion"
+    first = new_version(name)
+    promotion_gate(dg.build_asset_context(), registry, name, "accuracy", first, 0.8, lambda champion: 0.0)
+    second = new_version(name)
+    won = promotion_gate(dg.build_asset_context(), registry, name, "accuracy", second, 0.9, lambda champion: 0.7)
+    recorded = dict(registry.client().get_model_version(name, second).tags)
+
+    again = promotion_gate(dg.build_asset_context(), registry, name, "accuracy", second, 0.9, lambda champion: 0.0)
+    assert again.passed and "is the champion already" in again.description
+    assert str(registry.version_by_alias(name, CHAMPION).version) == second
+    assert dict(registry.client().get_model_version(name, second).tags) == recorded
+    assert recorded["promotion.reason"] == won.description
 
 
 MODEL_KEY = dg.AssetKey(["demo", "model"])

@@ -1,6 +1,6 @@
 """Images dropped into scones/incoming/ under the real daemon and run launcher (`dev.py up`): batched into few runs,
 every object version captured exactly once, a bad image failing its run without losing the rest, and no run
-requested while another one waits to start."""
+requested while another one waits to start: what lands meanwhile is taken by that run."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import itertools
 
 import dagster as dg
 
-from mlops_assets.scones.automation import WAITING_TO_START
 from mlops_assets.scones.constants import INCOMING_PREFIX, THRESHOLD_FAILURE
+from mlops_assets.scones.latecomers import WAITING_TO_START
 from mlops_assets.scones.workflow import INVALID_IMAGE, PASSED
 from resources import build_object_store
 from resources.settings import PlatformSettings
@@ -84,7 +84,7 @@ def test_burst_is_captured_exactly_once_in_batched_runs(live, data_dir):
     assert f"{INVALID_IMAGE}: {keys[-1]}" in failure.step_failure_data.user_failure_data.description
 
 
-def test_what_lands_while_a_run_waits_to_start_joins_the_next_run(live, data_dir):
+def test_what_lands_while_a_run_waits_to_start_is_taken_by_that_run(live, data_dir):
     ensure_scones_champion(live)
     instance, settings = live.instance(), PlatformSettings.from_env(live.env)
     store = build_object_store(settings)
@@ -101,7 +101,9 @@ def test_what_lands_while_a_run_waits_to_start_joins_the_next_run(live, data_dir
     rows = capture_rows(settings.duckdb_path, f"{INCOMING_PREFIX}live-wait-%")
     assert sorted(key for key, *_ in rows) == keys  # each once
     run_of = {key: run_id for key, *_, run_id in rows}
-    assert run_of[keys[0]] == first.run_id and run_of[keys[1]] != first.run_id
+    assert run_of[keys[0]] == first.run_id
     assert_one_run_waits_at_a_time(instance, set(run_of.values()))
-    if first_waited:  # both landed before the first run started executing: one run for them, not two
-        assert run_of[keys[1]] == run_of[keys[2]]
+    if first_waited:  # both landed before the first run started executing: that run took them, no second run
+        assert run_of[keys[1]] == run_of[keys[2]] == first.run_id
+        # and no run was requested for what it took
+        assert run_holding(instance, keys[1]) is None and run_holding(instance, keys[2]) is None

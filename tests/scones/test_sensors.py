@@ -7,6 +7,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from mlops_assets.scones import latecomers
 from mlops_assets.scones.automation import LOOKBACK, LandingCursor, inference_job, scones_incoming_images
 from mlops_assets.scones.constants import CAPTURE_TABLE, INCOMING_PREFIX, THRESHOLD_FAILURE
 from mlops_assets.scones.workflow import INVALID_IMAGE, PASSED
@@ -97,10 +98,16 @@ def test_no_run_is_requested_while_one_waits_to_start_and_the_next_batches_what_
             requests, unchanged = evaluate(None, instance, store, cursor)
             assert requests == [] and unchanged == cursor, status  # the landings stay for the next tick
             instance.delete_run(run_id)
-        # Started (its worker loaded and executing): the next tick requests one run for both landings.
-        run_of_first_batch(dg.DagsterRunStatus.STARTED)
+        # Started, but its first step has not taken the latecomers yet: what lands now is still that run's.
+        started = run_of_first_batch(dg.DagsterRunStatus.STARTED)
+        requests, unchanged = evaluate(None, instance, store, cursor)
+        assert requests == [] and unchanged == cursor
+        # It took b as a latecomer (c landed after that): the next tick requests c only, b is that run's.
+        b = next(i for i in store.list_objects(INCOMING_PREFIX) if i.key.endswith("b.png"))
+        instance.add_run_tags(started, {latecomers.TAG: latecomers.encode([latecomers.landing(b, "local")])})
         (second,), _ = evaluate(None, instance, store, cursor)
-    assert sorted(landed_keys(second)) == [f"{INCOMING_PREFIX}b.png", f"{INCOMING_PREFIX}c.png"]
+    assert landed_keys(second) == [f"{INCOMING_PREFIX}c.png"]
+    assert second.run_config["ops"]["serialize_images"]["config"][latecomers.FLAG]
 
 
 @pytest.fixture
@@ -238,3 +245,59 @@ def test_local_store_sensor_and_missing_object(scones_platform, tmp_path, monkey
     assert step_failures(result)["filter_confidences"].startswith(f"{INVALID_IMAGE}: {INCOMING_PREFIX}gone.png")
     ((key, verdict, *_, bucket),) = captures(settings)
     assert (key, verdict, bucket) == (INCOMING_PREFIX + "gone.png", INVALID_IMAGE, "local")
+
+
+def test_a_run_takes_what_landed_while_it_waited_to_start_exactly_once(scones_platform, tmp_path, monkeypatch):
+    """The run's first step takes the versions that landed after its request and that no run holds, claims them,
+    captures each once; the sensor leaves them out; a retry re-classifies its parent's latecomers, no new ones."""
+    for name, value in {
+        **scones_platform.env,
+        "MLOPS_HOME": str(tmp_path / "home"),
+        "MLFLOW_TRACKING_URI": scones_platform.settings.mlflow_tracking_uri,
+    }.items():
+        monkeypatch.setenv(name, value)
+    from mlops_assets.definitions import defs
+
+    settings, definitions = PlatformSettings.from_env(), defs()
+    job = definitions.resolve_job_def("scones_inference")
+    store = build_object_store(settings)
+    pngs = sorted((scones_platform.data / "scones" / "test").glob("*.png"))
+    drop = {name: INCOMING_PREFIX + f"{name}.png" for name in "abcd"}
+    store.put_bytes(drop["a"], pngs[0].read_bytes())
+    with dg.instance_for_test() as instance:
+        (request,), cursor = evaluate(definitions, instance, store, None)
+        assert landed_keys(request) == [drop["a"]]
+        # While the run waits to start: b lands, and c lands and is already held by another run.
+        store.put_bytes(drop["b"], pngs[1].read_bytes())
+        store.put_bytes(drop["c"], pngs[2].read_bytes())
+        c = next(i for i in store.list_objects(INCOMING_PREFIX) if i.key == drop["c"])
+        batch = {"landings": [latecomers.landing(c, "local")]}
+        instance.add_run(
+            dg.DagsterRun(
+                job_name=inference_job.name,
+                run_config={"ops": {"serialize_images": {"config": batch}}},
+                status=dg.DagsterRunStatus.SUCCESS,
+            )
+        )
+        # raise_on_error off: an image below the threshold fails the run, a verdict captured like the others.
+        result = job.execute_in_process(
+            run_config=request.run_config, instance=instance, tags=request.tags, raise_on_error=False
+        )
+        tag = instance.get_run_by_id(result.run_id).tags[latecomers.TAG]
+        assert [item["s3_key"] for item in latecomers.decode(tag, "local")] == [drop["b"]]
+        assert [row[0] for row in captures(settings)] == [drop["a"], drop["b"]]
+
+        # The next tick requests neither b (taken) nor c (held), only d, which landed after the run.
+        store.put_bytes(drop["d"], pngs[3].read_bytes())
+        (later,), _ = evaluate(definitions, instance, store, cursor)
+        assert landed_keys(later) == [drop["d"]]
+
+        # A retry inherits the claim: the same latecomer again (captured once already), not d.
+        retry = job.execute_in_process(
+            run_config=request.run_config,
+            instance=instance,
+            tags={**request.tags, latecomers.TAG: tag},
+            raise_on_error=False,
+        )
+        assert instance.get_run_by_id(retry.run_id).tags[latecomers.TAG] == tag
+        assert [row[0] for row in captures(settings)] == [drop["a"], drop["b"]]
