@@ -10,7 +10,7 @@ from mlflow.exceptions import MlflowException
 from sklearn.dummy import DummyClassifier
 
 from mlops_assets.common.champion import ChampionLoader
-from mlops_assets.common.promotion import candidate_of_run, promotion_gate
+from mlops_assets.common.promotion import PromotionDecision, candidate_of_run, decide_promotion, promotion_gate
 from resources.mlflow_registry import CHALLENGER, CHAMPION, MlflowRegistry
 from tests.support import free_port
 
@@ -165,6 +165,9 @@ def test_a_first_gate_and_a_rerun_on_the_champion_score_no_champion(registry, ne
         result = promotion_gate(context, registry, name, "accuracy", first, 0.7, never)
         assert result.passed and result.description == reason
         assert str(registry.version_by_alias(name, CHAMPION).version) == first
+    # The decision the Pistachio gate reads whole.
+    kept = PromotionDecision(name, "accuracy", first, 0.7, first, 0.7, CHAMPION)
+    assert decide_promotion(registry, name, "accuracy", first, 0.7, never) == kept
 
 
 def test_the_champion_loader_loads_each_version_once(registry, new_version):
