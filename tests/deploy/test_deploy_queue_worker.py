@@ -28,6 +28,7 @@ for number in signal.valid_signals():
         signal.signal(number, signal.SIG_DFL)
     except (OSError, ValueError):  # SIGKILL, SIGSTOP
         pass
+print("ready", flush=True)
 sys.stdin.read()
 print("stdin closed")
 """
@@ -41,6 +42,7 @@ def test_recover_releases_every_row_of_every_dead_worker_and_nothing_else(tmp_pa
     live = subprocess.Popen(
         [sys.executable, "-c", LIVE_UNTIL_STDIN_CLOSES], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
     )
+    assert live.stdout.readline() == "ready\n"  # its signal actions are set: a signal sent from here on shows
     try:
         for worker in (
             f"{HOST}:999999998:a",
