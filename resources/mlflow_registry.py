@@ -116,6 +116,9 @@ class MlflowRegistry(dg.ConfigurableResource):
 
     def register(self, model_name: str, model_uri: str, run_id: str, tags: dict[str, str] | None = None):
         """Register `model_uri` as a new version of `model_name`; tags carry the lineage (e.g. dagster_run_id)."""
+        # The client resolves a `models:/m-...` source through the process-global store: make it this one, or a
+        # process holding two registries (tests, a bootstrap over two homes) registers through the wrong one.
+        self.activate()
         client = self.client()
         with contextlib.suppress(Exception):  # already registered
             client.create_registered_model(model_name)
