@@ -29,6 +29,9 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+EXECUTORS = ("in_process", "celery")
+
+
 @dataclass(frozen=True)
 class PlatformSettings:
     """Where every piece of state lives.
@@ -59,6 +62,11 @@ class PlatformSettings:
     retrain_on_monitoring_failure: bool = False
     # The serving API that classifies Scones images for the inference runs; None: each run loads the champion.
     scones_endpoint_url: str | None = None
+    # Step execution (team profile, docs/scale-out.md#celery): "in_process" runs every step of a run in its run
+    # worker; "celery" sends each step to Celery workers (dagster-celery) through this broker and result backend.
+    executor: str = "in_process"
+    celery_broker: str = "redis://127.0.0.1:6379/0"
+    celery_backend: str = "redis://127.0.0.1:6379/0"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PlatformSettings:
@@ -79,6 +87,10 @@ class PlatformSettings:
             default_artifacts = f"s3://{s3_bucket}/mlflow-artifacts"
         else:
             default_artifacts = (home / "mlartifacts").as_uri()
+        executor = (env.get("MLOPS_EXECUTOR") or "in_process").strip().lower()
+        if executor not in EXECUTORS:
+            raise ValueError(f"MLOPS_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+        broker = (env.get("MLOPS_CELERY_BROKER") or "").strip() or "redis://127.0.0.1:6379/0"
         return cls(
             home=home,
             data_dir=Path(data_dir).resolve() if data_dir else None,
@@ -98,6 +110,9 @@ class PlatformSettings:
             performance_drop_tolerance=_fraction(env, "MLOPS_PERFORMANCE_DROP_TOLERANCE", 0.1),
             retrain_on_monitoring_failure=_flag(env.get("MLOPS_RETRAIN_ON_MONITORING_FAILURE")),
             scones_endpoint_url=(env.get("MLOPS_SCONES_ENDPOINT_URL") or "").strip().rstrip("/") or None,
+            executor=executor,
+            celery_broker=broker,
+            celery_backend=(env.get("MLOPS_CELERY_BACKEND") or "").strip() or broker,
         )
 
     @property

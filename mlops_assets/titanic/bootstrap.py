@@ -4,6 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
+from mlops_assets.common.runs import execute
 from mlops_assets.titanic.automation import FEATURE_GROUP, IMAGES, daily_job, feature_backfill_job, key, training_job
 
 # Titanic first: its group is the one a new user opens first, browsable within about a minute.
@@ -18,7 +19,7 @@ def bootstrap(definitions: dg.Definitions, instance: dg.DagsterInstance, today: 
     daily = definitions.resolve_job_def(daily_job.name)
 
     def run(job: dg.JobDefinition, **kwargs) -> None:
-        result = job.execute_in_process(instance=instance, raise_on_error=True, **kwargs)
+        result = execute(job, instance, raise_on_error=True, **kwargs)
         assert result.success
 
     run(definitions.resolve_job_def(feature_backfill_job.name))
