@@ -25,15 +25,17 @@ def execute(
             raise_on_error=raise_on_error,
         )
     from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.execution.api import execute_run
 
-    repository = ReconstructableRepository.for_module("mlops_assets.definitions", "defs", working_directory=None)
-    run_tags = {**(tags or {}), **({"dagster/partition": partition_key} if partition_key else {})}
-    with dg.execute_job(
-        repository.get_reconstructable_job(job.name),
-        instance,
+    recon = ReconstructableRepository.for_module("mlops_assets.definitions", "defs").get_reconstructable_job(job.name)
+    # The run is recorded from the definitions in hand before the code location is loaded again for execution
+    # (seconds): a sensor deduplicating on run tags (Pistachio's) must see it as soon as the bootstrap asks.
+    run = instance.create_run_for_job(
+        job_def=job,
         run_config=run_config,
-        tags=run_tags,
-        asset_selection=list(asset_selection) if asset_selection else None,
-        raise_on_error=raise_on_error,
-    ) as result:
+        tags={**job.run_tags, **(tags or {}), **({"dagster/partition": partition_key} if partition_key else {})},
+        job_code_origin=recon.get_python_origin(),
+        asset_selection=frozenset(asset_selection) if asset_selection else None,
+    )
+    with execute_run(recon, run, instance, raise_on_error=raise_on_error) as result:
         return result
