@@ -133,7 +133,11 @@ def up(args: argparse.Namespace) -> int:
     env = platform_env(args.mlflow_port, args.api_port)
     postgres = None
     if team:
-        postgres, env = team_up.prepare(ROOT, Path(env["MLOPS_HOME"]), env, team, args.celery_workers)
+        try:
+            postgres, env = team_up.prepare(ROOT, Path(env["MLOPS_HOME"]), env, team, args.celery_workers)
+        except RuntimeError as problem:  # PostgreSQL's binaries missing
+            say(str(problem))
+            return 1
     logs = Path(env["MLOPS_HOME"]) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     say(f"logs in {shown(logs)}")

@@ -12,7 +12,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from devtools.supervise import Child, Supervisor
+from devtools.supervise import Child, GaveUp, Supervisor
 from devtools.team import (
     DATABASES,
     LocalPostgres,
@@ -66,10 +66,13 @@ def prepare(root: Path, home: Path, env: dict[str, str], team: TeamPorts, worker
 
 
 def start_backing_services(supervisor: Supervisor, postgres: LocalPostgres, team: TeamPorts, logs: Path, say) -> None:
-    postgres.start()
+    try:
+        postgres.start()
+        for database in DATABASES:
+            postgres.create_database(database)
+    except RuntimeError as problem:  # initdb or pg_ctl failed, or the folder is out of the server's reach
+        raise GaveUp(f"PostgreSQL did not start: {' '.join(str(problem).split())[:300]}") from None
     say(f"PostgreSQL   ready at 127.0.0.1:{team.postgres} (cluster in {postgres.folder.name}/)")
-    for database in DATABASES:
-        postgres.create_database(database)
     supervisor.add(
         Child(
             "Redis",
