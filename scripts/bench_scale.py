@@ -28,7 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support import standalone_environment  # noqa: E402
+from tests.support import standalone_environment, wait_for  # noqa: E402
 
 
 def child(scale: float) -> int:
@@ -103,9 +103,9 @@ def show(label: str, result: dict, baseline: float | None) -> None:
     )
 
 
-def queue_throughput(apis: list[str], requests: int) -> None:
+def queue_throughput(platform, requests: int) -> None:
     try:
-        from scripts.queue_load import measure_async_throughput
+        from scripts.queue_load import DEPLOYMENT, measure_async_throughput
     except ImportError:
         print(
             "async predictions/s: skipped, this needs scripts/queue_load.py (measure_async_throughput) and the "
@@ -113,8 +113,25 @@ def queue_throughput(apis: list[str], requests: int) -> None:
             flush=True,
         )
         return
-    one = measure_async_throughput(apis[:1], requests)
-    two = measure_async_throughput(apis[:2], requests)
+    import httpx
+
+    # The demo deployment the load posts to, deployed as `up` does.
+    bootstrap = [sys.executable, "-m", "mlops_assets.bootstrap", "--only", "deploy"]
+    done = subprocess.run(bootstrap, cwd=REPO, env=platform.env, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"async predictions/s: the deploy bootstrap failed: {done.stdout.strip()[-300:]}", flush=True)
+        return
+    for base in platform.apis:
+        wait_for(
+            lambda base=base: {d["name"]: d["served"] for d in httpx.get(f"{base}/api/deployments").json()}.get(
+                DEPLOYMENT
+            ),
+            f"{DEPLOYMENT} served by {base}",
+            timeout=300,
+            interval=0.5,
+        )
+    one = measure_async_throughput(platform.apis[:1], requests)
+    two = measure_async_throughput(platform.apis[:2], requests)
     print(f"async predictions, 1 API process:  {one}", flush=True)
     print(f"async predictions, 2 API processes: {two}", flush=True)
 
@@ -162,7 +179,7 @@ def main() -> int:
                     baseline,
                 )
                 if count == max(args.workers):
-                    queue_throughput(platform.apis, args.requests)
+                    queue_throughput(platform, args.requests)
         finally:
             shutil.rmtree(home, ignore_errors=True)
     print(f"load at the end {os.getloadavg()[0]:.1f}", flush=True)
