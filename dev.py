@@ -303,6 +303,8 @@ def main() -> int:
     if extra and args.command != "test":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.pytest_args = extra
+    if args.command == "up" and args.profile not in ("embedded", "team"):  # from MLOPS_PROFILE, unchecked by argparse
+        parser.error(f"MLOPS_PROFILE must be 'embedded' or 'team', got {args.profile!r}")
     return args.run(args)
 
 
