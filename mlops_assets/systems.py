@@ -4,12 +4,15 @@ A system is a sub-package `mlops_assets/<name>/` that has a `definitions.py`. By
 
 - `mlops_assets/<name>/constants.py`, its contract: Dagster-free names (SYSTEM, model and object names) that its
   assets and its router both import;
-- `mlops_assets/<name>/definitions.py`, `defs`: its assets, checks, jobs, schedules and sensors;
+- `mlops_assets/<name>/definitions.py`, `defs`: its assets, checks, jobs, schedules and sensors; optionally
+  `RETRAIN`, the monitoring checks whose failure requests which training job (the platform's `sensors/` package
+  builds that sensor, and each system's automation-condition sensor);
 - `mlops_assets/<name>/bootstrap.py`, `bootstrap(defs, instance)`: its first materialization (`dev.py up`), with
   an optional `ORDER` (lower runs first);
 - `serving/<name>.py`, its router: `build_router(ctx)`, `TITLE` and `HOME` (its landing page).
 
-The code location, the serving app and the bootstrap all ask this module, so a new system is new files only.
+The code location, the platform's sensors, the serving app and the bootstrap all ask this module, so a new system
+is new files only.
 Dagster-free and cheap: serving calls it at start-up and must not import the asset modules.
 """
 

@@ -42,6 +42,9 @@ def required_buckets(settings: PlatformSettings, env: Mapping[str, str] | None =
     if settings.object_store == "s3":
         wanted.append((settings.s3_bucket, settings.s3_endpoint_url, "object store", False))
         wanted.append((configured_bucket_name(env), settings.s3_endpoint_url, "model bucket", True))
+    tables = urllib.parse.urlparse(settings.delta_root)
+    if settings.table_format == "delta" and tables.scheme == "s3" and tables.netloc:
+        wanted.append((tables.netloc, settings.s3_endpoint_url, "Delta tables", False))
     artifacts = urllib.parse.urlparse(settings.mlflow_artifact_root)
     if artifacts.scheme == "s3" and artifacts.netloc:
         wanted.append((artifacts.netloc, settings.mlflow_s3_endpoint_url, "MLflow artifacts", False))

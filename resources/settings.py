@@ -32,6 +32,21 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
 EXECUTORS = ("in_process", "celery")
 
 
+QUEUE_SCHEMES = ("postgresql+psycopg2://", "postgresql://", "postgres://")
+
+
+def _queue_url(raw: str | None) -> str | None:
+    url = (raw or "").strip()
+    if not url:
+        return None
+    if not url.startswith(QUEUE_SCHEMES):
+        raise ValueError(
+            f"MLOPS_DEPLOY_QUEUE_URL must be empty (SQLite under MLOPS_HOME) or a postgresql+psycopg2:// URL, "
+            f"got {url.partition('://')[0]!r}"
+        )
+    return url
+
+
 @dataclass(frozen=True)
 class PlatformSettings:
     """Where every piece of state lives.
@@ -67,6 +82,13 @@ class PlatformSettings:
     executor: str = "in_process"
     celery_broker: str = "redis://127.0.0.1:6379/0"
     celery_backend: str = "redis://127.0.0.1:6379/0"
+    # Team profile, shared async prediction queue (serving/queue_backend.py): None keeps the SQLite file under
+    # `home`; a postgresql+psycopg2:// URL puts deploy's queue in PostgreSQL for several API and consumer processes.
+    deploy_queue_url: str | None = None
+    # Tables (docs/scale-out.md): `duckdb`, one local file; `delta`, Delta Lake tables under `delta_root` (S3 in
+    # the team profile), one folder (schema) per system, read by DuckDB through Arrow for SQL.
+    table_format: str = "duckdb"
+    delta_root: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PlatformSettings:
@@ -91,12 +113,20 @@ class PlatformSettings:
         if executor not in EXECUTORS:
             raise ValueError(f"MLOPS_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {executor!r}")
         broker = (env.get("MLOPS_CELERY_BROKER") or "").strip() or "redis://127.0.0.1:6379/0"
+        table_format = (env.get("MLOPS_TABLE_FORMAT") or "duckdb").strip().lower()
+        if table_format not in {"duckdb", "delta"}:
+            raise ValueError(f"MLOPS_TABLE_FORMAT must be 'duckdb' or 'delta', got {table_format!r}")
+        s3_prefix = (env.get("MLOPS_S3_PREFIX") or "").strip("/")
+        if object_store == "s3":
+            default_delta_root = "/".join(["s3:/", s3_bucket, *([s3_prefix] if s3_prefix else []), "tables"])
+        else:
+            default_delta_root = str(home / "tables")
         return cls(
             home=home,
             data_dir=Path(data_dir).resolve() if data_dir else None,
             object_store=object_store,
             s3_bucket=s3_bucket,
-            s3_prefix=(env.get("MLOPS_S3_PREFIX") or "").strip("/"),
+            s3_prefix=s3_prefix,
             s3_endpoint_url=s3_endpoint_url,
             s3_region=env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or "us-east-1",
             mlflow_tracking_uri=tracking_uri,
@@ -113,6 +143,9 @@ class PlatformSettings:
             executor=executor,
             celery_broker=broker,
             celery_backend=(env.get("MLOPS_CELERY_BACKEND") or "").strip() or broker,
+            deploy_queue_url=_queue_url(env.get("MLOPS_DEPLOY_QUEUE_URL")),
+            table_format=table_format,
+            delta_root=(env.get("MLOPS_DELTA_ROOT") or "").strip().rstrip("/") or default_delta_root,
         )
 
     @property

@@ -29,8 +29,9 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_pistachio import SAMPLE, stop, train_champion, wait_until_ok  # noqa: E402
+from httpload import drive, get_message, post_message, status  # noqa: E402
 
-from tests.support import free_port, percentile, standalone_environment  # noqa: E402
+from tests.support import api_command, free_port, percentile, standalone_environment  # noqa: E402
 
 STEAM_PATHS = [
     "/steam/PlayTimeGenre/Action",
@@ -41,53 +42,6 @@ STEAM_PATHS = [
     "/steam/game_recommendation/1",
     "/steam/user_recommendation/Alice",
 ]
-
-
-def post_message(port: int, path: str, body: dict) -> bytes:
-    import json
-
-    payload = json.dumps(body).encode()
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n\r\n"
-    ).encode() + payload
-
-
-def get_message(port: int, path: str) -> bytes:
-    return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-
-
-async def drive(port: int, messages: list[bytes], requests: int, clients: int) -> list[float]:
-    """`clients` keep-alive connections send `requests` requests in total, cycling through `messages`."""
-    remaining = [requests]
-    latencies: list[float] = []
-
-    async def client(offset: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        i = offset
-        try:
-            while remaining[0] > 0:
-                remaining[0] -= 1
-                message = messages[i % len(messages)]
-                i += 1
-                started = time.perf_counter()
-                writer.write(message)
-                headers = await reader.readuntil(b"\r\n\r\n")
-                status = int(headers.split(b" ", 2)[1])
-                length = next(
-                    int(line.split(b":", 1)[1])
-                    for line in headers.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                await reader.readexactly(length)
-                if status != 200:
-                    raise RuntimeError(f"HTTP {status} from port {port}")
-                latencies.append(time.perf_counter() - started)
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(client(c) for c in range(clients)))
-    return latencies
 
 
 def publish_steam(env: dict[str, str]) -> None:
@@ -102,11 +56,11 @@ def publish_steam(env: dict[str, str]) -> None:
 def ingest_rate(home: Path, rows: int, rows_per_file: int = 500) -> tuple[float, int]:
     """Seconds to materialize one hour holding `rows` logged answers, written as the API writes them."""
     import dagster as dg
-    from dagster_duckdb import DuckDBResource
     from dagster_duckdb_pandas import DuckDBPandasIOManager
 
     from mlops_assets.common.inference_log import inference_log_asset
     from resources.object_store import LocalObjectStore
+    from resources.tables import DuckDBTables
     from serving.inference_log import encode, new_prediction_id, parquet_bytes
 
     store = LocalObjectStore(root=str(home / "ingest-objects"))
@@ -138,7 +92,7 @@ def ingest_rate(home: Path, rows: int, rows_per_file: int = 500) -> tuple[float,
     database = str(home / "ingest.duckdb")
     resources = {
         "object_store": store,
-        "warehouse": DuckDBResource(database=database),
+        "warehouse": DuckDBTables(database=database),
         "io_manager": DuckDBPandasIOManager(database=database),
     }
     asset = inference_log_asset("pistachio")
@@ -169,20 +123,7 @@ def main() -> int:
         for setting in ("on", "off"):
             port = free_port()
             process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "serving.app:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                ],
+                api_command(port, "--no-access-log"),
                 cwd=REPO,
                 env={**os.environ, **env, "MLOPS_INFERENCE_LOG": setting},
                 stdout=subprocess.DEVNULL,
@@ -195,7 +136,7 @@ def main() -> int:
             wait_until_ok(f"http://127.0.0.1:{port}/classify", SAMPLE, process, timeout=900)
             for path in STEAM_PATHS:
                 deadline = time.monotonic() + 300
-                while asyncio.run(_status(port, path)) != 200:
+                while asyncio.run(status(port, path)) != 200:
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"{path} not answering on the logging-{setting} server")
                     time.sleep(0.3)
@@ -211,7 +152,7 @@ def main() -> int:
                 for setting, (_, port) in servers.items():
                     latencies[(workload, setting)] += asyncio.run(
                         drive(port, messages(port), args.requests, args.clients)
-                    )
+                    )[1]
     finally:
         for process, _ in servers.values():
             stop(process)
@@ -235,25 +176,6 @@ def main() -> int:
         f"\ningest: {rows:,} rows of one hour in {seconds:.2f} s (whole in-process run) = {rows / seconds:,.0f} rows/s"
     )
     return 0
-
-
-async def _status(port: int, path: str) -> int:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(get_message(port, path))
-        headers = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            (
-                int(line.split(b":", 1)[1])
-                for line in headers.split(b"\r\n")
-                if line.lower().startswith(b"content-length:")
-            ),
-            0,
-        )
-        await reader.readexactly(length)
-        return int(headers.split(b" ", 2)[1])
-    finally:
-        writer.close()
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.support import free_port, percentile, standalone_environment  # noqa: E402
+import httpload  # noqa: E402
+
+from tests.support import api_command, free_port, percentile, standalone_environment  # noqa: E402
 
 SAMPLE = {
     "area": 73107,
@@ -82,41 +84,8 @@ def stop(process: subprocess.Popen) -> None:
 
 
 async def drive(port: int, path: str, body: dict, requests: int, clients: int) -> tuple[float, list[float]]:
-    """`clients` keep-alive connections issue `requests` POSTs in total; a raw HTTP/1.1 client keeps the load
-    generator's own cost (~30 us per request) far below the servers'."""
-    payload = json.dumps(body).encode()
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(payload)}\r\n\r\n"
-    ).encode()
-    message = head + payload
-    remaining = [requests]
-    latencies: list[float] = []
-
-    async def client() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while remaining[0] > 0:
-                remaining[0] -= 1
-                started = time.perf_counter()
-                writer.write(message)
-                headers = await reader.readuntil(b"\r\n\r\n")
-                status = int(headers.split(b" ", 2)[1])
-                length = next(
-                    int(line.split(b":", 1)[1])
-                    for line in headers.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                await reader.readexactly(length)
-                if status != 200:
-                    raise RuntimeError(f"HTTP {status} from port {port}")
-                latencies.append(time.perf_counter() - started)
-        finally:
-            writer.close()
-
-    started = time.perf_counter()
-    await asyncio.gather(*(client() for _ in range(clients)))
-    return time.perf_counter() - started, latencies
+    """`clients` keep-alive connections issue `requests` POSTs of `body` in total."""
+    return await httpload.drive(port, [httpload.post_message(port, path, body)], requests, clients)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -249,20 +218,7 @@ def main() -> int:
             {"dataframe_records": [SAMPLE]},
         ),
         "platform API (uvicorn)": (
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "serving.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(api_port),
-                "--log-level",
-                "warning",
-                "--no-access-log",
-            ],
+            api_command(api_port, "--no-access-log"),
             api_port,
             "/classify",
             SAMPLE,

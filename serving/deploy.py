@@ -3,8 +3,9 @@
 Deployments are data: the serving process lists the deployment configs in the object store and loads each one's
 current snapshot (published by Dagster once its checks passed), so `mlops deploy` adds routes and `mlops
 undeploy` removes them without a restart. POST validates against the deployment's schema and enqueues (durable
-SQLite queue); a worker thread predicts with the checked model and records COMPLETE or ERROR; GET reads the
-row. Bucket models are loaded only after their digest is verified. The OpenAPI document lists one path per
+queue: a SQLite file, or a PostgreSQL table shared by several API and consumer processes, serving.queue_backend);
+a worker thread (or `python -m serving.deploy_consumer`) predicts with the checked model and records COMPLETE or
+ERROR; GET reads the row. Bucket models are loaded only after their digest is verified. The OpenAPI document lists one path per
 deployment with its exact schema, regenerated as deployments come and go.
 """
 
@@ -22,10 +23,11 @@ from threadpoolctl import threadpool_limits
 
 from mlops_assets.deploy.config import validated_row
 from resources.model_bucket import build_model_bucket
-from serving.deploy_queue import DeployQueue, Prediction, QueueWorker
+from serving.deploy_queue import Prediction, QueueWorker
 from serving.deploy_served import DeploymentsWatcher, ServedModel
 from serving.lineage import Lineage
 from serving.pistachio import printable_errors
+from serving.queue_backend import completion_waits, open_deploy_queue
 
 TITLE = "Deploy any scikit-learn Pipeline"
 HOME = "/deploy"
@@ -87,30 +89,9 @@ def request_errors(error: ValidationError) -> RequestValidationError:
     )
 
 
-def build_router(ctx) -> APIRouter:
-    queue = DeployQueue(ctx.settings.home / "serving" / "deploy_queue.db")
-    registered: set[str] = set()
-
-    def routes_changed(served: dict[str, ServedModel]) -> None:
-        """Valid bodies for a loaded model are answered before routing (serving.hot_path): the sooner the event
-        loop lets go, the sooner the worker thread gets to predict. The paths follow the deployments."""
-        wanted = {f"/api/{name}/predict": name for name in served}
-        default = watcher.default()
-        if default is not None:
-            wanted["/api/predict"] = default.deployment.name
-        for path in registered - set(wanted):
-            ctx.hot_paths.pop(path, None)
-        for path, name in wanted.items():
-            ctx.hot_paths[path] = hot_handler(name)
-        registered.clear()
-        registered.update(wanted)
-
-    watcher = ctx.poller.add(
-        DeploymentsWatcher(ctx.store, build_model_bucket(ctx.settings), ctx.registry, on_change=routes_changed)
-    )
-
-    def ready() -> list[str]:
-        return list(watcher.current)
+def resolver(ctx, watcher: DeploymentsWatcher):
+    """`resolve(job) -> (model record, predict)` for QueueWorker: the version served now, and a call that predicts
+    and logs the answer. Shared by the API's worker thread and the consumer processes (serving.deploy_consumer)."""
 
     def resolve(job):
         served = watcher.current.get(job.deployment)  # read once: a swap mid-job cannot mix versions
@@ -134,6 +115,36 @@ def build_router(ctx) -> APIRouter:
 
         return record, predict
 
+    return resolve
+
+
+def build_router(ctx) -> APIRouter:
+    queue = open_deploy_queue(ctx.settings)  # SQLite file, or the table shared by every API and consumer process
+    registered: set[str] = set()
+
+    def routes_changed(served: dict[str, ServedModel]) -> None:
+        """Valid bodies for a loaded model are answered before routing (serving.hot_path): the sooner the event
+        loop lets go, the sooner the worker thread gets to predict. The paths follow the deployments."""
+        wanted = {f"/api/{name}/predict": name for name in served}
+        default = watcher.default()
+        if default is not None:
+            wanted["/api/predict"] = default.deployment.name
+        for path in registered - set(wanted):
+            ctx.hot_paths.pop(path, None)
+        for path, name in wanted.items():
+            ctx.hot_paths[path] = hot_handler(name)
+        registered.clear()
+        registered.update(wanted)
+
+    watcher = ctx.poller.add(
+        DeploymentsWatcher(ctx.store, build_model_bucket(ctx.settings), ctx.registry, on_change=routes_changed)
+    )
+
+    def ready() -> list[str]:
+        return list(watcher.current)
+
+    resolve = resolver(ctx, watcher)
+
     def locate(prediction_id: str):
         """Queue ids are uuid4: the inference log finds a deploy row by the time its outcome was stored."""
         row = queue.get(prediction_id)
@@ -148,14 +159,19 @@ def build_router(ctx) -> APIRouter:
     worker = QueueWorker(queue, resolve, ready, log, thread_setup=lambda: threadpool_limits(1))
     # An API-only process (MLOPS_DEPLOY_WORKER=0) leaves predictions to workers of other processes.
     run_worker = os.environ.get("MLOPS_DEPLOY_WORKER", "1") != "0"
+    waits = completion_waits(ctx.settings, queue)
 
     async def lifespan(_app):
         if run_worker:
             worker.start()
+        if waits is not None:
+            waits.start()
         try:
             yield
         finally:
             worker.stop()
+            if waits is not None:
+                waits.stop()
             queue.close()
 
     router = APIRouter(tags=["deploy"], lifespan=lifespan)
@@ -228,7 +244,7 @@ def build_router(ctx) -> APIRouter:
             ),
         ),
     ) -> PredictionStatus:
-        row = await worker.wait_finished(prediction_id, wait) if wait > 0 else queue.get(prediction_id)
+        row = await (waits or worker).wait_finished(prediction_id, wait) if wait > 0 else queue.get(prediction_id)
         if row is None:
             raise HTTPException(404, "prediction not found")
         return status_of(row)

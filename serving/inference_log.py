@@ -29,29 +29,12 @@ from typing import Any
 
 import orjson
 
+from mlops_assets.common.log_format import arrow_schema, hour_prefix
+
 log = logging.getLogger("serving.inference_log")
 
-COLUMNS = (
-    "prediction_id",
-    "logged_at",
-    "system",
-    "route",
-    "model_name",
-    "model_version",
-    "inputs",
-    "output",
-    "lineage",
-)
 ID_PATTERN = r"^[0-9a-fA-F]{32}$"
 _RAND_B = (1 << 62) - 1
-
-
-def log_prefix(system: str) -> str:
-    return f"{system}/inference_log/"
-
-
-def hour_prefix(system: str, hour: datetime) -> str:
-    return f"{log_prefix(system)}hour={hour:%Y-%m-%d-%H}/"
 
 
 def new_prediction_id(now_ns: int | None = None) -> tuple[str, int]:
@@ -101,14 +84,7 @@ def parquet_bytes(rows: list[dict[str, Any]]) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = pa.schema(
-        [
-            ("prediction_id", pa.string()),
-            ("logged_at", pa.timestamp("us", tz="UTC")),
-            *[(name, pa.string()) for name in COLUMNS[2:]],
-        ]
-    )
-    table = pa.Table.from_pylist(rows, schema=schema)
+    table = pa.Table.from_pylist(rows, schema=arrow_schema())
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()

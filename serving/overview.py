@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
+from mlops_assets.common.log_format import summary_key, summary_prefix
 from resources.mlflow_registry import CHAMPION
 from resources.object_store import ObjectNotFound
 from serving.context import ServingContext
 
-SUMMARY_PREFIX = "monitoring"
 # The registered model each system serves, and the version tags that hold its key metric (first found wins).
 CHAMPIONS = {
     "titanic": ("titanic_modal", ("accuracy", "promotion.candidate_accuracy")),
@@ -90,7 +90,7 @@ def champion_of(ctx: ServingContext, system: str) -> tuple[Champion | None, str]
 
 def summaries_of(ctx: ServingContext, system: str) -> list[dict]:
     found = []
-    for info in ctx.store.list_objects(f"{SUMMARY_PREFIX}/{system}/"):
+    for info in ctx.store.list_objects(summary_prefix(system)):
         if info.key.count("/") != 2 or not info.key.endswith(".json"):
             continue
         try:
@@ -125,7 +125,7 @@ def build_router(ctx: ServingContext, systems: list) -> APIRouter:
     @router.get("/overview/charts/{system}/{asset}.png")
     def chart(system: str, asset: str) -> Response:
         try:
-            return Response(ctx.store.get_bytes(f"{SUMMARY_PREFIX}/{system}/{asset}.png"), media_type="image/png")
+            return Response(ctx.store.get_bytes(summary_key(system, asset, "png")), media_type="image/png")
         except (ObjectNotFound, ValueError):
             raise HTTPException(404, f"no chart {system}/{asset} yet: materialize that monitoring asset") from None
 
@@ -133,7 +133,7 @@ def build_router(ctx: ServingContext, systems: list) -> APIRouter:
     def report(system: str, asset: str) -> Response:
         """The Evidently report of the latest materialization of a drift asset."""
         try:
-            summary = json.loads(ctx.store.get_bytes(f"{SUMMARY_PREFIX}/{system}/{asset}.json"))
+            summary = json.loads(ctx.store.get_bytes(summary_key(system, asset)))
             return HTMLResponse(ctx.store.get_bytes(summary["report_key"]))
         except (ObjectNotFound, ValueError, KeyError, TypeError):
             raise HTTPException(404, f"no drift report for {system}/{asset} yet") from None

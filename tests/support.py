@@ -64,6 +64,12 @@ def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
             process.wait(timeout=timeout)
 
 
+def api_command(port: int, *options: str, app: str = "serving.app:create_app", factory: bool = True) -> list[str]:
+    """The command of one uvicorn process serving `app` on 127.0.0.1:`port`, quiet but for warnings."""
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    return [*command, *(["--factory"] if factory else []), "--log-level", "warning", *options]
+
+
 @contextlib.contextmanager
 def uvicorn_server(
     env: dict[str, str],
@@ -74,9 +80,7 @@ def uvicorn_server(
 ) -> Iterator[str]:
     """A real uvicorn process on 127.0.0.1 serving `app`; yields its base URL and stops it afterwards."""
     port = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    if factory:
-        cmd.append("--factory")
+    cmd = api_command(port, app=app, factory=factory)
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     process = subprocess.Popen(cmd, cwd=REPO_ROOT, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

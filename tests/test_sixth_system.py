@@ -22,7 +22,7 @@ import pytest
 
 from tests.support import REPO_ROOT, standalone_environment
 
-PACKAGES = ("mlops_assets", "resources", "serving")
+PACKAGES = ("mlops_assets", "resources", "sensors", "serving")
 EXAMPLE = re.compile(r"^```python (\S+)\n(.*?)^```", re.S | re.M)
 
 PROBE = """

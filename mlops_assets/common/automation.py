@@ -34,14 +34,3 @@ def with_policies(
         return spec.replace_attributes(**changes) if changes else spec
 
     return list(dg.map_asset_specs(apply, assets))
-
-
-def automation_sensor(system: str, minimum_interval_seconds: int = 30) -> dg.AutomationConditionSensorDefinition:
-    """The sensor that evaluates the automation conditions of `system`'s group, running from the start."""
-    return dg.AutomationConditionSensorDefinition(
-        f"{system}_automation",
-        target=dg.AssetSelection.groups(system),
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=minimum_interval_seconds,
-        description=f"Evaluates the automation conditions declared on the {system} assets.",
-    )

@@ -12,6 +12,7 @@ import dagster as dg
 import pandas as pd
 
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
+from mlops_assets.common.log_format import summary_key
 from mlops_assets.common.monitoring import DRIFT_CHECK, warn_result, write_summary
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
@@ -112,7 +113,7 @@ def drift_output(
             }
         ), check
     drift = compute_drift(reference, current, numerical, categorical)
-    key = report_key(system, context.run_id)
+    key = report_key(system, context.run.run_id)
     uri = store.put_bytes(key, drift.html.encode(), "text/html")
     drifted = sorted(name for name, flag in drift.drifted.items() if flag)
     crossed = drift.share >= threshold
@@ -134,7 +135,7 @@ def drift_output(
         "drifted": drifted,
     }
     png = drift_chart_png(drift, f"{system} input drift")
-    chart = f"monitoring/{system}/{asset}.png"
+    chart = summary_key(system, asset, "png")
     chart_uri = store.put_bytes(chart, png, "image/png")
     write_summary(
         store, context, system, asset, figures, charts={"drift per feature": chart}, checks=[check], report_key=key

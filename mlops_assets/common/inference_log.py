@@ -1,8 +1,9 @@
 """The `inference_log` asset of every system: one hourly partition per UTC hour of served predictions.
 
 The serving API writes append-only Parquet files under `<system>/inference_log/hour=YYYY-MM-DD-HH/`
-(serving/inference_log.py). Partition H reads that hour's files into the warehouse table `<system>.inference_log`;
-the DuckDB I/O manager deletes the partition's rows before inserting, so materializing an hour again replaces it.
+(serving/inference_log.py). Partition H reads that hour's files into the warehouse table `<system>.inference_log`,
+replacing the hour's rows in one transaction (resources/tables.py, DuckDB or Delta), so materializing an hour again
+replaces it.
 Titanic's daily batch predictions and Scones' workflow captures are the same kind of record: the rows they wrote
 during hour H join partition H (route `batch` and `event`) with deterministic ids, so the table is the one place
 that holds every prediction of a system.
@@ -19,25 +20,18 @@ from datetime import datetime
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
+from mlops_assets.common import log_format
 from mlops_assets.common.constants import DUCKDB_POOL
+from mlops_assets.common.keys import key
+from mlops_assets.common.log_format import hour_prefix
 from mlops_assets.common.monitoring import parse_inputs  # noqa: F401  (the log's reader helper, one copy)
+from mlops_assets.common.tables import table_metadata
 from mlops_assets.systems import system_names
 from resources.object_store import ObjectStore
+from resources.tables import Tables
 
-COLUMNS = [
-    "prediction_id",
-    "logged_at",
-    "system",
-    "route",
-    "model_name",
-    "model_version",
-    "inputs",
-    "output",
-    "lineage",
-]
-TABLE_COLUMNS = ", ".join(f"{name} {'TIMESTAMPTZ' if name == 'logged_at' else 'VARCHAR'}" for name in COLUMNS)
+COLUMNS = list(log_format.COLUMNS)
 HOURLY = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00", timezone="UTC")
 # Minute 5 of every hour: the hour that just ended (the latest partition) is ingested once its files are complete.
 AUTOMATION = dg.AutomationCondition.on_cron("5 * * * *")
@@ -47,28 +41,12 @@ ROW_NAMESPACE = uuid.UUID("6f0b7c2e-3d59-4c1e-9a51-2b1f2f6f1a16")
 ExtraRows = Callable[[object, datetime, datetime], list[dict]]
 
 
-def hour_prefix(system: str, start: datetime) -> str:
-    return f"{system}/inference_log/hour={start:%Y-%m-%d-%H}/"
-
-
-def _schema():
-    import pyarrow as pa
-
-    return pa.schema(
-        [
-            ("prediction_id", pa.string()),
-            ("logged_at", pa.timestamp("us", tz="UTC")),
-            *[(name, pa.string()) for name in COLUMNS[2:]],
-        ]
-    )
-
-
 def read_hour(store: ObjectStore, system: str, start: datetime) -> tuple[pd.DataFrame, int]:
     """Every row the serving processes wrote for the hour starting at `start`, and how many files held them."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = _schema()
+    schema = log_format.arrow_schema()
     tables = []
     for info in store.list_objects(hour_prefix(system, start)):
         if info.key.endswith(".parquet"):
@@ -83,38 +61,35 @@ def read_hour(store: ObjectStore, system: str, start: datetime) -> tuple[pd.Data
     return frame, len(tables)
 
 
+def _arrow(frame: pd.DataFrame):
+    import pyarrow as pa
+
+    return pa.Table.from_pandas(frame, schema=log_format.arrow_schema(), preserve_index=False)
+
+
 def row_id(*parts: object) -> str:
     return uuid.uuid5(ROW_NAMESPACE, "/".join(map(str, parts))).hex
 
 
-def _table_exists(connection, qualified: str) -> bool:
-    schema, table = qualified.split(".")
-    return bool(
-        connection.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, table]
-        ).fetchone()[0]
-    )
-
-
-def titanic_batch_rows(connection, start: datetime, end: datetime) -> list[dict]:
+def titanic_batch_rows(tables: Tables, start: datetime, end: datetime) -> list[dict]:
     """The daily batch predictions made in the hour (route `batch`), with the passenger's features as inputs."""
     from mlops_assets.titanic.constants import FEATURES
 
-    if not _table_exists(connection, "titanic.batch_prediction"):
+    if not tables.exists("titanic.batch_prediction"):
         return []
     features = (
         ", ".join(f"f.{name}" for name in FEATURES)
-        if _table_exists(connection, "titanic.feature_group")
+        if tables.exists("titanic.feature_group")
         else ", ".join(f"NULL AS {name}" for name in FEATURES)
     )
     join = "LEFT JOIN titanic.feature_group f USING (passenger_id)" if "f." in features else ""
     # predicted_at is stored as naive UTC.
-    frame = connection.execute(
+    frame = tables.query(
         f"SELECT b.event_date, b.predicted_at, b.passenger_id, b.prediction, b.model_name, b.model_version, "
         f"b.mlflow_run_id, {features} FROM titanic.batch_prediction b {join} "
         "WHERE b.predicted_at >= ? AND b.predicted_at < ?",
         [start.replace(tzinfo=None), end.replace(tzinfo=None)],
-    ).df()
+    )
     return [
         {
             "prediction_id": row_id("titanic", "batch", r.event_date.date(), r.passenger_id, r.predicted_at),
@@ -139,18 +114,18 @@ def titanic_batch_rows(connection, start: datetime, end: datetime) -> list[dict]
     ]
 
 
-def scones_event_rows(connection, start: datetime, end: datetime) -> list[dict]:
+def scones_event_rows(tables: Tables, start: datetime, end: datetime) -> list[dict]:
     """The event-driven workflow's captures of the hour (route `event`); the image itself stays in the store."""
     from mlops_assets.scones.constants import CAPTURE_TABLE
 
-    if not _table_exists(connection, CAPTURE_TABLE):
+    if not tables.exists(CAPTURE_TABLE):
         return []
-    frame = connection.execute(
+    frame = tables.query(
         "SELECT captured_at, s3_bucket, s3_key, etag, p_bicycle, p_motorcycle, predicted_class, max_confidence, "
         f"threshold, verdict, detail, model_name, model_version, dagster_run_id FROM {CAPTURE_TABLE} "
         "WHERE captured_at >= ? AND captured_at < ?",
         [start, end],
-    ).df()
+    )
     number = lambda v: None if pd.isna(v) else float(v)
     return [
         {
@@ -191,7 +166,7 @@ def inference_log_asset(system: str, extra_rows: ExtraRows | None = None) -> dg.
     }.get(system, "")
 
     @dg.asset(
-        key=[system, "inference_log"],
+        key=key(system, "inference_log"),
         group_name=system,
         partitions_def=HOURLY,
         kinds={"parquet", "duckdb"},
@@ -199,25 +174,15 @@ def inference_log_asset(system: str, extra_rows: ExtraRows | None = None) -> dg.
         code_version="1",
         pool=DUCKDB_POOL,
         automation_condition=AUTOMATION,
-        # The table's timestamps are TIMESTAMPTZ: the partition's bounds are compared in UTC whatever the
-        # DuckDB session's time zone is.
-        metadata={"partition_expr": "timezone('UTC', logged_at)"},
         description=f"Every {system} prediction served in the hour: the API's log files of that hour "
         f"(`{system}/inference_log/hour=...`) in the warehouse.{joined}",
     )
     def inference_log(
-        context: dg.AssetExecutionContext, object_store: ObjectStore, warehouse: DuckDBResource
-    ) -> dg.Output[pd.DataFrame]:
+        context: dg.AssetExecutionContext, object_store: ObjectStore, warehouse: Tables
+    ) -> dg.MaterializeResult:
         start, end = context.partition_time_window
         frame, files = read_hour(object_store, system, start)
-        with warehouse.get_connection() as connection:
-            extra = extra_rows(connection, start, end) if extra_rows is not None else []
-            if frame.empty and not extra:
-                # The I/O manager creates no table for an empty frame: readers find an empty table instead.
-                connection.execute(
-                    f"CREATE SCHEMA IF NOT EXISTS {system}; CREATE TABLE IF NOT EXISTS "
-                    f"{system}.inference_log ({TABLE_COLUMNS})"
-                )
+        extra = extra_rows(warehouse, start, end) if extra_rows is not None else []
         if extra:
             rows = pd.DataFrame(extra, columns=COLUMNS)
             rows["logged_at"] = pd.to_datetime(rows["logged_at"], utc=True).astype(frame["logged_at"].dtype)
@@ -225,13 +190,17 @@ def inference_log_asset(system: str, extra_rows: ExtraRows | None = None) -> dg.
         # A deploy row can be logged twice when storing its outcome was retried: one row per id.
         frame = frame.drop_duplicates("prediction_id", keep="last").sort_values("logged_at", kind="stable")
         frame = frame.reset_index(drop=True)[COLUMNS]
-        return dg.Output(
-            frame,
+        # The hour's rows replaced in one transaction (an empty hour still leaves a table for readers); the
+        # partition is the hour of logged_at, compared in UTC.
+        table = f"{system}.inference_log"
+        warehouse.replace_rows(table, _arrow(frame), "logged_at", start, end)
+        return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": dg.MetadataValue.int(len(frame)),
+                **table_metadata(frame),
                 "files": dg.MetadataValue.int(files),
                 "joined_rows": dg.MetadataValue.int(len(extra)),
                 "source": dg.MetadataValue.path(object_store.uri(hour_prefix(system, start))),
+                "dagster/relation_identifier": dg.MetadataValue.text(table),
             },
         )
 

@@ -15,9 +15,11 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import pandas as pd
 
+from mlops_assets.common.keys import key
+from mlops_assets.common.log_format import COLUMNS, log_prefix, summary_key
 from resources.object_store import ObjectStore
 
-LOG_COLUMNS = ["prediction_id", "logged_at", "system", "route", "model_name", "model_version", "inputs", "output"]
+LOG_COLUMNS = [name for name in COLUMNS if name != "lineage"]
 WINDOW_HOURS = 7 * 24  # drift and realized performance look at the last week of logged answers
 HOUR_PART = re.compile(r"/hour=(\d{4}-\d{2}-\d{2}-\d{2})/")
 
@@ -28,17 +30,8 @@ PERFORMANCE_CHECK = "realized_performance_holds"
 HOURLY = dg.AutomationCondition.cron_tick_passed("0 * * * *") & ~dg.AutomationCondition.in_progress()
 
 
-def log_prefix(system: str) -> str:
-    return f"{system}/inference_log/"
-
-
-def summary_key(system: str, asset: str) -> str:
-    """Read by the overview page (serving/overview.py), which lists `monitoring/<system>/*.json`."""
-    return f"monitoring/{system}/{asset}.json"
-
-
-def file_hour(key: str) -> datetime | None:
-    match = HOUR_PART.search("/" + key)
+def file_hour(object_key: str) -> datetime | None:
+    match = HOUR_PART.search("/" + object_key)
     if match is None:
         return None
     return datetime.strptime(match.group(1), "%Y-%m-%d-%H").replace(tzinfo=UTC)
@@ -83,7 +76,7 @@ def parse_outputs(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def check_spec(system: str, asset: str, name: str, description: str) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name, asset=dg.AssetKey([system, asset]), description=description)
+    return dg.AssetCheckSpec(name, asset=key(system, asset), description=description)
 
 
 def warn_result(name: str, passed: bool, description: str, **metadata) -> dg.AssetCheckResult:
@@ -113,7 +106,7 @@ def write_summary(
         "system": system,
         "asset": asset,
         "materialized_at": datetime.now(UTC).isoformat(),
-        "dagster_run_id": context.run_id,
+        "dagster_run_id": context.run.run_id,
         "figures": figures,
         "charts": charts or {},
         "report_key": report_key,
@@ -122,6 +115,6 @@ def write_summary(
         ],
         **extra,
     }
-    key = summary_key(system, asset)
-    store.put_bytes(key, json.dumps(document, default=float).encode(), "application/json")
-    return key
+    object_key = summary_key(system, asset)
+    store.put_bytes(object_key, json.dumps(document, default=float).encode(), "application/json")
+    return object_key

@@ -8,13 +8,14 @@ import dagster as dg
 import pandas as pd
 
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
+from mlops_assets.common.log_format import summary_key
 from mlops_assets.common.monitoring import PERFORMANCE_CHECK, warn_result, write_summary
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
 
 
 def chart_key(system: str, asset: str) -> str:
-    return f"monitoring/{system}/{asset}.png"
+    return summary_key(system, asset, "png")
 
 
 def performance_chart_png(

@@ -27,7 +27,14 @@ class PromotionDecision:
         return self.alias == CHAMPION
 
     @property
+    def kept(self) -> bool:
+        """The candidate is the champion already (the gate re-run on a version a skipped training re-emitted)."""
+        return self.champion_version == self.candidate_version
+
+    @property
     def reason(self) -> str:
+        if self.kept:
+            return f"version {self.candidate_version} is the champion already: it keeps serving"
         if self.champion_version is None:
             return f"no champion yet: version {self.candidate_version} becomes champion"
         comparison = (
@@ -133,7 +140,7 @@ def promotion_gate(
 
     Same holdout: `score_champion(version)` scores the current champion on exactly the data the candidate's
     `candidate_score` came from, so the two numbers are comparable. Ties go to the newer model; the gate
-    re-run for the serving champion keeps it.
+    re-run for the serving champion (a skipped training re-emits its version) keeps it and rewrites nothing.
 
     One rule for severity and blocking, the same in every system (the check is declared `blocking=True` and
     runs alone in the `model_promotion` pool, limit 1, so two runs cannot both read and move `champion`):
@@ -185,11 +192,21 @@ def decide_promotion(
     """Compare the candidate with the current champion (scored by `score_champion`) and move the aliases.
 
     Raises ComparisonFailed, with no alias moved, when the champion cannot be read or scored.
+    The candidate that is the champion already is kept as it is: no alias moves, and the tags of the decision that
+    made it champion stay.
     """
     try:
         champion = registry.version_by_alias(model_name, CHAMPION)
         if champion is not None and str(champion.version) == str(candidate_version):
-            champion = None  # the gate re-run for the serving champion keeps it
+            return PromotionDecision(
+                model_name,
+                metric,
+                str(candidate_version),
+                float(candidate_score),
+                str(candidate_version),
+                float(candidate_score),
+                CHAMPION,
+            )
         champion_score = None if champion is None else float(score_champion(champion))
     except Exception as exc:
         raise ComparisonFailed(f"{type(exc).__name__}: {exc}") from exc

@@ -66,12 +66,23 @@ def registered_version(registry: MlflowRegistry, model_name: str, training_finge
 
 
 def skipped_result(
-    registry: MlflowRegistry, model_name: str, version, training_fingerprint: str, extra: dict[str, Any] | None = None
+    registry: MlflowRegistry,
+    model_name: str,
+    version,
+    training_fingerprint: str,
+    extra: dict[str, Any] | None = None,
+    run_metrics: bool = True,
 ) -> dg.MaterializeResult:
-    """The materialization of a skipped training: the existing version, its run's metrics, and why."""
+    """The materialization of a skipped training: the existing version, its run's metrics, and why.
+
+    `run_metrics=False` leaves the run's MLflow metrics out, for a system whose run names them differently from
+    its asset metadata (Pistachio's runs keep the original's `val_AUC`); `extra` then carries the scores.
+    """
     run = registry.client().get_run(version.run_id) if version.run_id else None
     metrics = (
-        {} if run is None else {name: dg.MetadataValue.float(float(value)) for name, value in run.data.metrics.items()}
+        {}
+        if run is None or not run_metrics
+        else {name: dg.MetadataValue.float(float(value)) for name, value in run.data.metrics.items()}
     )
     links = (
         {}

@@ -13,15 +13,15 @@ import dagster as dg
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
+from mlops_assets.common.keys import key
 from mlops_assets.deploy.compiled import Compilation, compile_pipeline
 from mlops_assets.deploy.config import Deployment, load_deployments
 from mlops_assets.deploy.constants import (
     DEPLOYMENT_CODE_VERSION,
-    GROUP,
-    KEY_PREFIX,
     MODEL_FILE_CODE_VERSION,
     PARTITIONS,
     PINNED_MODEL_CODE_VERSION,
+    SYSTEM,
     snapshot_system,
 )
 from mlops_assets.deploy.deploying import build_record
@@ -36,13 +36,13 @@ from resources.object_store import ObjectStore
 from resources.snapshots import publish_snapshot
 
 deployment_partitions = dg.DynamicPartitionsDefinition(name=PARTITIONS)
-PINNED_MODEL_KEY = dg.AssetKey([*KEY_PREFIX, "pinned_model"])
-DEPLOYMENT_KEY = dg.AssetKey([*KEY_PREFIX, "deployment"])
+PINNED_MODEL_KEY = key(SYSTEM, "pinned_model")
+DEPLOYMENT_KEY = key(SYSTEM, "deployment")
 DEMOS = load_deployments()  # the packaged demo configs: inputs of the demo assets, not deployments themselves
 
 
 def model_file_key(name: str) -> dg.AssetKey:
-    return dg.AssetKey([*KEY_PREFIX, f"{name}_model_file"])
+    return key(SYSTEM, f"{name}_model_file")
 
 
 def require_record(store: ObjectStore, name: str) -> DeploymentRecord:
@@ -102,7 +102,7 @@ def upload_demo_model(
 
     data = sio.dumps(trained.pipeline)
     bucket.create_bucket(bucket.default_bucket)
-    version = bucket.upload(bucket.default_bucket, demo.model_key, data, tag=f"platform-{context.run_id[:8]}")
+    version = bucket.upload(bucket.default_bucket, demo.model_key, data, tag=f"platform-{context.run.run_id[:8]}")
     created = read_record(store, demo.name) is None
     if created:
         spec = {
@@ -145,7 +145,7 @@ def upload_demo_model(
 
 @dg.asset(
     key=model_file_key("titanic_survival"),
-    group_name=GROUP,
+    group_name=SYSTEM,
     kinds={"scikit-learn", "skops"},
     code_version=MODEL_FILE_CODE_VERSION,
     description="The Titanic survival Pipeline trained on the real Kaggle train.csv (raw columns), uploaded to "
@@ -166,7 +166,7 @@ def titanic_survival_model_file(
 
 @dg.asset(
     key=model_file_key("paris_airbnb_price"),
-    group_name=GROUP,
+    group_name=SYSTEM,
     kinds={"scikit-learn", "skops"},
     code_version=MODEL_FILE_CODE_VERSION,
     description="The original project's Paris Airbnb price regressor, trained on GENERATED listings (its real "
@@ -193,7 +193,7 @@ CHECK_SPECS = [
 
 @dg.asset(
     key=PINNED_MODEL_KEY,
-    group_name=GROUP,
+    group_name=SYSTEM,
     partitions_def=deployment_partitions,
     kinds={"scikit-learn"},
     code_version=PINNED_MODEL_CODE_VERSION,
@@ -223,7 +223,7 @@ def pinned_model(
             "version_id": pin.version_id,
             "key": pin.key,
             "checks": {o.name: {"passed": o.passed, "description": o.description} for o in outcomes},
-            "dagster_run_id": context.run_id,
+            "dagster_run_id": context.run.run_id,
         },
     )
     checks = [
@@ -317,7 +317,7 @@ def checked_release(instance: dg.DagsterInstance, name: str) -> tuple[Pin, Deplo
 
 @dg.asset(
     key=DEPLOYMENT_KEY,
-    group_name=GROUP,
+    group_name=SYSTEM,
     deps=[PINNED_MODEL_KEY],
     partitions_def=deployment_partitions,
     kinds={"fastapi"},
@@ -343,7 +343,7 @@ def deployment(
     with threadpool_limits(1):
         compilation = compile_pipeline(current, load_or_fail(model_bucket, pin, mlflow))
     context.log.info("compiled copy for serving: %s", compilation.note)
-    files = deployment_files(current, pin, context.run_id, compilation, record)
+    files = deployment_files(current, pin, context.run.run_id, compilation, record)
     pointer = publish_snapshot(
         object_store,
         snapshot_system(name),

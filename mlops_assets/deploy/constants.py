@@ -1,9 +1,6 @@
 """Names of the deploy system: its contract, Dagster-free, shared by its assets, its router and the CLI."""
 
 SYSTEM = "deploy"
-# Spelled as mlops_assets.common.keys.placement(SYSTEM) spells them; kept as names for the decorators.
-GROUP = SYSTEM
-KEY_PREFIX = [SYSTEM]
 # Serving snapshots of one deployment live under serving/deploy/<name>/ in the object store.
 SNAPSHOT_SYSTEM = "deploy/{name}"
 

@@ -12,11 +12,12 @@ import json
 import dagster as dg
 import pandas as pd
 
+from mlops_assets.common.keys import placement
 from mlops_assets.common.monitoring import HOURLY, parse_outputs, read_log
 from mlops_assets.common.performance import performance_output
+from mlops_assets.deploy.constants import SYSTEM
 from resources.object_store import ObjectStore
 
-SYSTEM = "deploy"
 FEEDBACK_PREFIX = f"{SYSTEM}/feedback/"
 
 
@@ -95,9 +96,7 @@ def daily_figures(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     return history, metrics
 
 
-@dg.asset(
-    key_prefix=[SYSTEM], group_name=SYSTEM, kinds={"matplotlib", "png"}, code_version="1", automation_condition=HOURLY
-)
+@dg.asset(**placement(SYSTEM), kinds={"matplotlib", "png"}, code_version="1", automation_condition=HOURLY)
 def realized_performance(context: dg.AssetExecutionContext, object_store: ObjectStore) -> dg.MaterializeResult:
     """Realized accuracy (classifiers) or MAE (regressors) of each deployment, per day of the answers, over the
     last week of logged answers that received feedback."""

@@ -7,13 +7,27 @@ import dagster as dg
 import pandas as pd
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL
+from mlops_assets.common.keys import key, placement
 from mlops_assets.common.tables import table_metadata
+from mlops_assets.common.training import (
+    FINGERPRINT_TAG,
+    SKIPPED,
+    TRAINED,
+    asset_code_version,
+    content_version,
+    fingerprint,
+    registered_version,
+    skipped_result,
+)
 from mlops_assets.pistachio.constants import (
     DATASET_RELATIVE_PATH,
     DATASET_URL,
+    FEATURES,
     MODEL_FILE_KEY,
     MODEL_MANIFEST_KEY,
     MODEL_NAME,
+    RANDOM_STATE,
+    SYSTEM,
     TRAINING_DATAFILE_TAG,
     VALIDATION_AUC_TAG,
 )
@@ -26,18 +40,18 @@ from mlops_assets.pistachio.snapshot_files import (
     snapshot_object_key,
 )
 from mlops_assets.pistachio.sweep import SPLITS, SplitData, full_grid, results_frame, split_snapshot
-from mlops_assets.pistachio.tracking import run_sweep
+from mlops_assets.pistachio.tracking import recorded_sweep, run_sweep
 from resources import CHAMPION, DatasetFile, DataSource, MlflowRegistry, ObjectStore
 from resources.mlflow_registry import model_uri
 
-PREFIX = ["pistachio"]
-GROUP = "pistachio"
+# The gate's metric, named as in the sweep table and the check's metadata: validation AUC on hard predictions.
+METRIC = "val_auc"
 SCHEMA_CHECK = "snapshot_schema"
 SOURCE_ETAG = "source_etag"
 PISTACHIO_CSV = DatasetFile(DATASET_RELATIVE_PATH, url=DATASET_URL)
 
 
-@dg.asset(key_prefix=PREFIX, group_name=GROUP, kinds={"csv", "pandas"}, code_version="1")
+@dg.asset(**placement(SYSTEM), kinds={"csv", "pandas"}, code_version="1")
 def weekly_snapshot_files(data_source: DataSource, object_store: ObjectStore) -> dg.MaterializeResult:
     """The original's three weekly data deliveries (2023-07-10, -17, -24), rebuilt from the Kaggle copy.
 
@@ -65,8 +79,7 @@ def weekly_snapshot_files(data_source: DataSource, object_store: ObjectStore) ->
 
 
 @dg.asset(
-    key_prefix=PREFIX,
-    group_name=GROUP,
+    **placement(SYSTEM),
     kinds={"duckdb", "pandas"},
     code_version="1",
     partitions_def=snapshot_partitions,
@@ -76,7 +89,7 @@ def weekly_snapshot_files(data_source: DataSource, object_store: ObjectStore) ->
     check_specs=[
         dg.AssetCheckSpec(
             SCHEMA_CHECK,
-            asset=[*PREFIX, "raw_snapshot"],
+            asset=key(SYSTEM, "raw_snapshot"),
             blocking=True,
             description="Only the 16 features and a known class; every value numeric.",
         )
@@ -125,8 +138,7 @@ def raw_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore):
 
 
 @dg.asset(
-    key_prefix=PREFIX,
-    group_name=GROUP,
+    **placement(SYSTEM),
     kinds={"duckdb", "scikit-learn"},
     code_version="1",
     partitions_def=snapshot_partitions,
@@ -150,8 +162,7 @@ def snapshot_splits(raw_snapshot: pd.DataFrame) -> dg.Output[pd.DataFrame]:
 
 
 @dg.asset(
-    key_prefix=PREFIX,
-    group_name=GROUP,
+    **placement(SYSTEM),
     kinds={"mlflow", "scikit-learn", "duckdb"},
     code_version="1",
     partitions_def=snapshot_partitions,
@@ -167,9 +178,40 @@ def model_sweep(
     LogisticRegression(random_state=1). val/test AUC on hard predictions (the original's metric) and on
     probabilities; convergence warnings are recorded per run. The best validation AUC wins; only its model is
     logged as an artifact. (The original's misplaced `return` trained only C=1: 24 runs.)
+
+    Skipped when a registered version was trained from the same code, grid and splits: the earlier sweep's
+    table is read back from its MLflow runs and re-emitted, with the same data version, and nothing is fitted.
     """
     snapshot = context.partition_key
-    outcome = run_sweep(mlflow, full_grid(), SplitData.from_frame(snapshot_splits), snapshot, context.run_id)
+    grid = full_grid()
+    training_fingerprint = fingerprint(
+        asset_code_version(context),
+        {"grid": [config.label for config in grid], "random_state": RANDOM_STATE, "features": FEATURES},
+        {"snapshot_splits": content_version(snapshot_splits)},
+    )
+    existing = registered_version(mlflow, MODEL_NAME, training_fingerprint)
+    if existing is not None:
+        context.log.info("%s v%s was trained from identical inputs: %s", MODEL_NAME, existing.version, SKIPPED)
+        table = recorded_sweep(mlflow, existing.run_id, existing.source)
+        table.insert(0, "snapshot", snapshot)
+        return dg.Output(
+            table,
+            metadata={
+                **_sweep_summary(table),
+                "training": dg.MetadataValue.text(SKIPPED),
+                "model_version": dg.MetadataValue.text(str(existing.version)),
+                FINGERPRINT_TAG: dg.MetadataValue.text(training_fingerprint),
+            },
+            data_version=dg.DataVersion(training_fingerprint),
+        )
+    outcome = run_sweep(
+        mlflow,
+        grid,
+        SplitData.from_frame(snapshot_splits),
+        snapshot,
+        context.run.run_id,
+        tags={FINGERPRINT_TAG: training_fingerprint},
+    )
     table = results_frame(outcome.results, outcome.best, outcome.run_ids)
     table["model_uri"] = table["is_best"].map({True: outcome.model_uri, False: ""})
     table.insert(0, "snapshot", snapshot)
@@ -185,36 +227,63 @@ def model_sweep(
     return dg.Output(
         table,
         metadata={
-            "runs": dg.MetadataValue.int(len(table)),
+            **_sweep_summary(table),
+            "training": dg.MetadataValue.text(TRAINED),
             "sweep_seconds": dg.MetadataValue.float(outcome.seconds),
             "mlflow_logging_seconds": dg.MetadataValue.float(outcome.logging_seconds),
-            "best_val_auc": dg.MetadataValue.float(best.val_auc),
-            "best_test_auc": dg.MetadataValue.float(best.test_auc),
-            "best_val_auc_proba": dg.MetadataValue.float(best.val_auc_proba),
-            "best_config": dg.MetadataValue.text(best.config.label),
             "convergence_warnings": dg.MetadataValue.int(outcome.convergence_warnings),
             "mlflow_parent_run_id": dg.MetadataValue.text(outcome.parent_run_id),
-            "mlflow_best_run_id": dg.MetadataValue.text(outcome.best_run_id),
             "mlflow_parent_run_url": dg.MetadataValue.url(mlflow.run_url(outcome.parent_run_id, outcome.experiment_id)),
-            "top_runs": dg.MetadataValue.md(
-                table.sort_values("val_auc", ascending=False)
-                .head(8)[["C", "max_iter", "solver", "val_auc", "test_auc", "val_auc_proba", "converged"]]
-                .to_markdown(index=False, floatfmt=".4f")
-            ),
+            FINGERPRINT_TAG: dg.MetadataValue.text(training_fingerprint),
         },
+        data_version=dg.DataVersion(training_fingerprint),
     )
 
 
-@dg.asset(key_prefix=PREFIX, group_name=GROUP, kinds={"mlflow"}, code_version="1", partitions_def=snapshot_partitions)
+def _sweep_summary(table: pd.DataFrame) -> dict[str, dg.MetadataValue]:
+    best = table[table["is_best"].astype(bool)].iloc[0]
+    return {
+        **table_metadata(table),
+        "runs": dg.MetadataValue.int(len(table)),
+        "best_val_auc": dg.MetadataValue.float(float(best["val_auc"])),
+        "best_test_auc": dg.MetadataValue.float(float(best["test_auc"])),
+        "best_val_auc_proba": dg.MetadataValue.float(float(best["val_auc_proba"])),
+        "best_config": dg.MetadataValue.text(f"C={best['C']:g} max_iter={best['max_iter']} {best['solver']}"),
+        "mlflow_best_run_id": dg.MetadataValue.text(str(best["mlflow_run_id"])),
+        "top_runs": dg.MetadataValue.md(
+            table.sort_values("val_auc", ascending=False)
+            .head(8)[["C", "max_iter", "solver", "val_auc", "test_auc", "val_auc_proba", "converged"]]
+            .to_markdown(index=False, floatfmt=".4f")
+        ),
+    }
+
+
+@dg.asset(**placement(SYSTEM), kinds={"mlflow"}, code_version="1", partitions_def=snapshot_partitions)
 def registered_model(
     context: dg.AssetExecutionContext, model_sweep: pd.DataFrame, mlflow: MlflowRegistry
 ) -> dg.MaterializeResult:
     """The sweep's best run as a new version of `Pistachio_Classifier` in the MLflow registry.
 
-    Tagged as the original did ("Validation AUC", "Training Datafile") plus the Dagster run that produced it.
+    Tagged as the original did ("Validation AUC", "Training Datafile") plus the Dagster run that produced it and
+    the sweep's training fingerprint; a sweep that was skipped re-emits the version it had registered.
     Whether it serves is decided by the promotion check, not here.
     """
     best = model_sweep[model_sweep["is_best"].astype(bool)].iloc[0]
+    training_fingerprint = mlflow.client().get_run(best["mlflow_run_id"]).data.tags.get(FINGERPRINT_TAG)
+    scores = {
+        METRIC: dg.MetadataValue.float(float(best["val_auc"])),
+        "test_auc": dg.MetadataValue.float(float(best["test_auc"])),
+    }
+    common = {
+        "model_name": dg.MetadataValue.text(MODEL_NAME),
+        "training_datafile": dg.MetadataValue.text(context.partition_key),
+    }
+    existing = training_fingerprint and registered_version(mlflow, MODEL_NAME, training_fingerprint)
+    if existing:
+        context.log.info("%s v%s was trained from identical inputs: %s", MODEL_NAME, existing.version, SKIPPED)
+        return skipped_result(
+            mlflow, MODEL_NAME, existing, training_fingerprint, {**scores, **common}, run_metrics=False
+        )
     version = mlflow.register(
         MODEL_NAME,
         best["model_uri"],
@@ -222,28 +291,31 @@ def registered_model(
         tags={
             VALIDATION_AUC_TAG: f"{best['val_auc']:.6f}",
             TRAINING_DATAFILE_TAG: context.partition_key,
-            DAGSTER_RUN_TAG: context.run_id,
+            DAGSTER_RUN_TAG: context.run.run_id,
             "config": f"C={best['C']:g} max_iter={best['max_iter']} {best['solver']}",
+            **({FINGERPRINT_TAG: training_fingerprint} if training_fingerprint else {}),
         },
     )
     return dg.MaterializeResult(
         metadata={
-            "model_name": dg.MetadataValue.text(MODEL_NAME),
+            **scores,
+            **common,
+            "training": dg.MetadataValue.text(TRAINED),
             "model_version": dg.MetadataValue.text(str(version.version)),
-            "val_auc": dg.MetadataValue.float(float(best["val_auc"])),
-            "test_auc": dg.MetadataValue.float(float(best["test_auc"])),
             "mlflow_run_id": dg.MetadataValue.text(best["mlflow_run_id"]),
             **mlflow.link_metadata(best["mlflow_run_id"], MODEL_NAME, version.version),
-            "training_datafile": dg.MetadataValue.text(context.partition_key),
-        }
+            **({FINGERPRINT_TAG: dg.MetadataValue.text(training_fingerprint)} if training_fingerprint else {}),
+        },
+        data_version=dg.DataVersion(training_fingerprint) if training_fingerprint else None,
     )
 
 
-@dg.asset(key_prefix=PREFIX, group_name=GROUP, kinds={"skops", "mlflow"}, code_version="1", deps=[registered_model])
+@dg.asset(**placement(SYSTEM), kinds={"skops", "mlflow"}, code_version="1", deps=[registered_model])
 def champion_model_file(object_store: ObjectStore, mlflow: MlflowRegistry) -> dg.MaterializeResult:
     """The current champion as one downloadable file with its SHA-256 (the original's model .bin, in skops).
 
-    A JSON manifest beside it names the version, its validation AUC and the run that trained it.
+    A JSON manifest beside it names the version, its validation AUC (`val_auc`, on its own week's split) and the
+    run that trained it.
     """
     champion = mlflow.version_by_alias(MODEL_NAME, CHAMPION)
     if champion is None:
@@ -251,6 +323,7 @@ def champion_model_file(object_store: ObjectStore, mlflow: MlflowRegistry) -> dg
     model_file = fetch_model_file(mlflow, model_uri(MODEL_NAME, champion.version))
     model_file.load()  # refuses a file with untrusted types before anyone downloads it
     tags = dict(champion.tags or {})
+    val_auc = float(tags[VALIDATION_AUC_TAG]) if VALIDATION_AUC_TAG in tags else None
     manifest = {
         "model_name": MODEL_NAME,
         "version": str(champion.version),
@@ -258,7 +331,7 @@ def champion_model_file(object_store: ObjectStore, mlflow: MlflowRegistry) -> dg
         "sha256": model_file.sha256,
         "bytes": len(model_file.data),
         "format": "skops",
-        "validation_auc": tags.get(VALIDATION_AUC_TAG),
+        METRIC: val_auc,
         "training_datafile": tags.get(TRAINING_DATAFILE_TAG),
         "mlflow_run_id": champion.run_id,
         "dagster_run_id": tags.get(DAGSTER_RUN_TAG),
@@ -271,7 +344,7 @@ def champion_model_file(object_store: ObjectStore, mlflow: MlflowRegistry) -> dg
             "sha256": dg.MetadataValue.text(model_file.sha256),
             "bytes": dg.MetadataValue.int(len(model_file.data)),
             "model_version": dg.MetadataValue.text(str(champion.version)),
-            "validation_auc": dg.MetadataValue.float(float(tags.get(VALIDATION_AUC_TAG, "nan"))),
+            METRIC: dg.MetadataValue.float(float("nan") if val_auc is None else val_auc),
             "training_datafile": dg.MetadataValue.text(tags.get(TRAINING_DATAFILE_TAG, "")),
         },
         data_version=dg.DataVersion(model_file.sha256[:16]),

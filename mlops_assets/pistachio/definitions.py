@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from mlops_assets.common.retrain import retrain_sensor
+from mlops_assets.common.retrain import RetrainOnFailure
 from mlops_assets.pistachio import automation, monitoring
 from mlops_assets.pistachio.assets import (
     champion_model_file,
@@ -13,6 +13,9 @@ from mlops_assets.pistachio.assets import (
     weekly_snapshot_files,
 )
 from mlops_assets.pistachio.checks import champion_promotion
+
+# A failed drift or realized-performance check retrains the latest week (sensors/retrain.py, when switched on).
+RETRAIN = RetrainOnFailure(monitoring.CHECKS, "pistachio_training_job", monitoring.latest_snapshot)
 
 defs = dg.Definitions.merge(
     dg.Definitions(
@@ -28,7 +31,6 @@ defs = dg.Definitions.merge(
             monitoring.input_drift,
         ],
         asset_checks=[champion_promotion],
-        sensors=[retrain_sensor("pistachio", monitoring.CHECKS, "pistachio_training_job", monitoring.latest_snapshot)],
     ),
     automation.defs,
 )

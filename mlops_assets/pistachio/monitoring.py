@@ -4,12 +4,13 @@ the kernels classified on `/classify` against the champion's training rows."""
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.drift import drift_output
+from mlops_assets.common.keys import key, placement
 from mlops_assets.common.monitoring import DRIFT_CHECK, HOURLY, PERFORMANCE_CHECK, check_spec, parse_inputs, read_log
 from mlops_assets.common.performance import performance_check, performance_output
+from mlops_assets.common.tables import table_metadata
 from mlops_assets.pistachio.constants import (
     FEATURES,
     MODEL_NAME,
@@ -20,15 +21,16 @@ from mlops_assets.pistachio.constants import (
 )
 from mlops_assets.pistachio.model_file import load_pipeline
 from mlops_assets.pistachio.partitions import snapshot_partitions
-from resources.mlflow_registry import CHAMPION, MlflowRegistry
+from resources.mlflow_registry import CHAMPION, MlflowRegistry, model_uri
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
+from resources.tables import Tables
 
-COMMON = dict(key_prefix=[SYSTEM], group_name=SYSTEM)
+COMMON = placement(SYSTEM)
 CLASSIFY_ROUTE = "/classify"
 CHECKS = [
-    dg.AssetCheckKey(dg.AssetKey([SYSTEM, "input_drift"]), DRIFT_CHECK),
-    dg.AssetCheckKey(dg.AssetKey([SYSTEM, "realized_performance_chart"]), PERFORMANCE_CHECK),
+    dg.AssetCheckKey(key(SYSTEM, "input_drift"), DRIFT_CHECK),
+    dg.AssetCheckKey(key(SYSTEM, "realized_performance_chart"), PERFORMANCE_CHECK),
 ]
 PERFORMANCE_COLUMNS = {
     "snapshot": "object",
@@ -84,7 +86,7 @@ def score(model, frame: pd.DataFrame) -> dict[str, float]:
     partitions_def=snapshot_partitions,
     metadata={"partition_expr": "snapshot"},
     automation_condition=dg.AutomationCondition.eager(),
-    ins={"raw_snapshot": dg.AssetIn(key=[SYSTEM, "raw_snapshot"])},
+    ins={"raw_snapshot": dg.AssetIn(key=key(SYSTEM, "raw_snapshot"))},
 )
 def realized_performance(
     context: dg.AssetExecutionContext, raw_snapshot: pd.DataFrame, mlflow: MlflowRegistry
@@ -96,8 +98,10 @@ def realized_performance(
     if version is None:
         context.log.info("no champion served before %s: nothing to score", snapshot)
         empty = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in PERFORMANCE_COLUMNS.items()})
-        return dg.Output(empty, metadata={"note": dg.MetadataValue.text(f"no champion before {snapshot}")})
-    model = load_pipeline(mlflow, f"models:/{MODEL_NAME}/{version.version}")
+        return dg.Output(
+            empty, metadata={**table_metadata(empty), "note": dg.MetadataValue.text(f"no champion before {snapshot}")}
+        )
+    model = load_pipeline(mlflow, model_uri(MODEL_NAME, version.version))
     figures = score(model, raw_snapshot)
     row = pd.DataFrame(
         [
@@ -114,9 +118,10 @@ def realized_performance(
     return dg.Output(
         row,
         metadata={
+            **table_metadata(row),
             **{name: dg.MetadataValue.float(value) for name, value in figures.items()},
             "model_version": dg.MetadataValue.text(str(version.version)),
-            "rows": dg.MetadataValue.int(len(raw_snapshot)),
+            "scored_rows": dg.MetadataValue.int(len(raw_snapshot)),
         },
     )
 
@@ -128,7 +133,7 @@ def realized_performance(
     pool=DUCKDB_POOL,
     ins={
         "realized_performance": dg.AssetIn(
-            key=[SYSTEM, "realized_performance"], partition_mapping=dg.AllPartitionMapping()
+            key=key(SYSTEM, "realized_performance"), partition_mapping=dg.AllPartitionMapping()
         )
     },
     automation_condition=dg.AutomationCondition.eager(),
@@ -193,7 +198,7 @@ def realized_performance_chart(
 )
 def input_drift(
     context: dg.AssetExecutionContext,
-    warehouse: DuckDBResource,
+    warehouse: Tables,
     object_store: ObjectStore,
     mlflow: MlflowRegistry,
     monitoring: MonitoringSettings,
@@ -204,11 +209,10 @@ def input_drift(
     trained_on = (champion.tags or {}).get(TRAINING_DATAFILE_TAG) if champion is not None else None
     reference = pd.DataFrame(columns=list(FEATURES))
     if trained_on:
-        with warehouse.get_connection() as connection:
-            reference = connection.execute(
-                f"SELECT {', '.join(FEATURES)} FROM {SYSTEM}.snapshot_splits WHERE snapshot = ? AND split = 'train'",
-                [trained_on],
-            ).df()
+        reference = warehouse.query(
+            f"SELECT {', '.join(FEATURES)} FROM {SYSTEM}.snapshot_splits WHERE snapshot = ? AND split = 'train'",
+            [trained_on],
+        )
     log = read_log(object_store, SYSTEM)
     log = log[log["route"] == CLASSIFY_ROUTE]
     current = parse_inputs(log).reindex(columns=list(FEATURES)).dropna().astype(float)

@@ -10,6 +10,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import pandas as pd
+
 from mlops_assets.common.constants import DAGSTER_RUN_TAG
 from mlops_assets.pistachio.constants import EXPERIMENT_NAME
 from mlops_assets.pistachio.features import TRUSTED_MODEL_TYPES
@@ -63,7 +65,12 @@ def _child_record(result: FitResult, now_ms: int):
 
 
 def run_sweep(
-    registry: MlflowRegistry, configs: list[Config], data: SplitData, snapshot: str, dagster_run_id: str
+    registry: MlflowRegistry,
+    configs: list[Config],
+    data: SplitData,
+    snapshot: str,
+    dagster_run_id: str,
+    tags: dict[str, str] | None = None,
 ) -> SweepOutcome:
     """Fit every configuration, log each as a nested run, log the best one's model; timed end to end.
 
@@ -75,7 +82,7 @@ def run_sweep(
     started = time.perf_counter()
     client = registry.client()
     experiment_id = registry.experiment_id(EXPERIMENT_NAME)
-    common = {"snapshot": snapshot, DAGSTER_RUN_TAG: dagster_run_id}
+    common = {"snapshot": snapshot, DAGSTER_RUN_TAG: dagster_run_id, **(tags or {})}
     parent_id = client.create_run(
         experiment_id, run_name=f"sweep {snapshot}", tags={**common, "role": "sweep"}
     ).info.run_id
@@ -127,3 +134,38 @@ def run_sweep(
     return SweepOutcome(
         results, best, run_ids, parent_id, best_run_id, info.model_uri, experiment_id, seconds, sum(logging_seconds)
     )
+
+
+def recorded_sweep(registry: MlflowRegistry, best_run_id: str, model_uri: str) -> pd.DataFrame:
+    """The results table of an earlier sweep, read back from its nested runs (the sweep that `best_run_id` won).
+
+    What a skipped training re-emits: the same rows `results_frame` built when the sweep ran, in grid order.
+    """
+    client = registry.client()
+    best = client.get_run(best_run_id)
+    parent_id = best.data.tags[PARENT_RUN_TAG]
+    children = client.search_runs(
+        [best.info.experiment_id], filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_id}'", max_results=1000
+    )
+    rows = []
+    for run in sorted(children, key=lambda run: run.info.start_time):
+        params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+        rows.append(
+            {
+                "C": float(params["C"]),
+                "max_iter": int(params["max_iter"]),
+                "solver": params["solver"],
+                "val_auc": metrics["val_AUC"],
+                "test_auc": metrics["test_AUC"],
+                "val_auc_proba": metrics["val_AUC_proba"],
+                "test_auc_proba": metrics["test_AUC_proba"],
+                "n_iter": int(metrics["n_iter"]),
+                "converged": bool(metrics["converged"]),
+                "convergence_warning": tags.get("convergence_warning", ""),
+                "fit_seconds": metrics["fit_seconds"],
+                "mlflow_run_id": run.info.run_id,
+                "is_best": run.info.run_id == best_run_id,
+                "model_uri": model_uri if run.info.run_id == best_run_id else "",
+            }
+        )
+    return pd.DataFrame(rows)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTION_POOL
 from mlops_assets.common.images import image_metadata
+from mlops_assets.common.keys import key, placement
 from mlops_assets.common.promotion import candidate_of_run
 from mlops_assets.common.promotion import promotion_gate as gate
 from mlops_assets.common.tables import table_metadata
@@ -49,8 +50,8 @@ from resources.data_source import DataSource
 from resources.mlflow_registry import MlflowRegistry
 from resources.object_store import ObjectStore
 
-COMMON = dict(key_prefix=[SYSTEM], group_name=SYSTEM)
-MODEL_KEY = dg.AssetKey([SYSTEM, "image_classifier"])
+COMMON = placement(SYSTEM)
+MODEL_KEY = key(SYSTEM, "image_classifier")
 # skops loads only reviewed types: the feature transformer is ours; everything else is plain scikit-learn.
 TRUSTED_TYPES = ["mlops_assets.scones.features.PatchDictionaryFeatures"]
 CONFUSION_MATRIX_KEY = f"{CHARTS_PREFIX}/confusion_matrix.png"
@@ -119,8 +120,8 @@ def labelled_images(
     for split_name in SPLITS:
         part = cifar100_archive[cifar100_archive["split"] == split_name]
         for row in part.itertuples(index=False):
-            key = image_key(split_name, row.filename)
-            object_store.put_bytes(key, png_bytes(pixels_to_image(row.pixels)), "image/png")
+            object_key = image_key(split_name, row.filename)
+            object_store.put_bytes(object_key, png_bytes(pixels_to_image(row.pixels)), "image/png")
             records.append(
                 {
                     "split": split_name,
@@ -128,7 +129,7 @@ def labelled_images(
                     "label": int(row.label),
                     "class_name": CLASS_NAMES[int(row.label)],
                     "filename": row.filename,
-                    "key": key,
+                    "key": object_key,
                 }
             )
         manifest = CifarSplit(
@@ -158,8 +159,8 @@ def load_split(index: pd.DataFrame, split: str, store: ObjectStore) -> tuple[np.
 
     part = index[index["split"] == split]
     images = [
-        np.asarray(Image.open(io.BytesIO(store.get_bytes(key))).convert("RGB"), dtype=np.uint8).reshape(-1)
-        for key in part["key"]
+        np.asarray(Image.open(io.BytesIO(store.get_bytes(object_key))).convert("RGB"), dtype=np.uint8).reshape(-1)
+        for object_key in part["key"]
     ]
     return np.stack(images), part["label"].to_numpy()
 
@@ -203,7 +204,7 @@ def image_classifier(
         "test_images": len(y_test),
     }
     with mlflow.start_run(
-        EXPERIMENT, run_name=f"train-{context.run_id[:8]}", tags={DAGSTER_RUN_TAG: context.run_id}
+        EXPERIMENT, run_name=f"train-{context.run.run_id[:8]}", tags={DAGSTER_RUN_TAG: context.run.run_id}
     ) as run:
         mlflow.activate().log_params(params)
         mlflow.activate().log_metrics({**evaluation.metrics(), "train_seconds": train_seconds})
@@ -219,7 +220,7 @@ def image_classifier(
         info.model_uri,
         run.info.run_id,
         tags={
-            DAGSTER_RUN_TAG: context.run_id,
+            DAGSTER_RUN_TAG: context.run.run_id,
             "accuracy": f"{evaluation.accuracy:.6f}",
             FINGERPRINT_TAG: training_fingerprint,
         },
@@ -259,7 +260,7 @@ def hyper_parameters(model) -> dict:
     name="promotion_gate",
     blocking=True,
     pool=PROMOTION_POOL,
-    additional_ins={"labelled_images": dg.AssetIn(key=[SYSTEM, "labelled_images"])},
+    additional_ins={"labelled_images": dg.AssetIn(key=key(SYSTEM, "labelled_images"))},
     description="Promote to champion only if not worse on the 200 test images",
 )
 def image_classifier_gate(

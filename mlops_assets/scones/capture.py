@@ -4,30 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from mlops_assets.scones.constants import CAPTURE_TABLE
 from mlops_assets.scones.workflow import Verdict
 
-CREATE_CAPTURE_TABLE = f"""
-CREATE SCHEMA IF NOT EXISTS {CAPTURE_TABLE.split(".")[0]};
-CREATE TABLE IF NOT EXISTS {CAPTURE_TABLE} (
-    captured_at TIMESTAMPTZ NOT NULL,
-    landed_at TIMESTAMPTZ,
-    s3_bucket VARCHAR NOT NULL,
-    s3_key VARCHAR NOT NULL,
-    etag VARCHAR,
-    p_bicycle DOUBLE,
-    p_motorcycle DOUBLE,
-    predicted_class VARCHAR,
-    max_confidence DOUBLE,
-    threshold DOUBLE NOT NULL,
-    verdict VARCHAR NOT NULL,
-    detail VARCHAR,
-    model_name VARCHAR,
-    model_version VARCHAR,
-    dagster_run_id VARCHAR
-);
-"""
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from resources.tables import Tables
 
 CAPTURE_COLUMNS = (
     "captured_at",
@@ -82,43 +67,43 @@ class Capture:
         )
 
 
-def ensure_capture_table(connection) -> None:
-    connection.execute(CREATE_CAPTURE_TABLE)
+def capture_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    when = pa.timestamp("us", tz="UTC")
+    types = {"captured_at": when, "landed_at": when, "p_bicycle": pa.float64(), "p_motorcycle": pa.float64()}
+    types |= {"max_confidence": pa.float64(), "threshold": pa.float64()}
+    return pa.schema([(name, types.get(name, pa.string())) for name in CAPTURE_COLUMNS])
 
 
-def record(connection, capture: Capture) -> None:
-    ensure_capture_table(connection)
-    placeholders = ", ".join("?" for _ in CAPTURE_COLUMNS)
-    connection.execute(
-        f"INSERT INTO {CAPTURE_TABLE} ({', '.join(CAPTURE_COLUMNS)}) VALUES ({placeholders})", capture.values()
+def ensure_capture_table(tables: Tables) -> None:
+    tables.ensure(CAPTURE_TABLE, capture_schema())
+
+
+def record(tables: Tables, capture: Capture) -> None:
+    record_many(tables, [capture])
+
+
+def record_many(tables: Tables, captures: list[Capture]) -> None:
+    """All rows in one transaction (one Delta commit): a batch is captured whole or not at all."""
+    import pyarrow as pa
+
+    if not captures:
+        return
+    rows = [capture.values() for capture in captures]
+    schema = capture_schema()
+    tables.append(
+        CAPTURE_TABLE, pa.Table.from_pylist([dict(zip(schema.names, row, strict=True)) for row in rows], schema)
     )
 
 
-def record_many(connection, captures: list[Capture]) -> None:
-    """All rows in one transaction: a batch is captured whole or not at all."""
-    if not captures:
-        return
-    ensure_capture_table(connection)
-    placeholders = ", ".join("?" for _ in CAPTURE_COLUMNS)
-    connection.execute("BEGIN TRANSACTION")
-    try:
-        connection.executemany(
-            f"INSERT INTO {CAPTURE_TABLE} ({', '.join(CAPTURE_COLUMNS)}) VALUES ({placeholders})",
-            [capture.values() for capture in captures],
-        )
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-
-
-def captured_versions(connection, keys: list[str]) -> dict[tuple[str, str], str]:
+def captured_versions(tables: Tables, keys: list[str]) -> dict[tuple[str, str], str]:
     """(s3_key, etag) → run id, for the versions of these keys that already have a capture row."""
     if not keys:
         return {}
-    ensure_capture_table(connection)
-    rows = connection.execute(
+    ensure_capture_table(tables)
+    rows = tables.query(
         f"SELECT s3_key, etag, dagster_run_id FROM {CAPTURE_TABLE} WHERE etag IS NOT NULL AND list_contains(?, s3_key)",
         [list(keys)],
-    ).fetchall()
-    return {(key, etag): run_id for key, etag, run_id in rows}
+    )
+    return {(key, etag): run_id for key, etag, run_id in rows.itertuples(index=False)}

@@ -3,9 +3,12 @@
 import dagster as dg
 
 from mlops_assets.common.automation import with_policies
-from mlops_assets.common.retrain import retrain_sensor
+from mlops_assets.common.retrain import RetrainOnFailure
 from mlops_assets.scones import assets, automation, checks, drift, monitoring
 from mlops_assets.scones.inference import inference_captures
+
+# A failed drift check retrains (sensors/retrain.py, when switched on).
+RETRAIN = RetrainOnFailure(drift.CHECKS, "scones_training")
 
 defs = dg.Definitions.merge(
     dg.Definitions(
@@ -14,7 +17,6 @@ defs = dg.Definitions.merge(
             freshness=automation.FRESHNESS,
         ),
         asset_checks=[checks.labelled_images_counts, checks.labelled_images_decode, assets.image_classifier_gate],
-        sensors=[retrain_sensor("scones", drift.CHECKS, "scones_training")],
     ),
     automation.defs,
 )

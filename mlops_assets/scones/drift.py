@@ -9,16 +9,17 @@ import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.drift import drift_output
+from mlops_assets.common.keys import key, placement
 from mlops_assets.common.monitoring import DRIFT_CHECK, HOURLY, check_spec, parse_inputs, parse_outputs, read_log
 from mlops_assets.scones.constants import MODEL_NAME, SYSTEM
-from resources.mlflow_registry import CHAMPION, MlflowRegistry
+from resources.mlflow_registry import CHAMPION, MlflowRegistry, model_uri
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
 
 CLASSIFY_ROUTE = "/scones/classify"
 IMAGE_STATISTICS = ["width", "height", "mean_brightness", "std_brightness"]
 COLUMNS = [*IMAGE_STATISTICS, "confidence"]
-CHECKS = [dg.AssetCheckKey(dg.AssetKey([SYSTEM, "input_drift"]), DRIFT_CHECK)]
+CHECKS = [dg.AssetCheckKey(key(SYSTEM, "input_drift"), DRIFT_CHECK)]
 
 
 def image_statistics(data: bytes) -> dict[str, float]:
@@ -59,9 +60,9 @@ def reference_frame(labelled_images: pd.DataFrame, store: ObjectStore, mlflow: M
     if champion is None:
         return pd.DataFrame(columns=COLUMNS)
     train = labelled_images[labelled_images["split"] == "train"]
-    statistics = pd.DataFrame([image_statistics(store.get_bytes(key)) for key in train["key"]])
+    statistics = pd.DataFrame([image_statistics(store.get_bytes(object_key)) for object_key in train["key"]])
     x_test, _ = load_split(labelled_images, "test", store)
-    model = mlflow.load_sklearn(f"models:/{MODEL_NAME}/{champion.version}")
+    model = mlflow.load_sklearn(model_uri(MODEL_NAME, champion.version))
     confidence = model.predict_proba(x_test).max(axis=1)
     # Two samples of different sizes: each column is compared on its own, so the lengths need not match.
     statistics["confidence"] = np.resize(confidence, len(statistics))
@@ -69,13 +70,12 @@ def reference_frame(labelled_images: pd.DataFrame, store: ObjectStore, mlflow: M
 
 
 @dg.asset(
-    key_prefix=[SYSTEM],
-    group_name=SYSTEM,
+    **placement(SYSTEM),
     kinds={"evidently", "html"},
     code_version="1",
     pool=DUCKDB_POOL,
     automation_condition=HOURLY,
-    ins={"labelled_images": dg.AssetIn(key=[SYSTEM, "labelled_images"])},
+    ins={"labelled_images": dg.AssetIn(key=key(SYSTEM, "labelled_images"))},
     check_specs=[
         check_spec(
             SYSTEM,

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 import dagster as dg
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from mlops_assets.common.constants import DUCKDB_POOL
@@ -25,6 +24,7 @@ from mlops_assets.scones.imaging import MAX_IMAGE_BYTES
 from mlops_assets.scones.workflow import ThresholdConfidenceNotMet, Verdict, filter_inference, serialize
 from resources.mlflow_registry import MlflowRegistry
 from resources.object_store import ObjectNotFound, ObjectStore
+from resources.tables import Tables
 
 CAPTURES_KEY = dg.AssetKey([SYSTEM, "inference_captures"])
 # Events pass between the steps in memory (the run is one process): the platform's default IO manager writes
@@ -86,35 +86,34 @@ def _landed_at(landing: dict) -> datetime | None:
     return datetime.fromisoformat(landing["landed_at"]) if landing.get("landed_at") else None
 
 
-def capture(context: dg.OpExecutionContext, warehouse: DuckDBResource, outcomes: list[Outcome]) -> list[Outcome]:
+def capture(context: dg.OpExecutionContext, warehouse: Tables, outcomes: list[Outcome]) -> list[Outcome]:
     """One capture row per object version not captured before, all in one transaction; returns those outcomes.
 
-    The check and the insert share the connection of the one step that holds the warehouse pool slot, so a
-    re-executed batch (or one overlapping an earlier run) adds no second row for a version."""
+    The check and the insert happen in the one step that holds the warehouse pool slot, so a re-executed batch
+    (or one overlapping an earlier run) adds no second row for a version."""
     if not outcomes:
         return []
-    with warehouse.get_connection() as connection:
-        done = captured_versions(connection, [outcome.landing["s3_key"] for outcome in outcomes])
-        fresh = [outcome for outcome in outcomes if outcome.version not in done]
-        now = datetime.now(UTC)
-        record_many(
-            connection,
-            [
-                Capture(
-                    captured_at=now,
-                    landed_at=_landed_at(o.landing),
-                    s3_bucket=o.landing["s3_bucket"],
-                    s3_key=o.landing["s3_key"],
-                    etag=o.landing.get("etag") or None,
-                    verdict=o.verdict,
-                    threshold=o.threshold,
-                    model_name=MODEL_NAME if o.model_version else None,
-                    model_version=o.model_version,
-                    dagster_run_id=context.run_id,
-                )
-                for o in fresh
-            ],
-        )
+    done = captured_versions(warehouse, [outcome.landing["s3_key"] for outcome in outcomes])
+    fresh = [outcome for outcome in outcomes if outcome.version not in done]
+    now = datetime.now(UTC)
+    record_many(
+        warehouse,
+        [
+            Capture(
+                captured_at=now,
+                landed_at=_landed_at(o.landing),
+                s3_bucket=o.landing["s3_bucket"],
+                s3_key=o.landing["s3_key"],
+                etag=o.landing.get("etag") or None,
+                verdict=o.verdict,
+                threshold=o.threshold,
+                model_name=MODEL_NAME if o.model_version else None,
+                model_version=o.model_version,
+                dagster_run_id=context.run_id,
+            )
+            for o in fresh
+        ],
+    )
     for outcome in outcomes:
         if outcome.version in done:
             context.log.info("%s@%s was captured by run %s: skipped", *outcome.version, done[outcome.version])
@@ -214,7 +213,7 @@ def classify_images(
 
 @dg.op(out=dg.Out(list, io_manager_key=EVENT_IO), pool=DUCKDB_POOL, tags={"kind": "duckdb"})
 def filter_confidences(
-    context: dg.OpExecutionContext, config: FilterSettings, images: list, rejected: list, warehouse: DuckDBResource
+    context: dg.OpExecutionContext, config: FilterSettings, images: list, rejected: list, warehouse: Tables
 ) -> list:
     """Lambda 3 per image: passes it on if any probability reaches the threshold, else
     THRESHOLD_CONFIDENCE_NOT_MET. Captures the batch, then fails if any image of it did not pass."""

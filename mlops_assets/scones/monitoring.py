@@ -2,26 +2,27 @@
 
 import dagster as dg
 import pandas as pd
-from dagster_duckdb import DuckDBResource
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
+from mlops_assets.common.keys import placement
 from mlops_assets.scones.capture import ensure_capture_table
 from mlops_assets.scones.constants import CAPTURE_TABLE, CHART_KEY, DEFAULT_THRESHOLD, SYSTEM, THRESHOLD_FAILURE
 from mlops_assets.scones.inference import CAPTURES_KEY
 from mlops_assets.scones.workflow import PASSED
 from resources.object_store import ObjectStore
+from resources.tables import Tables
 
 CHART_WINDOW = 500  # the most recent inferences; older ones are in the table
 
 
-def recent_captures(connection, limit: int = CHART_WINDOW) -> pd.DataFrame:
-    ensure_capture_table(connection)
-    return connection.execute(
+def recent_captures(tables: Tables, limit: int = CHART_WINDOW) -> pd.DataFrame:
+    ensure_capture_table(tables)
+    return tables.query(
         f"SELECT * FROM (SELECT captured_at, s3_key, max_confidence, threshold, verdict FROM {CAPTURE_TABLE} "
         "ORDER BY captured_at DESC LIMIT ?) ORDER BY captured_at",
         [limit],
-    ).df()
+    )
 
 
 def confidence_chart_png(captures: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> bytes:
@@ -63,15 +64,14 @@ def confidence_chart_png(captures: pd.DataFrame, threshold: float = DEFAULT_THRE
 
 
 @dg.asset(
-    key_prefix=[SYSTEM],
-    group_name=SYSTEM,
+    **placement(SYSTEM),
     kinds={"matplotlib", "png"},
     code_version="1",
     deps=[CAPTURES_KEY],
     pool=DUCKDB_POOL,
 )
 def confidence_chart(
-    context: dg.AssetExecutionContext, warehouse: DuckDBResource, object_store: ObjectStore
+    context: dg.AssetExecutionContext, warehouse: Tables, object_store: ObjectStore
 ) -> dg.MaterializeResult:
     """How sure the model has been about the images that landed, with the 0.85 threshold line.
 
@@ -79,8 +79,7 @@ def confidence_chart(
     classified (corrupt or oversized objects). A falling cloud of dots means the incoming images drift away
     from what the model was trained on.
     """
-    with warehouse.get_connection() as connection:
-        captures = recent_captures(connection)
+    captures = recent_captures(warehouse)
     png = confidence_chart_png(captures)
     uri = object_store.put_bytes(CHART_KEY, png, "image/png")
     scored = captures[captures["max_confidence"].notna()]

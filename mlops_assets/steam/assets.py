@@ -7,34 +7,30 @@ import dagster as dg
 import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
+from mlops_assets.common.keys import key, placement
 from mlops_assets.common.tables import table_metadata
 from mlops_assets.steam import etl, ingest
 from mlops_assets.steam.constants import (
-    GAMES_FILE,
     GENERATED_ITEMS_KEY,
     GOLDEN_SENTIMENT,
     GOLDEN_SENTIMENT_YEAR,
-    GROUP,
-    ITEMS_EXTRACT_FILE,
-    KEY_PREFIX,
     REAL_GAME_LINES,
     REAL_GAME_ROWS,
     REAL_REVIEW_ROWS,
-    REVIEWS_FILE,
-    USERS_FILE,
-    USERS_ITEMS_FILE,
+    SYSTEM,
 )
 from mlops_assets.steam.generator import generate_users_items
 from mlops_assets.steam.literal_parser import ParseReport
+from mlops_assets.steam.sources import GAMES_FILE, ITEMS_EXTRACT_FILE, REVIEWS_FILE, USERS_FILE, USERS_ITEMS_FILE
 from resources.data_source import DatasetUnavailable, DataSource
 from resources.object_store import ObjectStore
 
-COMMON = dict(key_prefix=KEY_PREFIX, group_name=GROUP, pool=DUCKDB_POOL)
+COMMON = dict(**placement(SYSTEM), pool=DUCKDB_POOL)
 
 
 def _parse_check(asset: str, report: ParseReport, path_label: str) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        asset_key=dg.AssetKey([*KEY_PREFIX, asset]),
+        asset_key=key(SYSTEM, asset),
         check_name="lines_parse",
         passed=not report.malformed,
         severity=dg.AssetCheckSeverity.WARN,
@@ -56,7 +52,7 @@ def _parse_metadata(report: ParseReport) -> dict:
     **COMMON,
     kinds={"python", "duckdb"},
     code_version="2",
-    check_specs=[dg.AssetCheckSpec("non_empty_game_rows", asset=[*KEY_PREFIX, "raw_games"])],
+    check_specs=[dg.AssetCheckSpec("non_empty_game_rows", asset=key(SYSTEM, "raw_games"))],
 )
 def raw_games(context: dg.AssetExecutionContext, data_source: DataSource):
     """The store's game catalogue as published (JSON lines; about three quarters of the lines are all-null)."""
@@ -83,7 +79,7 @@ def raw_games(context: dg.AssetExecutionContext, data_source: DataSource):
     **COMMON,
     kinds={"python", "duckdb"},
     code_version="1",
-    check_specs=[dg.AssetCheckSpec("lines_parse", asset=[*KEY_PREFIX, "raw_reviews"])],
+    check_specs=[dg.AssetCheckSpec("lines_parse", asset=key(SYSTEM, "raw_reviews"))],
 )
 def raw_reviews(context: dg.AssetExecutionContext, data_source: DataSource):
     """Users' reviews, one row per review (the file holds one Python-literal dict per user)."""
@@ -107,8 +103,8 @@ class UsersItemsConfig(dg.Config):
     kinds={"python", "duckdb"},
     code_version="1",
     check_specs=[
-        dg.AssetCheckSpec("lines_parse", asset=[*KEY_PREFIX, "raw_user_items"]),
-        dg.AssetCheckSpec("item_rows_match_items_count", asset=[*KEY_PREFIX, "raw_user_items"]),
+        dg.AssetCheckSpec("lines_parse", asset=key(SYSTEM, "raw_user_items")),
+        dg.AssetCheckSpec("item_rows_match_items_count", asset=key(SYSTEM, "raw_user_items")),
     ],
 )
 def raw_user_items(
@@ -173,7 +169,7 @@ def raw_user_items(
     **COMMON,
     kinds={"python", "duckdb"},
     code_version="1",
-    check_specs=[dg.AssetCheckSpec("golden_sentiment_2015", asset=[*KEY_PREFIX, "reviews"], blocking=True)],
+    check_specs=[dg.AssetCheckSpec("golden_sentiment_2015", asset=key(SYSTEM, "reviews"), blocking=True)],
 )
 def reviews(raw_reviews: pd.DataFrame):
     """Reviews with date, review year (year-less 'Posted July 10.' -> 2020) and sentiment 0/1/2 (TextBlob)."""

@@ -1,28 +1,7 @@
-"""The steam system's contract (Dagster-free): names, source files, the real data's known figures, and the serving
-snapshot that `steam/serving_snapshot` publishes and `serving/steam.py` reads."""
-
-from resources.data_source import DatasetFile
+"""The steam system's contract (Dagster-free): names, the real data's known figures, and the serving snapshot that
+`steam/serving_snapshot` publishes and `serving/steam.py` reads. (Source files: `sources.py`.)"""
 
 SYSTEM = "steam"
-# Spelled as mlops_assets.common.keys.placement(SYSTEM) spells them; kept as names for the decorators.
-KEY_PREFIX = [SYSTEM]
-GROUP = SYSTEM
-
-GAMES_FILE = DatasetFile(
-    "steam/steam_games.json.gz",
-    url="https://raw.githubusercontent.com/soyHenry/PI_ML_OPS/528129652c3272dedf49b9dde1e2ac3460c951dc/steam_games.json.gz",
-)
-REVIEWS_FILE = DatasetFile(
-    "steam/australian_user_reviews.json.gz",
-    url="https://mcauleylab.ucsd.edu/public_datasets/data/steam/australian_user_reviews.json.gz",
-)
-USERS_ITEMS_FILE = DatasetFile(
-    "steam/users_items.json.gz",
-    url="https://mcauleylab.ucsd.edu/public_datasets/data/steam/australian_users_items.json.gz",
-)
-# What the generator is fitted to when the real users_items file is unavailable.
-USERS_FILE = DatasetFile("steam/users_items_users.parquet")
-ITEMS_EXTRACT_FILE = DatasetFile("steam/user_items_4Api.parquet")
 GENERATED_ITEMS_KEY = "steam/generated/users_items.json.gz"
 
 # Figures of the real files (SYSTEMS.md): the checks compare against them when the real file is the source.

@@ -8,13 +8,12 @@ import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
+from mlops_assets.common.keys import key, placement
 from mlops_assets.common.tables import table_metadata
 from mlops_assets.steam import answers, recommend
 from mlops_assets.steam.constants import (
     GAME_NAMES_FILE,
     GAME_RECOMMENDATIONS_FILE,
-    GROUP,
-    KEY_PREFIX,
     PLAYTIME_GENRE_FILE,
     SENTIMENT_FILE,
     SNAPSHOT_FORMAT,
@@ -28,14 +27,14 @@ from mlops_assets.steam.constants import (
 from resources.object_store import ObjectStore
 from resources.snapshots import publish_snapshot
 
-COMMON = dict(key_prefix=KEY_PREFIX, group_name=GROUP, pool=DUCKDB_POOL, kinds={"pandas", "duckdb"}, code_version="1")
+COMMON = dict(**placement(SYSTEM), pool=DUCKDB_POOL, kinds={"pandas", "duckdb"}, code_version="1")
 
 
 @dg.asset(**COMMON)
 def playtime_genre_answers(user_items: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
     """PlayTimeGenre: for each genre, the release year whose games were played the most hours."""
     frame = answers.playtime_genre(user_items, games)
-    return dg.Output(frame, metadata={"genres": len(frame)})
+    return dg.Output(frame, metadata={"genres": len(frame), **table_metadata(frame)})
 
 
 @dg.asset(**COMMON)
@@ -49,27 +48,27 @@ def user_for_genre_answers(user_items: pd.DataFrame, games: pd.DataFrame) -> dg.
 def users_recommend_answers(reviews: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
     """UsersRecommend: for each review year, the 3 games most recommended with a non-negative review."""
     frame = answers.users_recommend(reviews, games)
-    return dg.Output(frame, metadata={"years": int(frame["year"].nunique())})
+    return dg.Output(frame, metadata={"years": int(frame["year"].nunique()), **table_metadata(frame)})
 
 
 @dg.asset(**COMMON)
 def users_not_recommend_answers(reviews: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
     """UsersNotRecommend: for each review year, the 3 games most often not recommended with a negative review."""
     frame = answers.users_not_recommend(reviews, games)
-    return dg.Output(frame, metadata={"years": int(frame["year"].nunique())})
+    return dg.Output(frame, metadata={"years": int(frame["year"].nunique()), **table_metadata(frame)})
 
 
 @dg.asset(**COMMON)
 def sentiment_answers(reviews: pd.DataFrame) -> dg.Output:
     """sentiment_analysis: negative / neutral / positive review counts per review year."""
     frame = answers.sentiment_by_year(reviews)
-    return dg.Output(frame, metadata={"years": len(frame)})
+    return dg.Output(frame, metadata={"years": len(frame), **table_metadata(frame)})
 
 
 @dg.asset(
     **COMMON,
     check_specs=[
-        dg.AssetCheckSpec("similarity_matches_own_tags", asset=[*KEY_PREFIX, "game_recommendations"], blocking=True)
+        dg.AssetCheckSpec("similarity_matches_own_tags", asset=key(SYSTEM, "game_recommendations"), blocking=True)
     ],
 )
 def game_recommendations(games: pd.DataFrame):
@@ -93,7 +92,11 @@ def game_recommendations(games: pd.DataFrame):
     first = frame[frame["rank"] == 1]
     yield dg.Output(
         frame,
-        metadata={"games": int(frame["item_id"].nunique()), "mean_top1_similarity": float(first["similarity"].mean())},
+        metadata={
+            "games": int(frame["item_id"].nunique()),
+            "mean_top1_similarity": float(first["similarity"].mean()),
+            **table_metadata(frame),
+        },
     )
 
 
@@ -104,7 +107,7 @@ def user_recommendations(user_items: pd.DataFrame, raw_user_items: pd.DataFrame,
     return dg.Output(frame, metadata={"users": int(frame["user_id"].nunique()), **table_metadata(frame)})
 
 
-@dg.asset(key_prefix=KEY_PREFIX, group_name=GROUP, kinds={"pandas", "matplotlib"}, code_version="1")
+@dg.asset(**placement(SYSTEM), kinds={"pandas", "matplotlib"}, code_version="1")
 def recommender_evaluation(
     user_items: pd.DataFrame, games: pd.DataFrame, object_store: ObjectStore
 ) -> dg.MaterializeResult:
@@ -120,21 +123,24 @@ def recommender_evaluation(
     )
     ax.set_ylabel("hit@5 on a held-out played game")
     png = figure_png(fig)
-    key = "steam/evaluation/hit_at_5.png"
-    object_store.put_bytes(key, png, "image/png")
+    chart_key = "steam/evaluation/hit_at_5.png"
+    object_store.put_bytes(chart_key, png, "image/png")
     return dg.MaterializeResult(
-        metadata={**{k: float(v) for k, v in scores.items()}, **image_metadata(png, object_store.uri(key), "hit@5")}
+        metadata={
+            **{k: float(v) for k, v in scores.items()},
+            **image_metadata(png, object_store.uri(chart_key), "hit@5"),
+        }
     )
 
 
 def _lower_unique(keys) -> dict[str, str]:
     lowered: dict[str, list[str]] = {}
-    for key in keys:
-        lowered.setdefault(key.lower(), []).append(key)
+    for name in keys:
+        lowered.setdefault(name.lower(), []).append(name)
     return {low: originals[0] for low, originals in lowered.items() if len(originals) == 1}
 
 
-@dg.asset(key_prefix=KEY_PREFIX, group_name=GROUP, kinds={"json"}, code_version="1")
+@dg.asset(**placement(SYSTEM), kinds={"json"}, code_version="1")
 def serving_snapshot(
     context: dg.AssetExecutionContext,
     playtime_genre_answers: pd.DataFrame,
@@ -160,9 +166,9 @@ def serving_snapshot(
         for y, part in frame.groupby("year")
     }
 
-    def grouped_ids(frame, key, value):
-        ordered = frame.sort_values([key, "rank"])
-        return {k: list(part[value]) for k, part in ordered.groupby(key, sort=False)}
+    def grouped_ids(frame, column, value):
+        ordered = frame.sort_values([column, "rank"])
+        return {k: list(part[value]) for k, part in ordered.groupby(column, sort=False)}
 
     user_recs = grouped_ids(user_recommendations, "user_id", "recommended_id")
     files = {
@@ -188,7 +194,7 @@ def serving_snapshot(
     }
     encoded = {name: orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS) for name, value in files.items()}
     pointer = publish_snapshot(
-        object_store, SYSTEM, encoded, manifest={"format": SNAPSHOT_FORMAT, "dagster_run_id": context.run_id}
+        object_store, SYSTEM, encoded, manifest={"format": SNAPSHOT_FORMAT, "dagster_run_id": context.run.run_id}
     )
     return dg.MaterializeResult(
         metadata={

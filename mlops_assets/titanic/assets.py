@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTION_POOL
+from mlops_assets.common.keys import key, placement
 from mlops_assets.common.promotion import candidate_of_run
 from mlops_assets.common.promotion import promotion_gate as gate
 from mlops_assets.common.tables import table_metadata
@@ -20,16 +21,27 @@ from mlops_assets.common.training import (
     registered_version,
     skipped_result,
 )
-from mlops_assets.titanic.constants import EXPERIMENT, FEATURES, LABEL, MODEL_NAME, MODEL_PARAMS, SYSTEM, TRAIN_CSV
+from mlops_assets.titanic.constants import (
+    EXPERIMENT,
+    FEATURES,
+    LABEL,
+    MODEL_NAME,
+    MODEL_PARAMS,
+    SYSTEM,
+    TRAIN_CSV_PATH,
+    TRAIN_CSV_SHA256,
+    TRAIN_CSV_URL,
+)
 from mlops_assets.titanic.features import in_holdout, prepare_passengers, synthetic_passenger, upsert
 from mlops_assets.titanic.partitions import daily_partitions
-from resources.data_source import DataSource
+from resources.data_source import DatasetFile, DataSource
 from resources.mlflow_registry import MlflowRegistry
 
 if TYPE_CHECKING:
     from sklearn.ensemble import RandomForestClassifier
 
-COMMON = dict(key_prefix=[SYSTEM], group_name=SYSTEM)
+COMMON = placement(SYSTEM)
+TRAIN_CSV = DatasetFile(TRAIN_CSV_PATH, url=TRAIN_CSV_URL, sha256=TRAIN_CSV_SHA256)
 # skops loads only reviewed types; forests need their tree storage, which we produce ourselves.
 TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 
@@ -66,6 +78,7 @@ def daily_passenger(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame
     return dg.Output(
         frame,
         metadata={
+            **table_metadata(frame),
             "passenger_id": dg.MetadataValue.int(row["passenger_id"]),
             "survived": dg.MetadataValue.int(row[LABEL]),
         },
@@ -124,7 +137,7 @@ def holdout_accuracy(model, split: pd.DataFrame, source: str | None = None) -> f
     return float(accuracy_score(holdout[LABEL], model.predict(holdout[FEATURES])))
 
 
-MODEL_KEY = dg.AssetKey([SYSTEM, "survival_model"])
+MODEL_KEY = key(SYSTEM, "survival_model")
 
 
 @dg.asset(**COMMON, kinds={"scikit-learn", "mlflow"}, code_version="1")
@@ -162,7 +175,7 @@ def survival_model(
     # Synthetic passengers follow the original's odd rules; the real-passenger figure is the comparable one.
     kaggle_accuracy = holdout_accuracy(model, training_split, source="kaggle")
     with mlflow.start_run(
-        EXPERIMENT, run_name=f"train-{context.run_id[:8]}", tags={DAGSTER_RUN_TAG: context.run_id}
+        EXPERIMENT, run_name=f"train-{context.run.run_id[:8]}", tags={DAGSTER_RUN_TAG: context.run.run_id}
     ) as run:
         mlflow.activate().log_params({**MODEL_PARAMS, "features": ",".join(FEATURES), "train_rows": len(train)})
         mlflow.activate().log_metrics({"accuracy": accuracy, "kaggle_holdout_accuracy": kaggle_accuracy})
@@ -173,7 +186,11 @@ def survival_model(
         MODEL_NAME,
         info.model_uri,
         run.info.run_id,
-        tags={DAGSTER_RUN_TAG: context.run_id, "accuracy": f"{accuracy:.6f}", FINGERPRINT_TAG: training_fingerprint},
+        tags={
+            DAGSTER_RUN_TAG: context.run.run_id,
+            "accuracy": f"{accuracy:.6f}",
+            FINGERPRINT_TAG: training_fingerprint,
+        },
     )
     context.log.info("registered %s v%s, holdout accuracy %.4f", MODEL_NAME, version.version, accuracy)
     return dg.MaterializeResult(
@@ -197,7 +214,7 @@ def survival_model(
     name="promotion_gate",
     blocking=True,
     pool=PROMOTION_POOL,
-    additional_ins={"training_split": dg.AssetIn(key=[SYSTEM, "training_split"])},
+    additional_ins={"training_split": dg.AssetIn(key=key(SYSTEM, "training_split"))},
     description="Promote to champion only if not worse on the holdout",
 )
 def survival_model_gate(

@@ -9,38 +9,39 @@ import datetime as dt
 
 import dagster as dg
 
-from mlops_assets.common.keys import key as system_key
+from mlops_assets.common.keys import key
 from mlops_assets.titanic.constants import SYSTEM
 
-
-def key(name: str) -> dg.AssetKey:
-    return system_key(SYSTEM, name)
-
-
-FEATURE_GROUP = key("feature_group")
-SURVIVAL_MODEL = key("survival_model")
+FEATURE_GROUP = key(SYSTEM, "feature_group")
+SURVIVAL_MODEL = key(SYSTEM, "survival_model")
 IMAGES = [
-    key("latest_passenger_image"),
-    key("actual_fate_image"),
-    key("recent_predictions_image"),
-    key("confusion_matrix_image"),
+    key(SYSTEM, "latest_passenger_image"),
+    key(SYSTEM, "actual_fate_image"),
+    key(SYSTEM, "recent_predictions_image"),
+    key(SYSTEM, "confusion_matrix_image"),
 ]
 
 feature_backfill_job = dg.define_asset_job(
     "titanic_feature_backfill",
-    selection=[key("raw_passengers"), key("passenger_features")],
+    selection=[key(SYSTEM, "raw_passengers"), key(SYSTEM, "passenger_features")],
     description="Load Kaggle's passengers and prepare their features (the original's one-off backfill).",
 )
 
 daily_job = dg.define_asset_job(
     "titanic_daily",
-    selection=[key("daily_passenger"), FEATURE_GROUP, key("batch_prediction"), key("prediction_history"), *IMAGES],
+    selection=[
+        key(SYSTEM, "daily_passenger"),
+        FEATURE_GROUP,
+        key(SYSTEM, "batch_prediction"),
+        key(SYSTEM, "prediction_history"),
+        *IMAGES,
+    ],
     description="Insert the day's synthetic passenger, predict its fate with the champion, redraw the dashboard.",
 )
 
 training_job = dg.define_asset_job(
     "titanic_training",
-    selection=[key("training_split"), SURVIVAL_MODEL],
+    selection=[key(SYSTEM, "training_split"), SURVIVAL_MODEL],
     description="Retrain on the current feature group; the promotion gate decides whether to serve the new model.",
 )
 
@@ -53,7 +54,10 @@ daily_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 # Retrain when the features change: what the original's retraining did by hand, and what a sensor did before.
-AUTOMATION = {key("training_split"): dg.AutomationCondition.eager(), SURVIVAL_MODEL: dg.AutomationCondition.eager()}
+AUTOMATION = {
+    key(SYSTEM, "training_split"): dg.AutomationCondition.eager(),
+    SURVIVAL_MODEL: dg.AutomationCondition.eager(),
+}
 
 # The schedule starts at 06:00 UTC and the run takes minutes: an asset not written between 06:00 and 07:00 (or
 # since) missed its day. The two pictures drawn only when there is something to draw have no such promise.
@@ -63,12 +67,12 @@ DAILY_FRESHNESS = dg.FreshnessPolicy.cron(
 FRESHNESS = {
     asset: DAILY_FRESHNESS
     for asset in [
-        key("daily_passenger"),
+        key(SYSTEM, "daily_passenger"),
         FEATURE_GROUP,
-        key("batch_prediction"),
-        key("prediction_history"),
-        key("latest_passenger_image"),
-        key("recent_predictions_image"),
+        key(SYSTEM, "batch_prediction"),
+        key(SYSTEM, "prediction_history"),
+        key(SYSTEM, "latest_passenger_image"),
+        key(SYSTEM, "recent_predictions_image"),
     ]
 }
 

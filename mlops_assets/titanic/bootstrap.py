@@ -4,8 +4,10 @@ import datetime as dt
 
 import dagster as dg
 
+from mlops_assets.common.keys import key
 from mlops_assets.common.runs import execute
-from mlops_assets.titanic.automation import FEATURE_GROUP, IMAGES, daily_job, feature_backfill_job, key, training_job
+from mlops_assets.titanic.automation import FEATURE_GROUP, IMAGES, daily_job, feature_backfill_job, training_job
+from mlops_assets.titanic.constants import SYSTEM
 
 # Titanic first: its group is the one a new user opens first, browsable within about a minute.
 ORDER = 0
@@ -24,9 +26,13 @@ def bootstrap(definitions: dg.Definitions, instance: dg.DagsterInstance, today: 
 
     run(definitions.resolve_job_def(feature_backfill_job.name))
     for day in days:
-        run(daily, partition_key=day, asset_selection=[key("daily_passenger")])
+        run(daily, partition_key=day, asset_selection=[key(SYSTEM, "daily_passenger")])
     run(daily, partition_key=days[-1], asset_selection=[FEATURE_GROUP])
     run(definitions.resolve_job_def(training_job.name))
     for day in days[:-1]:
-        run(daily, partition_key=day, asset_selection=[key("batch_prediction")])
-    run(daily, partition_key=days[-1], asset_selection=[key("batch_prediction"), key("prediction_history"), *IMAGES])
+        run(daily, partition_key=day, asset_selection=[key(SYSTEM, "batch_prediction")])
+    run(
+        daily,
+        partition_key=days[-1],
+        asset_selection=[key(SYSTEM, "batch_prediction"), key(SYSTEM, "prediction_history"), *IMAGES],
+    )

@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from mlops_assets.common.keys import key
-from mlops_assets.titanic.constants import EMBARKED_CODES, FEATURE_GROUP_COLUMNS, SEX_CODES, SYSTEM, TRAIN_CSV
+from mlops_assets.titanic.constants import EMBARKED_CODES, FEATURE_GROUP_COLUMNS, SEX_CODES, SYSTEM, TRAIN_CSV_PATH
 from mlops_assets.titanic.features import RAW_COLUMNS
 
 MAX_LISTED = 10
@@ -30,7 +30,7 @@ def problems_result(problems: list[str], rows: int) -> dg.AssetCheckResult:
 def raw_problems(frame: pd.DataFrame) -> list[str]:
     missing = [c for c in RAW_COLUMNS if c not in frame.columns]
     if missing:
-        return [f"{TRAIN_CSV.relative_path}: missing columns {missing}"]
+        return [f"{TRAIN_CSV_PATH}: missing columns {missing}"]
     problems = []
     rules = {
         "PassengerId duplicated": frame["PassengerId"].duplicated(keep=False),
@@ -44,7 +44,7 @@ def raw_problems(frame: pd.DataFrame) -> list[str]:
     }
     for rule, bad in rules.items():
         if bad.any():
-            problems.append(f"{TRAIN_CSV.relative_path}: {rule} at line(s) {_describe_rows(frame.index[bad])}")
+            problems.append(f"{TRAIN_CSV_PATH}: {rule} at line(s) {_describe_rows(frame.index[bad])}")
     return problems
 
 

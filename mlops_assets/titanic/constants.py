@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from resources.data_source import DatasetFile
-
 SYSTEM = "titanic"
 MODEL_NAME = "titanic_modal"
 EXPERIMENT = "titanic"
 
-TRAIN_CSV = DatasetFile(
-    relative_path="titanic/train.csv",
-    url="https://raw.githubusercontent.com/vances678/jspears23_titanic/"
-    "9ecf3f4d1a1c7e919c4321f5e1382103f71cdb96/titanic/train.csv",
-    sha256="7d118fef8b6ccf7f81111877bc388536f7b1e498a655e3d649d19aaa010e9f6f",
+# Kaggle's train.csv: its path in a local copy folder, the public copy and its digest. Plain strings, so this
+# contract stays Dagster-free (resources.data_source imports Dagster; the asset module builds the DatasetFile).
+TRAIN_CSV_PATH = "titanic/train.csv"
+TRAIN_CSV_URL = (
+    "https://raw.githubusercontent.com/vances678/jspears23_titanic/"
+    "9ecf3f4d1a1c7e919c4321f5e1382103f71cdb96/titanic/train.csv"
 )
+TRAIN_CSV_SHA256 = "7d118fef8b6ccf7f81111877bc388536f7b1e498a655e3d649d19aaa010e9f6f"
 
 # Cleaning rules of the original's dataset_changes script.
 MISSING_EMBARKED = "Q"

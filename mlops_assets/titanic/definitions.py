@@ -3,8 +3,11 @@
 import dagster as dg
 
 from mlops_assets.common.automation import with_policies
-from mlops_assets.common.retrain import retrain_sensor
+from mlops_assets.common.retrain import RetrainOnFailure
 from mlops_assets.titanic import assets, automation, checks, monitoring, predictions
+
+# A failed drift or realized-performance check retrains (sensors/retrain.py, when switched on).
+RETRAIN = RetrainOnFailure(monitoring.CHECKS, "titanic_training")
 
 defs = dg.Definitions.merge(
     dg.Definitions(
@@ -14,7 +17,6 @@ defs = dg.Definitions.merge(
             freshness=automation.FRESHNESS,
         ),
         asset_checks=[checks.raw_passengers_valid, checks.feature_group_valid, assets.survival_model_gate],
-        sensors=[retrain_sensor("titanic", monitoring.CHECKS, "titanic_training")],
     ),
     automation.defs,
 )

@@ -6,6 +6,7 @@ import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.drift import drift_output
+from mlops_assets.common.keys import key, placement
 from mlops_assets.common.monitoring import (
     DRIFT_CHECK,
     HOURLY,
@@ -31,12 +32,12 @@ from resources.mlflow_registry import CHAMPION, MlflowRegistry
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
 
-COMMON = dict(key_prefix=[SYSTEM], group_name=SYSTEM)
+COMMON = placement(SYSTEM)
 PREDICT_ROUTE = "/titanic/predict"
 ROLLING_DAYS = 7
 CHECKS = [
-    dg.AssetCheckKey(dg.AssetKey([SYSTEM, "input_drift"]), DRIFT_CHECK),
-    dg.AssetCheckKey(dg.AssetKey([SYSTEM, "realized_performance"]), PERFORMANCE_CHECK),
+    dg.AssetCheckKey(key(SYSTEM, "input_drift"), DRIFT_CHECK),
+    dg.AssetCheckKey(key(SYSTEM, "realized_performance"), PERFORMANCE_CHECK),
 ]
 
 
@@ -75,7 +76,7 @@ def logged_features(log: pd.DataFrame) -> pd.DataFrame:
 
 
 def upstream(*names: str) -> dict[str, dg.AssetIn]:
-    return {name: dg.AssetIn(key=[SYSTEM, name]) for name in names}
+    return {name: dg.AssetIn(key=key(SYSTEM, name)) for name in names}
 
 
 @dg.asset(

@@ -7,6 +7,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from mlops_assets.common.champion import ChampionLoader
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import image_metadata
 from mlops_assets.common.keys import key, placement
@@ -28,6 +29,8 @@ from resources.object_store import ObjectStore
 COMMON = placement(SYSTEM)
 ALL_DAYS = dg.AssetIn(key=key(SYSTEM, "batch_prediction"), partition_mapping=dg.AllPartitionMapping())
 FATE_LABELS = ["did not survive", "survived"]
+# The same loader serving uses: a run worker loads each champion version once, whatever the partitions it scores.
+CHAMPIONS = ChampionLoader(MODEL_NAME)
 
 
 class NoChampion(Exception):
@@ -47,12 +50,12 @@ def batch_prediction(
     context: dg.AssetExecutionContext, daily_passenger: pd.DataFrame, mlflow: MlflowRegistry
 ) -> dg.Output[pd.DataFrame]:
     """The daily batch inference: the day's passenger scored by whichever version is champion now."""
-    champion = mlflow.version_by_alias(MODEL_NAME, CHAMPION)
-    if champion is None:
+    loaded = CHAMPIONS.get(mlflow)
+    if loaded is None:
         raise NoChampion(
             f"no '{CHAMPION}' version of {MODEL_NAME} in the registry yet: materialize titanic/survival_model first"
         )
-    model = mlflow.load_version(MODEL_NAME, champion.version)
+    model, champion = loaded.model, loaded.version
     passenger = daily_passenger.iloc[[0]]
     prediction = int(model.predict(passenger[FEATURES])[0])
     row = pd.DataFrame(
@@ -71,6 +74,7 @@ def batch_prediction(
     return dg.Output(
         row,
         metadata={
+            **table_metadata(row),
             "prediction": dg.MetadataValue.int(prediction),
             "passenger_id": dg.MetadataValue.int(int(row["passenger_id"].iloc[0])),
             "model_version": dg.MetadataValue.text(str(champion.version)),

@@ -104,3 +104,20 @@ def test_the_champion_loader_loads_each_version_once(registry):
     registry.set_alias(name, CHAMPION, second)
     assert loader.get(registry).number == second and loader.current.model.predict(np.zeros((1, 1)))[0] == 1
     assert loads == [f"models:/{name}/{first}", f"models:/{name}/{second}"]
+
+
+def test_the_gate_rerun_on_the_serving_champion_keeps_it_and_its_decision(registry):
+    # A skipped training re-emits the champion's own version: the gate must not compare it with itself, nor
+    # overwrite the recorded decision that made it champion with a new "no champion yet" one.
+    name = "rerun_champion"
+    first = new_version(registry, name)
+    promotion_gate(dg.build_asset_context(), registry, name, "accuracy", first, 0.8, lambda champion: 0.0)
+    second = new_version(registry, name)
+    won = promotion_gate(dg.build_asset_context(), registry, name, "accuracy", second, 0.9, lambda champion: 0.7)
+    recorded = dict(registry.client().get_model_version(name, second).tags)
+
+    again = promotion_gate(dg.build_asset_context(), registry, name, "accuracy", second, 0.9, lambda champion: 0.0)
+    assert again.passed and "is the champion already" in again.description
+    assert str(registry.version_by_alias(name, CHAMPION).version) == second
+    assert dict(registry.client().get_model_version(name, second).tags) == recorded
+    assert recorded["promotion.reason"] == won.description

@@ -10,7 +10,6 @@ import dagster as dg
 import duckdb
 import pandas as pd
 import pytest
-from dagster_duckdb import DuckDBResource
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from mlops_assets.common import inference_log as module
@@ -18,6 +17,7 @@ from mlops_assets.common.inference_log import AUTOMATION, inference_log_asset, p
 from mlops_assets.scones.capture import Capture, record
 from mlops_assets.scones.workflow import Verdict
 from resources.object_store import LocalObjectStore
+from resources.tables import DuckDBTables
 from serving.inference_log import encode, new_prediction_id, parquet_bytes
 
 HOUR = datetime(2026, 3, 10, 14, tzinfo=UTC)
@@ -43,7 +43,7 @@ def platform(tmp_path):
     database = str(tmp_path / "warehouse.duckdb")
     resources = {
         "object_store": store,
-        "warehouse": DuckDBResource(database=database),
+        "warehouse": DuckDBTables(database=database),
         "io_manager": DuckDBPandasIOManager(database=database),
     }
     return store, database, resources
@@ -116,21 +116,21 @@ def test_titanic_batch_predictions_and_scones_captures_join_their_hour(platform)
             "('2026-03-10', '2026-03-10 14:30:00', 900, 1, 'titanic_modal', '2', 'run-a'), "
             "('2026-03-11', '2026-03-10 15:00:00', 901, 0, 'titanic_modal', '2', 'run-a')"
         )
-        record(
-            connection,
-            Capture(
-                HOUR + timedelta(minutes=7),
-                None,
-                "bucket",
-                "scones/incoming/a.png",
-                "e1",
-                Verdict.from_inferences([0.1, 0.9], 0.85),
-                0.85,
-                "scones_classifier",
-                "4",
-                "run-b",
-            ),
-        )
+    record(
+        resources["warehouse"],
+        Capture(
+            HOUR + timedelta(minutes=7),
+            None,
+            "bucket",
+            "scones/incoming/a.png",
+            "e1",
+            Verdict.from_inferences([0.1, 0.9], 0.85),
+            0.85,
+            "scones_classifier",
+            "4",
+            "run-b",
+        ),
+    )
     materialize(inference_log_asset("titanic", module.titanic_batch_rows), resources)
     rows = table(database, "titanic")
     assert list(rows["route"]) == ["/titanic/predict", "batch"]

@@ -28,3 +28,16 @@ def test_table_metadata_is_row_count_and_column_schema():
         ("survived", "int64"),
         ("source", "object"),
     ]
+
+
+def test_registry_uris_are_spelled_in_one_place():
+    # `models:/<name>/<version>` is built by resources.mlflow_registry.model_uri only, so a change of scheme (or an
+    # alias instead of a version) is one edit, not a hunt through every system.
+    import re
+
+    from tests.support import REPO_ROOT
+
+    built = re.compile(r"""f["']models:/\{""")
+    sources = [p for package in ("mlops_assets", "serving", "sensors") for p in (REPO_ROOT / package).rglob("*.py")]
+    offenders = [str(p.relative_to(REPO_ROOT)) for p in sources if built.search(p.read_text())]
+    assert offenders == []

@@ -12,18 +12,9 @@ from datetime import UTC, datetime
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA = pa.schema(
-    [
-        ("prediction_id", pa.string()),
-        ("logged_at", pa.timestamp("us", tz="UTC")),
-        ("system", pa.string()),
-        ("route", pa.string()),
-        ("model_name", pa.string()),
-        ("model_version", pa.string()),
-        ("inputs", pa.string()),
-        ("output", pa.string()),
-    ]
-)
+from mlops_assets.common.log_format import arrow_schema
+
+SCHEMA = arrow_schema()
 
 
 def log_row(

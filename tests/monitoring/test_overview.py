@@ -49,7 +49,7 @@ def test_overview_renders_with_nothing_materialized(client):
 def test_overview_shows_the_monitoring_summaries(client):
     http, ctx = client
     store = ctx.store
-    context = SimpleNamespace(run_id="run-1")
+    context = SimpleNamespace(run=SimpleNamespace(run_id="run-1"))
     store.put_bytes("monitoring/titanic/drift_reports/run-1.html", b"<html>evidently</html>")
     write_summary(
         store,

@@ -8,6 +8,7 @@ import json
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from mlops_assets.pistachio.automation import SENSOR, TRAINING_JOB
 from mlops_assets.pistachio.constants import (
@@ -36,14 +37,20 @@ def test_bootstrap_trains_every_week_and_applies_the_original_promotion_rule(boo
     assert sorted(bootstrapped.instance.get_dynamic_partitions(snapshot_partitions.name)) == WEEKS
     versions = sorted(registry.client().search_model_versions(f"name='{MODEL_NAME}'"), key=lambda v: int(v.version))
     assert [v.tags[TRAINING_DATAFILE_TAG] for v in versions] == WEEKS
-    aucs = [float(v.tags[VALIDATION_AUC_TAG]) for v in versions]
 
-    # Replay the rule over the three weeks and compare with what the gate recorded on each version.
-    champion_auc, expected = None, []
-    for auc in aucs:
-        alias = CHAMPION if champion_auc is None or auc >= champion_auc else CHALLENGER
-        champion_auc = auc if alias == CHAMPION else champion_auc
+    # The rule over the three weeks, on what the gate recorded: the candidate's own validation AUC against the
+    # champion of the moment scored on that candidate's validation split; ties go to the candidate.
+    champion, expected = None, []
+    for version in versions:
+        tags = version.tags
+        assert float(tags["promotion.candidate_val_auc"]) == pytest.approx(float(tags[VALIDATION_AUC_TAG]))
+        if champion is None:
+            alias = CHAMPION
+        else:
+            candidate, incumbent = float(tags["promotion.candidate_val_auc"]), float(tags["promotion.champion_val_auc"])
+            alias = CHAMPION if candidate >= incumbent else CHALLENGER
         expected.append(alias)
+        champion = version if alias == CHAMPION else champion
     assert [v.tags["promotion.decision"] for v in versions] == expected
     champion = registry.version_by_alias(MODEL_NAME, CHAMPION)
     assert champion.version == max(v.version for v, a in zip(versions, expected, strict=False) if a == CHAMPION)

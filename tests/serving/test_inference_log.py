@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 import pytest
 
+from mlops_assets.common.log_format import COLUMNS
 from resources import build_object_store
 from resources.object_store import LocalObjectStore
-from serving.inference_log import COLUMNS, InferenceLog, id_time, new_prediction_id
+from serving.inference_log import InferenceLog, id_time, new_prediction_id
 from tests.support import wait_for
 
 

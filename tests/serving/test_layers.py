@@ -57,3 +57,24 @@ def test_each_system_has_a_dagster_free_contract_that_its_router_reads(loaded_by
     assert importlib.import_module(contract).SYSTEM == system  # the name decides prefix, group and router
     if importlib.util.find_spec(f"serving.{system}") is not None:
         assert contract in loaded_by_serving, f"serving/{system}.py does not read its contract {contract}"
+
+
+def test_contract_modules_load_no_dagster_even_indirectly():
+    # The text check above sees only a contract's own imports; this one sees what importing it loads (a contract
+    # reaching `resources.data_source` for a DatasetFile would bring all of Dagster with it).
+    contracts = [f"mlops_assets.{system}.constants" for system in system_names()]
+    probe = (
+        "import importlib, json, sys\n"
+        "loaded = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    before = set(sys.modules)\n"
+        "    importlib.import_module(name)\n"
+        "    loaded[name] = sorted(m for m in set(sys.modules) - before if m.split('.')[0] == 'dagster')[:3]\n"
+        "print('LOADED ' + json.dumps(loaded))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *contracts], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    line = next(line for line in result.stdout.splitlines() if line.startswith("LOADED "))
+    loaded = json.loads(line.removeprefix("LOADED "))
+    assert {name: modules for name, modules in loaded.items() if modules} == {}

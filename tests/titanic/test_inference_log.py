@@ -7,7 +7,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 
 import dagster as dg
 import httpx
@@ -21,7 +20,7 @@ from resources.mlflow_registry import CHAMPION
 from serving import predictions, titanic
 from serving.app import create_app
 from serving.context import ServingContext
-from tests.support import REPO_ROOT, free_port, stop_process, wait_for, wait_for_http, wait_until_loaded
+from tests.support import REPO_ROOT, api_command, free_port, stop_process, wait_for, wait_for_http, wait_until_loaded
 from tests.titanic.test_serving import PASSENGER
 
 
@@ -74,19 +73,7 @@ def test_a_prediction_and_its_receipt(titanic_platform, monkeypatch):
 def start_api(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "serving.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
+        api_command(port),
         cwd=REPO_ROOT,
         env={**os.environ, **env},
         stdout=subprocess.DEVNULL,

@@ -8,9 +8,9 @@ import duckdb
 import pytest
 
 from mlops_assets.common.monitoring import DRIFT_CHECK, PERFORMANCE_CHECK
-from mlops_assets.common.retrain import TRIGGER
 from resources import MonitoringSettings, build_object_store
 from resources.mlflow_registry import CHAMPION
+from sensors.retrain import TRIGGER
 from tests.monitoring.logrows import log_row, log_set_aside, write_log
 
 FORM = {"age_band": "50+", "port": "Cherbourg", "sex": "female", "fare_band": "150+", "pclass": 1}
