@@ -206,8 +206,9 @@ def start_servers(args: argparse.Namespace, supervisor: Supervisor, logs: Path, 
             )
         )
     if team:
-        team_up.add_team_servers(supervisor, BIN, postgres, team, logs)
+        team_up.add_team_servers(supervisor, BIN, postgres, team, logs, args.queue_consumers)
         say(f"{args.celery_workers} Celery workers started (logs celery-N.log), broker redis://127.0.0.1:{team.redis}")
+        say(f"{args.queue_consumers} deploy queue consumers started (logs consumer-N.log), queue in PostgreSQL")
     elif stores["tracking_uri"].startswith(("http://", "https://")):
         say(f"MLflow UI    served by the tracking server {stores['tracking_uri']}")
     else:

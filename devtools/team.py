@@ -185,6 +185,8 @@ def team_env(env: dict[str, str], ports: TeamPorts, postgres: LocalPostgres, cel
             "MLOPS_MLFLOW_UI_URL": f"http://127.0.0.1:{ports.mlflow}",
             "MLOPS_DAGSTER_UI_URL": f"http://127.0.0.1:{ports.ui}",
             "MLOPS_DEPLOY_QUEUE_URL": postgres.url("deploy_queue"),
+            # The API processes only enqueue and answer; the queue consumers predict (serving/deploy_consumer.py).
+            "MLOPS_DEPLOY_WORKER": "0",
             "MLOPS_CELERY_WORKERS": str(celery_workers),
             **dagster_postgres_env(postgres, "dagster"),
         }
@@ -250,6 +252,11 @@ def celery_worker_command(bin_dir: Path, name: str, config: Path) -> list[str]:
         "--without-gossip",
         "--without-mingle",
     ]
+
+
+def consumer_command(python: Path) -> list[str]:
+    """A consumer of the shared deploy queue (PostgreSQL), predicting apart from the API processes."""
+    return [str(python), "-m", "serving.deploy_consumer"]
 
 
 def api_command(python: Path, port: int) -> list[str]:

@@ -19,6 +19,7 @@ from devtools.team import (
     TeamPorts,
     celery_config_file,
     celery_worker_command,
+    consumer_command,
     mlflow_server_command,
     moto_command,
     redis_command,
@@ -35,6 +36,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     )
     team.add_argument("--api-processes", type=int, default=2, help="serving API processes on consecutive ports (2)")
     team.add_argument("--celery-workers", type=int, default=2, help="Celery worker processes (default 2)")
+    team.add_argument("--queue-consumers", type=int, default=2, help="deploy queue consumer processes (default 2)")
 
 
 def ports(args: argparse.Namespace, env: dict[str, str]) -> TeamPorts:
@@ -97,8 +99,11 @@ def start_backing_services(supervisor: Supervisor, postgres: LocalPostgres, team
         say(f"S3           {supervisor.env['MLOPS_S3_ENDPOINT_URL']} (MLOPS_S3_ENDPOINT_URL)")
 
 
-def add_team_servers(supervisor: Supervisor, bin_dir: Path, postgres: LocalPostgres, team: TeamPorts, logs: Path):
-    """The MLflow tracking server and the Celery workers (the API processes are added by dev.py)."""
+def add_team_servers(
+    supervisor: Supervisor, bin_dir: Path, postgres: LocalPostgres, team: TeamPorts, logs: Path, consumers: int = 2
+):
+    """The MLflow tracking server, the Celery workers and the deploy queue's consumers (the API processes are
+    added by dev.py)."""
     env = supervisor.env
     bucket = env["MLOPS_S3_BUCKET"]
     prefix = env.get("MLOPS_S3_PREFIX", "").strip("/")
@@ -124,4 +129,8 @@ def add_team_servers(supervisor: Supervisor, bin_dir: Path, postgres: LocalPostg
                 celery_worker_command(bin_dir, f"worker{n + 1}", config),
                 logs / f"celery-{n + 1}.log",
             )
+        )
+    for n in range(consumers):
+        supervisor.add(
+            Child(f"queue consumer {n + 1}", consumer_command(bin_dir / "python"), logs / f"consumer-{n + 1}.log")
         )

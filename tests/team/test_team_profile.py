@@ -1,6 +1,7 @@
 """The team profile end to end, as `python3 dev.py up --profile team` starts it: Titanic and Pistachio
-materialized with every step in a Celery worker process, models registered and promoted through the MLflow
-tracking server (PostgreSQL, artifacts on S3), and both API processes answering with the promoted champions."""
+materialized with every step in a Celery worker process, their tables as Delta on S3, models registered and
+promoted through the MLflow tracking server (PostgreSQL, artifacts on S3), and both API processes answering with
+the promoted champions."""
 
 from __future__ import annotations
 
@@ -63,8 +64,7 @@ def test_steps_run_on_celery_workers_models_go_through_mlflow_and_two_apis_answe
     assert not step_pids & run_pids
     # Both workers took steps (names as the launcher gives them).
     assert {host.split("@")[0] for host in hosts} == {"worker1", "worker2"}, hosts
-    # The workers got the team profile's settings from the launcher (tables: Delta on S3 once that setting is
-    # read by the tables' resources).
+    # The workers got the team profile's settings from the launcher.
     # (From the CLI's process: Celery's renamed processes no longer show their environment.)
     worker_env = environ_of(next(pid for pid, command in running.items() if "dagster-celery worker start" in command))
     assert worker_env["MLOPS_EXECUTOR"] == "celery" and worker_env["MLOPS_TABLE_FORMAT"] == "delta"
@@ -85,6 +85,11 @@ def test_steps_run_on_celery_workers_models_go_through_mlflow_and_two_apis_answe
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=env["MLOPS_S3_BUCKET"], Prefix="mlflow-artifacts/")["Contents"]]
     assert sum(key.endswith("MLmodel") for key in keys) >= 2, keys
     assert not (team_platform.home / "mlflow.db").exists() and not (team_platform.home / "mlartifacts").exists()
+    # Tables: Delta logs in the bucket, one folder (schema) per system, and no DuckDB file on the machine.
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=env["MLOPS_S3_BUCKET"], Prefix="tables/")
+    delta = {o["Key"].split("/")[1] for page in pages for o in page.get("Contents", []) if "/_delta_log/" in o["Key"]}
+    assert delta >= set(TEAM_SYSTEMS), delta
+    assert not list(team_platform.home.rglob("*.duckdb"))
 
     for base in team_platform.apis:
         wait_until_loaded(base, f"ChampionWatcher:{TITANIC}", timeout=180)
