@@ -3,6 +3,9 @@
 
     python3 dev.py up      install into .venv, start Dagster (UI + daemon), the serving API and the MLflow UI,
                            materialize
+    python3 dev.py up --profile team
+                           the same on PostgreSQL, Redis + Celery workers, S3 (moto_server), an MLflow tracking
+                           server and two API processes (docs/scale-out.md)
     python3 dev.py test    install into .venv (with the dev extra) and run the test suite
 
 `up` restarts a server that dies; Ctrl-C (or SIGTERM) stops every process it started.
@@ -21,7 +24,9 @@ import sys
 import time
 from pathlib import Path
 
+from devtools import team_up
 from devtools.supervise import Child, GaveUp, Stop, Supervisor, port_in_use, stop_on_signals
+from devtools.team import api_command
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -119,19 +124,30 @@ PORTS = (
 def up(args: argparse.Namespace) -> int:
     started = time.monotonic()
     ensure_environment()
-    for attribute, option, what in PORTS:
-        port = getattr(args, attribute)
+    team = team_up.ports(args, dict(os.environ)) if args.profile == "team" else None
+    checks = [(getattr(args, attribute), option, what) for attribute, option, what in PORTS]
+    for port, option, what in checks + (team_up.port_checks(team) if team else []):
         if port_in_use(port):
             say(f"port {port} ({what}) is already in use; stop what holds it or choose another with {option}")
             return 1
     env = platform_env(args.mlflow_port, args.api_port)
+    postgres = None
+    if team:
+        try:
+            postgres, env = team_up.prepare(ROOT, Path(env["MLOPS_HOME"]), env, team, args.celery_workers)
+        except RuntimeError as problem:  # PostgreSQL's binaries missing
+            say(str(problem))
+            return 1
     logs = Path(env["MLOPS_HOME"]) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     say(f"logs in {shown(logs)}")
     supervisor = Supervisor(ROOT, env, say)
     stop_on_signals()
     try:
-        start_servers(args, supervisor, logs)
+        if team:
+            team_up.start_backing_services(supervisor, postgres, team, logs, say)
+            supervisor.wait_ready(timeout=args.start_timeout)
+        start_servers(args, supervisor, logs, team, postgres)
         say(f"servers ready after {time.monotonic() - started:.0f} s")
         if not args.no_bootstrap:
             bootstrap(args, supervisor, logs)
@@ -148,10 +164,12 @@ def up(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         supervisor.stop_all()
+        if postgres is not None:
+            postgres.stop()  # a daemon of its own (pg_ctl), after everything that uses it
     return 0
 
 
-def start_servers(args: argparse.Namespace, supervisor: Supervisor, logs: Path) -> None:
+def start_servers(args: argparse.Namespace, supervisor: Supervisor, logs: Path, team=None, postgres=None) -> None:
     # Dagster and MLflow create their SQLite schemas on first use with no lock between processes: one process
     # creates both before the servers, the daemon and the run workers that share them start.
     with open(logs / "prepare.log", "ab") as log:
@@ -176,26 +194,22 @@ def start_servers(args: argparse.Namespace, supervisor: Supervisor, logs: Path) 
     supervisor.add(
         Child("Dagster daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace], logs / "dagster-daemon.log")
     )
-    supervisor.add(
-        Child(
-            "serving API",
-            [
-                str(PYTHON),
-                "-m",
-                "uvicorn",
-                "serving.app:create_app",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(args.api_port),
-            ],
-            logs / "serving.log",
-            url=f"{host}:{args.api_port}/docs",
-            ready_url=f"{host}:{args.api_port}/health",
+    api_ports = team.api if team else (args.api_port,)
+    for n, port in enumerate(api_ports):
+        supervisor.add(
+            Child(
+                "serving API" + (f" {n + 1}" if len(api_ports) > 1 else ""),
+                api_command(PYTHON, port),
+                logs / ("serving.log" if n == 0 else f"serving-{n + 1}.log"),
+                url=f"{host}:{port}/docs",
+                ready_url=f"{host}:{port}/health",
+            )
         )
-    )
-    if stores["tracking_uri"].startswith(("http://", "https://")):
+    if team:
+        team_up.add_team_servers(supervisor, BIN, postgres, team, logs, args.queue_consumers)
+        say(f"{args.celery_workers} Celery workers started (logs celery-N.log), broker redis://127.0.0.1:{team.redis}")
+        say(f"{args.queue_consumers} deploy queue consumers started (logs consumer-N.log), queue in PostgreSQL")
+    elif stores["tracking_uri"].startswith(("http://", "https://")):
         say(f"MLflow UI    served by the tracking server {stores['tracking_uri']}")
     else:
         supervisor.add(
@@ -275,6 +289,13 @@ def main() -> int:
     up_parser.add_argument("--only", nargs="+", metavar="SYSTEM", help="materialize only these systems")
     up_parser.add_argument("--force", action="store_true", help="materialize again even if done before")
     up_parser.add_argument("--start-timeout", type=float, default=600, help=argparse.SUPPRESS)
+    up_parser.add_argument(
+        "--profile",
+        choices=("embedded", "team"),
+        default=os.environ.get("MLOPS_PROFILE") or "embedded",
+        help="embedded (default; MLOPS_PROFILE) or team: PostgreSQL, Celery, S3, MLflow server (docs/scale-out.md)",
+    )
+    team_up.add_options(up_parser)
     up_parser.set_defaults(run=up)
     test_parser = commands.add_parser("test", help="install and run the tests (extra arguments go to pytest)")
     test_parser.set_defaults(run=test)
@@ -283,6 +304,8 @@ def main() -> int:
     if extra and args.command != "test":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.pytest_args = extra
+    if args.command == "up" and args.profile not in ("embedded", "team"):  # from MLOPS_PROFILE, unchecked by argparse
+        parser.error(f"MLOPS_PROFILE must be 'embedded' or 'team', got {args.profile!r}")
     return args.run(args)
 
 

@@ -42,7 +42,7 @@ class Child:
     command: list[str]
     log: Path
     url: str | None = None  # printed when ready
-    ready_url: str | None = None  # polled until it answers
+    ready_url: str | None = None  # polled until it answers (http://..., or tcp://host:port for a bare socket)
     env: dict[str, str] = field(default_factory=dict)  # added to the supervisor's environment
     process: subprocess.Popen | None = None
     started_at: float = 0.0
@@ -64,6 +64,11 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def answers(url: str) -> bool:
+    if url.startswith("tcp://"):  # a server that speaks no HTTP (Redis): accepting connections is ready
+        host, _, port = url.removeprefix("tcp://").rpartition(":")
+        with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=2):
+            return True
+        return False
     try:
         with urllib.request.urlopen(url, timeout=2):
             return True

@@ -30,16 +30,27 @@ SENSOR_OWNERS_BETA = r"Parameter `owners` of initializer `SensorDefinition.__ini
 warnings.filterwarnings("ignore", message=SENSOR_OWNERS_BETA, category=dg.BetaWarning)
 
 
+def build_executor(settings: PlatformSettings) -> dg.ExecutorDefinition:
+    """The executor of every job, chosen once here by MLOPS_EXECUTOR (docs/scale-out.md#celery)."""
+    if settings.executor == "celery":
+        # dagster-celery loads Celery and kombu: only in the team profile, not on every code location load.
+        from dagster_celery import celery_executor
+
+        # Each step is a Celery task that a worker process runs against the shared (PostgreSQL) instance. Pools
+        # still hold: the run worker claims a step's pool slot from the instance before it sends the task.
+        return celery_executor.configured(
+            {"broker": settings.celery_broker, "backend": settings.celery_backend}, name="celery"
+        )
+    # Steps share one process: ~4 s cheaper per step here, and one process per run keeps DuckDB single-writer.
+    return dg.in_process_executor
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     settings = PlatformSettings.from_env()
     # A missing bucket stops the location from loading, in one line, instead of every S3 step failing later.
     ensure_buckets(settings)
-    platform = dg.Definitions(
-        resources=build_resources(settings),
-        # Steps share one process: ~4 s cheaper per step here, and one process per run keeps DuckDB single-writer.
-        executor=dg.in_process_executor,
-    )
+    platform = dg.Definitions(resources=build_resources(settings), executor=build_executor(settings))
     # Global policy, once: the hourly inference log of each system's served answers, and the platform's sensors
     # (sensors/): each system's automation-condition sensor and its retrain-on-monitoring-failure sensor.
     return dg.Definitions.merge(platform, *system_definitions(), inference_log.defs, platform_sensors())

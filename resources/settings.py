@@ -29,6 +29,9 @@ def _fraction(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+EXECUTORS = ("in_process", "celery")
+
+
 QUEUE_SCHEMES = ("postgresql+psycopg2://", "postgresql://", "postgres://")
 
 
@@ -74,6 +77,11 @@ class PlatformSettings:
     retrain_on_monitoring_failure: bool = False
     # The serving API that classifies Scones images for the inference runs; None: each run loads the champion.
     scones_endpoint_url: str | None = None
+    # Step execution (team profile, docs/scale-out.md#celery): "in_process" runs every step of a run in its run
+    # worker; "celery" sends each step to Celery workers (dagster-celery) through this broker and result backend.
+    executor: str = "in_process"
+    celery_broker: str = "redis://127.0.0.1:6379/0"
+    celery_backend: str = "redis://127.0.0.1:6379/0"
     # Team profile, shared async prediction queue (serving/queue_backend.py): None keeps the SQLite file under
     # `home`; a postgresql+psycopg2:// URL puts deploy's queue in PostgreSQL for several API and consumer processes.
     deploy_queue_url: str | None = None
@@ -101,6 +109,10 @@ class PlatformSettings:
             default_artifacts = f"s3://{s3_bucket}/mlflow-artifacts"
         else:
             default_artifacts = (home / "mlartifacts").as_uri()
+        executor = (env.get("MLOPS_EXECUTOR") or "in_process").strip().lower()
+        if executor not in EXECUTORS:
+            raise ValueError(f"MLOPS_EXECUTOR must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+        broker = (env.get("MLOPS_CELERY_BROKER") or "").strip() or "redis://127.0.0.1:6379/0"
         table_format = (env.get("MLOPS_TABLE_FORMAT") or "duckdb").strip().lower()
         if table_format not in {"duckdb", "delta"}:
             raise ValueError(f"MLOPS_TABLE_FORMAT must be 'duckdb' or 'delta', got {table_format!r}")
@@ -128,6 +140,9 @@ class PlatformSettings:
             performance_drop_tolerance=_fraction(env, "MLOPS_PERFORMANCE_DROP_TOLERANCE", 0.1),
             retrain_on_monitoring_failure=_flag(env.get("MLOPS_RETRAIN_ON_MONITORING_FAILURE")),
             scones_endpoint_url=(env.get("MLOPS_SCONES_ENDPOINT_URL") or "").strip().rstrip("/") or None,
+            executor=executor,
+            celery_broker=broker,
+            celery_backend=(env.get("MLOPS_CELERY_BACKEND") or "").strip() or broker,
             deploy_queue_url=_queue_url(env.get("MLOPS_DEPLOY_QUEUE_URL")),
             table_format=table_format,
             delta_root=(env.get("MLOPS_DELTA_ROOT") or "").strip().rstrip("/") or default_delta_root,

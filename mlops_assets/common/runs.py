@@ -4,3 +4,38 @@
 # value to one run in progress (`applyLimitPerUniqueValue`). Runs executed in-process (the bootstrap) count too,
 # since the coordinator counts every started run of the instance.
 ONE_AT_A_TIME = "mlops/one_at_a_time"
+
+
+def execute(
+    job, instance, *, partition_key=None, tags=None, asset_selection=None, run_config=None, raise_on_error=True
+):
+    """Run `job` now, in this process as its run worker, with the executor the code location chose.
+
+    `execute_in_process` always runs every step in this process. With another executor (Celery, in the team
+    profile) the job is reconstructed from the code location so that each step can be loaded where it runs."""
+    import dagster as dg
+
+    if job.executor_def.name == dg.in_process_executor.name:
+        return job.execute_in_process(
+            instance=instance,
+            partition_key=partition_key,
+            tags=tags,
+            asset_selection=asset_selection,
+            run_config=run_config,
+            raise_on_error=raise_on_error,
+        )
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+    from dagster._core.execution.api import execute_run
+
+    recon = ReconstructableRepository.for_module("mlops_assets.definitions", "defs").get_reconstructable_job(job.name)
+    # The run is recorded from the definitions in hand before the code location is loaded again for execution
+    # (seconds): a sensor deduplicating on run tags (Pistachio's) must see it as soon as the bootstrap asks.
+    run = instance.create_run_for_job(
+        job_def=job,
+        run_config=run_config,
+        tags={**job.run_tags, **(tags or {}), **({"dagster/partition": partition_key} if partition_key else {})},
+        job_code_origin=recon.get_python_origin(),
+        asset_selection=frozenset(asset_selection) if asset_selection else None,
+    )
+    with execute_run(recon, run, instance, raise_on_error=raise_on_error) as result:
+        return result

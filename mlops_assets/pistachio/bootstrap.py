@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from mlops_assets.common.runs import execute
 from mlops_assets.pistachio.assets import PISTACHIO_CSV
 from mlops_assets.pistachio.automation import SENSOR, SNAPSHOT_FILES_JOB, TRAINING_JOB
 from mlops_assets.pistachio.snapshot_files import derive_weekly_files, snapshot_object_key
@@ -24,6 +25,6 @@ def bootstrap(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
         for request in result.dynamic_partitions_requests:
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         for request in result.run_requests:
-            job.execute_in_process(instance=instance, partition_key=request.partition_key, tags=request.tags)
+            execute(job, instance, partition_key=request.partition_key, tags=request.tags)
     # Records the delivery asset; the files are already there, so it writes nothing and requests nothing.
-    defs.resolve_job_def(SNAPSHOT_FILES_JOB).execute_in_process(instance=instance)
+    execute(defs.resolve_job_def(SNAPSHOT_FILES_JOB), instance)

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from mlops_assets.common.runs import execute
 from mlops_assets.scones.automation import monitoring_job, training_job
 from mlops_assets.scones.constants import DATASET_PREFIX, INCOMING_PREFIX
 from resources.object_store import ObjectStore
@@ -10,7 +11,7 @@ from resources.object_store import ObjectStore
 def bootstrap(definitions: dg.Definitions, instance: dg.DagsterInstance) -> None:
     """Dataset, a champion classifier and a first monitoring chart (~30 s on a laptop CPU)."""
     for job_name in (training_job.name, monitoring_job.name):
-        result = definitions.resolve_job_def(job_name).execute_in_process(instance=instance, raise_on_error=True)
+        result = execute(definitions.resolve_job_def(job_name), instance, raise_on_error=True)
         assert result.success
     land_sample_images(definitions.resources["object_store"])
 

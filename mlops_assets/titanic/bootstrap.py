@@ -5,6 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from mlops_assets.common.keys import key
+from mlops_assets.common.runs import execute
 from mlops_assets.titanic.automation import FEATURE_GROUP, IMAGES, daily_job, feature_backfill_job, training_job
 from mlops_assets.titanic.constants import SYSTEM
 
@@ -20,7 +21,7 @@ def bootstrap(definitions: dg.Definitions, instance: dg.DagsterInstance, today: 
     daily = definitions.resolve_job_def(daily_job.name)
 
     def run(job: dg.JobDefinition, **kwargs) -> None:
-        result = job.execute_in_process(instance=instance, raise_on_error=True, **kwargs)
+        result = execute(job, instance, raise_on_error=True, **kwargs)
         assert result.success
 
     run(definitions.resolve_job_def(feature_backfill_job.name))

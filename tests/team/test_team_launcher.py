@@ -1,0 +1,57 @@
+"""The team profile's launcher before anything starts (ports), and the executor it selects (no servers needed)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import REPO_ROOT, free_port
+from tests.test_dev import processes_with
+
+TEAM_OPTIONS = ["--postgres-port", "--redis-port", "--s3-port", "second API process"]
+
+
+@pytest.mark.parametrize("option", TEAM_OPTIONS)
+def test_a_team_port_in_use_is_named_with_its_option_and_nothing_starts(tmp_path, option):
+    home = tmp_path / "mlops"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        ports = {name: free_port() for name in ("--ui-port", "--mlflow-port", *TEAM_OPTIONS[:3])}
+        if option == "second API process":  # the launcher puts API process n on --api-port + n - 1
+            ports["--api-port"], option = port - 1, "--api-port"
+        else:
+            ports["--api-port"] = free_port()
+            ports[option] = port
+        result = subprocess.run(
+            [sys.executable, "dev.py", "up", "--profile", "team", "--no-bootstrap"]
+            + [str(x) for pair in ports.items() for x in pair],
+            cwd=REPO_ROOT,
+            env={**os.environ, "MLOPS_HOME": str(home), "MLOPS_S3_ENDPOINT_URL": ""},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode != 0
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert len(lines) == 1 and f"port {port}" in lines[0] and option in lines[0], lines
+    assert processes_with(f"MLOPS_HOME={home}") == [] and not home.exists()
+
+
+def test_the_executor_is_chosen_once_for_every_job_by_mlops_executor():
+    from mlops_assets.definitions import build_executor
+    from resources.settings import PlatformSettings
+
+    assert build_executor(PlatformSettings.from_env({})).name == "in_process"
+    broker = "redis://queue.example:6390/2"
+    celery = build_executor(PlatformSettings.from_env({"MLOPS_EXECUTOR": "celery", "MLOPS_CELERY_BROKER": broker}))
+    assert celery.name == "celery"
+    config = celery.config_schema.resolve_config({}).value["config"]
+    assert (config["broker"], config["backend"]) == (broker, broker)  # the backend defaults to the broker
+    with pytest.raises(ValueError, match="MLOPS_EXECUTOR"):
+        PlatformSettings.from_env({"MLOPS_EXECUTOR": "dask"})
