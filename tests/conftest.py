@@ -34,12 +34,12 @@ CHROMIUM_ARGS = [
 
 
 # Fixtures each costing a platform start or a server: the tests that use one run on the same xdist worker.
-SHARED_EXPENSIVE_FIXTURES = ("live", "postgres")
+SHARED_EXPENSIVE_FIXTURES = ("live", "postgres", "team_platform")
 
 
 def pytest_collection_modifyitems(items):
     """Under `--dist loadgroup` (dev.py test), tests that share an expensive fixture run on one worker: a session
-    platform (`live`, `postgres`), a system's package fixtures (a bootstrapped system, a uvicorn server), or a
+    platform (`live`, `postgres`, `team_platform`), a system's package fixtures (a bootstrapped system, a uvicorn server), or a
     module's own servers; each would otherwise start once per worker."""
     for item in items:
         shared = next((name for name in SHARED_EXPENSIVE_FIXTURES if name in item.fixturenames), None)
