@@ -162,7 +162,8 @@ def train_champion(env: dict[str, str]) -> tuple[float, str]:
             "dagster_run_id": "benchmark",
         },
     )
-    promote(registry, str(version.version))
+    # A new home: the first version becomes champion without a comparison, so the scorer is never called.
+    promote(registry, str(version.version), outcome.best.val_auc, lambda champion: float("nan"))
     print(
         f"sweep: {len(outcome.results)} runs, {outcome.seconds:.1f} s including MLflow logging "
         f"({outcome.logging_seconds:.1f} s of writes, overlapped with fitting); best {outcome.best.config.label} "
