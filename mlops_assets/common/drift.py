@@ -14,6 +14,7 @@ import pandas as pd
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
 from mlops_assets.common.log_format import summary_key
 from mlops_assets.common.monitoring import DRIFT_CHECK, warn_result, write_summary
+from mlops_assets.common.runs import run_id_of
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
 
@@ -113,7 +114,7 @@ def drift_output(
             }
         ), check
     drift = compute_drift(reference, current, numerical, categorical)
-    key = report_key(system, context.run.run_id)
+    key = report_key(system, run_id_of(context))
     uri = store.put_bytes(key, drift.html.encode(), "text/html")
     drifted = sorted(name for name, flag in drift.drifted.items() if flag)
     crossed = drift.share >= threshold

@@ -17,6 +17,7 @@ import pandas as pd
 
 from mlops_assets.common.keys import key
 from mlops_assets.common.log_format import COLUMNS, log_prefix, summary_key
+from mlops_assets.common.runs import run_id_of
 from resources.object_store import ObjectStore
 
 LOG_COLUMNS = [name for name in COLUMNS if name != "lineage"]
@@ -106,7 +107,7 @@ def write_summary(
         "system": system,
         "asset": asset,
         "materialized_at": datetime.now(UTC).isoformat(),
-        "dagster_run_id": context.run.run_id,
+        "dagster_run_id": run_id_of(context),
         "figures": figures,
         "charts": charts or {},
         "report_key": report_key,

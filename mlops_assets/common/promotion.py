@@ -9,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 
+from mlops_assets.common.runs import run_id_of
 from resources.mlflow_registry import CHALLENGER, CHAMPION, MlflowRegistry
 
 
@@ -117,7 +118,7 @@ def candidate_of_run(
 ) -> tuple[str, float | None]:
     """The version (and its `metric`) this run's materialization of the model asset reported: the candidate."""
     records = context.instance.fetch_materializations(asset_key, limit=1).records
-    if not records or records[0].run_id != context.run.run_id:
+    if not records or records[0].run_id != run_id_of(context):
         raise dg.Failure(
             description=f"{asset_key.to_user_string()} was not materialized in this run: no candidate to gate"
         )

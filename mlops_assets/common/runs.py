@@ -39,3 +39,14 @@ def execute(
     )
     with execute_run(recon, run, instance, raise_on_error=raise_on_error) as result:
         return result
+
+
+def run_id_of(context) -> str:
+    """The id of the run materializing an asset; "EPHEMERAL" when the asset is called directly on small frames
+    (as the tests do), where `context.run` does not exist. `context.run_id` gives the same but is deprecated."""
+    import dagster as dg
+
+    try:
+        return context.run.run_id
+    except dg.DagsterError:  # DagsterInvalidPropertyError, not exported by name
+        return "EPHEMERAL"

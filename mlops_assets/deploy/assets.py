@@ -14,6 +14,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from mlops_assets.common.keys import key
+from mlops_assets.common.runs import run_id_of
 from mlops_assets.deploy.compiled import Compilation, compile_pipeline
 from mlops_assets.deploy.config import Deployment, load_deployments
 from mlops_assets.deploy.constants import (
@@ -102,7 +103,7 @@ def upload_demo_model(
 
     data = sio.dumps(trained.pipeline)
     bucket.create_bucket(bucket.default_bucket)
-    version = bucket.upload(bucket.default_bucket, demo.model_key, data, tag=f"platform-{context.run.run_id[:8]}")
+    version = bucket.upload(bucket.default_bucket, demo.model_key, data, tag=f"platform-{run_id_of(context)[:8]}")
     created = read_record(store, demo.name) is None
     if created:
         spec = {
@@ -223,7 +224,7 @@ def pinned_model(
             "version_id": pin.version_id,
             "key": pin.key,
             "checks": {o.name: {"passed": o.passed, "description": o.description} for o in outcomes},
-            "dagster_run_id": context.run.run_id,
+            "dagster_run_id": run_id_of(context),
         },
     )
     checks = [
@@ -343,7 +344,7 @@ def deployment(
     with threadpool_limits(1):
         compilation = compile_pipeline(current, load_or_fail(model_bucket, pin, mlflow))
     context.log.info("compiled copy for serving: %s", compilation.note)
-    files = deployment_files(current, pin, context.run.run_id, compilation, record)
+    files = deployment_files(current, pin, run_id_of(context), compilation, record)
     pointer = publish_snapshot(
         object_store,
         snapshot_system(name),

@@ -8,6 +8,7 @@ import pandas as pd
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL
 from mlops_assets.common.keys import key, placement
+from mlops_assets.common.runs import run_id_of
 from mlops_assets.common.tables import table_metadata
 from mlops_assets.common.training import (
     FINGERPRINT_TAG,
@@ -209,7 +210,7 @@ def model_sweep(
         grid,
         SplitData.from_frame(snapshot_splits),
         snapshot,
-        context.run.run_id,
+        run_id_of(context),
         tags={FINGERPRINT_TAG: training_fingerprint},
     )
     table = results_frame(outcome.results, outcome.best, outcome.run_ids)
@@ -291,7 +292,7 @@ def registered_model(
         tags={
             VALIDATION_AUC_TAG: f"{best['val_auc']:.6f}",
             TRAINING_DATAFILE_TAG: context.partition_key,
-            DAGSTER_RUN_TAG: context.run.run_id,
+            DAGSTER_RUN_TAG: run_id_of(context),
             "config": f"C={best['C']:g} max_iter={best['max_iter']} {best['solver']}",
             **({FINGERPRINT_TAG: training_fingerprint} if training_fingerprint else {}),
         },

@@ -12,6 +12,7 @@ from mlops_assets.common.images import image_metadata
 from mlops_assets.common.keys import key, placement
 from mlops_assets.common.promotion import candidate_of_run
 from mlops_assets.common.promotion import promotion_gate as gate
+from mlops_assets.common.runs import run_id_of
 from mlops_assets.common.tables import table_metadata
 from mlops_assets.common.training import (
     FINGERPRINT_TAG,
@@ -204,7 +205,7 @@ def image_classifier(
         "test_images": len(y_test),
     }
     with mlflow.start_run(
-        EXPERIMENT, run_name=f"train-{context.run.run_id[:8]}", tags={DAGSTER_RUN_TAG: context.run.run_id}
+        EXPERIMENT, run_name=f"train-{run_id_of(context)[:8]}", tags={DAGSTER_RUN_TAG: run_id_of(context)}
     ) as run:
         mlflow.activate().log_params(params)
         mlflow.activate().log_metrics({**evaluation.metrics(), "train_seconds": train_seconds})
@@ -220,7 +221,7 @@ def image_classifier(
         info.model_uri,
         run.info.run_id,
         tags={
-            DAGSTER_RUN_TAG: context.run.run_id,
+            DAGSTER_RUN_TAG: run_id_of(context),
             "accuracy": f"{evaluation.accuracy:.6f}",
             FINGERPRINT_TAG: training_fingerprint,
         },

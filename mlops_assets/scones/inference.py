@@ -18,6 +18,7 @@ from pydantic import Field
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.keys import key
+from mlops_assets.common.runs import run_id_of
 from mlops_assets.scones import latecomers
 from mlops_assets.scones.capture import Capture, captured_versions, record_many
 from mlops_assets.scones.classifier import InvalidImage, NoChampion, SconesClassifier
@@ -116,7 +117,7 @@ def capture(context: dg.OpExecutionContext, warehouse: Tables, outcomes: list[Ou
                 threshold=o.threshold,
                 model_name=MODEL_NAME if o.model_version else None,
                 model_version=o.model_version,
-                dagster_run_id=context.run.run_id,
+                dagster_run_id=run_id_of(context),
             )
             for o in fresh
         ],

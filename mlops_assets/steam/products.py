@@ -9,6 +9,7 @@ import pandas as pd
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
 from mlops_assets.common.keys import key, placement
+from mlops_assets.common.runs import run_id_of
 from mlops_assets.common.tables import table_metadata
 from mlops_assets.steam import answers, recommend
 from mlops_assets.steam.constants import (
@@ -194,7 +195,7 @@ def serving_snapshot(
     }
     encoded = {name: orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS) for name, value in files.items()}
     pointer = publish_snapshot(
-        object_store, SYSTEM, encoded, manifest={"format": SNAPSHOT_FORMAT, "dagster_run_id": context.run.run_id}
+        object_store, SYSTEM, encoded, manifest={"format": SNAPSHOT_FORMAT, "dagster_run_id": run_id_of(context)}
     )
     return dg.MaterializeResult(
         metadata={

@@ -10,6 +10,7 @@ from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTIO
 from mlops_assets.common.keys import key, placement
 from mlops_assets.common.promotion import candidate_of_run
 from mlops_assets.common.promotion import promotion_gate as gate
+from mlops_assets.common.runs import run_id_of
 from mlops_assets.common.tables import table_metadata
 from mlops_assets.common.training import (
     FINGERPRINT_TAG,
@@ -175,7 +176,7 @@ def survival_model(
     # Synthetic passengers follow the original's odd rules; the real-passenger figure is the comparable one.
     kaggle_accuracy = holdout_accuracy(model, training_split, source="kaggle")
     with mlflow.start_run(
-        EXPERIMENT, run_name=f"train-{context.run.run_id[:8]}", tags={DAGSTER_RUN_TAG: context.run.run_id}
+        EXPERIMENT, run_name=f"train-{run_id_of(context)[:8]}", tags={DAGSTER_RUN_TAG: run_id_of(context)}
     ) as run:
         mlflow.activate().log_params({**MODEL_PARAMS, "features": ",".join(FEATURES), "train_rows": len(train)})
         mlflow.activate().log_metrics({"accuracy": accuracy, "kaggle_holdout_accuracy": kaggle_accuracy})
@@ -187,7 +188,7 @@ def survival_model(
         info.model_uri,
         run.info.run_id,
         tags={
-            DAGSTER_RUN_TAG: context.run.run_id,
+            DAGSTER_RUN_TAG: run_id_of(context),
             "accuracy": f"{accuracy:.6f}",
             FINGERPRINT_TAG: training_fingerprint,
         },
