@@ -178,7 +178,11 @@ class Supervisor:
 
     # -- stopping ---------------------------------------------------------------------------------------------
     def stop_all(self) -> None:
-        """SIGTERM every group, SIGKILL what is left after the grace period, reap the leaders."""
+        """SIGTERM every group, SIGKILL what is left after the grace period, reap the leaders.
+
+        Dagster starts its code servers in process groups of their own; a webserver that is SIGKILLed after the
+        grace period leaves them to die by heartbeat 20 s later. Their groups are signalled too."""
+        self.groups = list(dict.fromkeys([*self.groups, *descendant_groups(self.groups)]))
         signal_groups(self.groups, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         leaders = [c.process for c in self.children if c.process is not None]
@@ -234,3 +238,31 @@ def _runs_in_group(pid: int, group: int) -> bool:
     except (OSError, IndexError):
         return False
     return fields[0] != "Z" and int(fields[2]) == group
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def descendant_groups(groups: list[int]) -> list[int]:
+    """The process groups of every running descendant of the members of `groups` (Linux /proc; else none)."""
+    parents: dict[int, list[int]] = {}
+    group_of: dict[int, int] = {}
+    for pid in _pids():
+        fields = _stat(pid)
+        if fields is None or fields[0] == "Z":
+            continue
+        parents.setdefault(int(fields[1]), []).append(pid)
+        group_of[pid] = int(fields[2])
+    todo = [pid for pid, group in group_of.items() if group in groups]
+    found: list[int] = []
+    while todo:
+        pid = todo.pop()
+        for child in parents.get(pid, []):
+            todo.append(child)
+            if group_of[child] not in groups and group_of[child] not in found:
+                found.append(group_of[child])
+    return found

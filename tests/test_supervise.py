@@ -96,3 +96,20 @@ def test_port_in_use_sees_a_listening_socket():
         port = server.getsockname()[1]
         assert port_in_use(port)
     assert not port_in_use(port)
+
+
+def test_stop_all_ends_a_grandchild_in_a_session_of_its_own(tmp_path):
+    """Dagster's webserver and daemon start their code servers in sessions of their own: not in the child's group,
+    and left to die by heartbeat when their parent is gone. stop_all ends them with the rest."""
+    detached = (
+        "import subprocess, sys, time; "
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], start_new_session=True); "
+        "print('grandchild', p.pid, flush=True); time.sleep(600)"
+    )
+    sup = Supervisor(REPO_ROOT, dict(os.environ), print, poll_seconds=0.05)
+    sup.add(Child("parent", [sys.executable, "-c", detached], tmp_path / "a.log"))
+    wait(lambda: b"grandchild" in (tmp_path / "a.log").read_bytes())
+    grandchild = int((tmp_path / "a.log").read_text().split()[-1])
+    assert supervise._stat(grandchild)[2] == str(grandchild)  # its own group, not the child's
+    sup.stop_all()
+    wait(lambda: supervise._stat(grandchild) is None or supervise._stat(grandchild)[0] == "Z", timeout=10)

@@ -58,10 +58,11 @@ BOOTSTRAP = (
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def team_platform():
     """The whole team profile started once by its own launcher (tests/team/launcher.py), Titanic and Pistachio
-    bootstrapped in the environment it hands its children; stopped with SIGTERM after the session."""
+    bootstrapped in the environment it hands its children; stopped with SIGTERM after its module, so that its
+    dozen processes do not idle beside the rest of the worker's tests."""
     from tests.support import require_shared_data
     from tests.team.launcher import launched
 
