@@ -14,6 +14,7 @@ import boto3
 import httpx
 import pytest
 
+from devtools.team import mlflow_server_command
 from mlops_assets.titanic.constants import MODEL_NAME
 from resources.mlflow_registry import CHAMPION
 from tests.support import (
@@ -33,20 +34,7 @@ pytestmark = [pytest.mark.s3, pytest.mark.realdata]
 def mlflow_server(backend: str, artifacts: str, env: dict[str, str], log: Path):
     """`mlflow server` on 127.0.0.1 in a process group of its own (it starts uvicorn workers), stopped after."""
     port = free_port()
-    command = [
-        str(Path(sys.executable).parent / "mlflow"),
-        "server",
-        "--backend-store-uri",
-        backend,
-        "--artifacts-destination",
-        artifacts,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
+    command = mlflow_server_command(Path(sys.executable).parent, backend, artifacts, port)
     with open(log, "wb") as output:
         process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     try:
