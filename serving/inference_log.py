@@ -82,9 +82,14 @@ def encode(record: tuple) -> dict[str, Any]:
 
 def parquet_bytes(rows: list[dict[str, Any]]) -> bytes:
     import pyarrow as pa
+
+    return _file_bytes(pa.Table.from_pylist(rows, schema=arrow_schema()))
+
+
+def _file_bytes(table) -> bytes:
+    """One log file: the table as zstd-compressed Parquet."""
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pylist(rows, schema=arrow_schema())
     sink = io.BytesIO()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue()
@@ -99,7 +104,6 @@ YIELD_EVERY = 128
 def parquet_bytes_yielding(records: list[tuple]) -> bytes:
     """`parquet_bytes` of `encode`d records, built a chunk at a time with the GIL released between chunks."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     schema = arrow_schema()
     batches = []
@@ -107,9 +111,7 @@ def parquet_bytes_yielding(records: list[tuple]) -> bytes:
         rows = [encode(r) for r in records[start : start + YIELD_EVERY]]
         batches.append(pa.RecordBatch.from_pylist(rows, schema=schema))
         time.sleep(0)  # let a request thread take the GIL now rather than at the end of the switch interval
-    sink = io.BytesIO()
-    pq.write_table(pa.Table.from_batches(batches, schema=schema), sink, compression="zstd")
-    return sink.getvalue()
+    return _file_bytes(pa.Table.from_batches(batches, schema=schema))
 
 
 def read_rows(data: bytes, prediction_id: str | None = None) -> list[dict[str, Any]]:
