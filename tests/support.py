@@ -23,6 +23,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports_in_a_row(count: int) -> int:
+    """The first of `count` consecutive free ports (the team launcher puts API process n on --api-port + n - 1).
+    They are taken below the kernel's ephemeral range so that no other test's `free_port()` can be handed the
+    second one between this check and the server binding it; a random start keeps parallel workers apart."""
+    import random
+
+    low, _ = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    for _ in range(200):
+        first = random.randrange(10_000, low - count)
+        try:
+            with contextlib.ExitStack() as stack:
+                for port in range(first, first + count):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+    raise RuntimeError(f"no {count} consecutive free ports between 10000 and {low}")
+
+
 def wait_for_http(url: str, timeout: float = 30.0, process: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None

@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.supervise import port_in_use
 from devtools.team import LocalPostgres, TeamPorts, team_env
-from tests.support import REPO_ROOT, free_port, wait_for
+from tests.support import REPO_ROOT, free_port, free_ports_in_a_row, wait_for
 
 
 @dataclass
@@ -78,8 +77,7 @@ def launched(
     """Start `dev.py up --profile team --no-bootstrap` with state in `home` (searchable by the postgres user);
     stop it with SIGTERM (Ctrl-C's path) and check that it left no process of its own behind."""
     ports = {name: free_port() for name in ("ui", "api", "mlflow", "postgres", "redis", "s3")}
-    while any(port_in_use(ports["api"] + n) for n in range(1, api_processes)):  # consecutive API ports
-        ports["api"] = free_port()
+    ports["api"] = free_ports_in_a_row(max(1, api_processes))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "DAGSTER_", "MLFLOW_", "AWS_"))},
         "MLOPS_HOME": str(home),

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.support import REPO_ROOT, free_port
+from tests.support import REPO_ROOT, free_port, free_ports_in_a_row
 from tests.test_dev import processes_with
 
 TEAM_OPTIONS = ["--postgres-port", "--redis-port", "--s3-port", "second API process"]
@@ -18,16 +18,17 @@ TEAM_OPTIONS = ["--postgres-port", "--redis-port", "--s3-port", "second API proc
 @pytest.mark.parametrize("option", TEAM_OPTIONS)
 def test_a_team_port_in_use_is_named_with_its_option_and_nothing_starts(tmp_path, option):
     home = tmp_path / "mlops"
+    ports = {name: free_port() for name in ("--ui-port", "--mlflow-port", *TEAM_OPTIONS[:3])}
+    ports["--api-port"] = free_ports_in_a_row(2)
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
+        if option == "second API process":  # the launcher puts API process n on --api-port + n - 1
+            taken.bind(("127.0.0.1", ports["--api-port"] + 1))
+            option = "--api-port"
+        else:
+            taken.bind(("127.0.0.1", 0))
+            ports[option] = taken.getsockname()[1]
         taken.listen()
         port = taken.getsockname()[1]
-        ports = {name: free_port() for name in ("--ui-port", "--mlflow-port", *TEAM_OPTIONS[:3])}
-        if option == "second API process":  # the launcher puts API process n on --api-port + n - 1
-            ports["--api-port"], option = port - 1, "--api-port"
-        else:
-            ports["--api-port"] = free_port()
-            ports[option] = port
         result = subprocess.run(
             [sys.executable, "dev.py", "up", "--profile", "team", "--no-bootstrap"]
             + [str(x) for pair in ports.items() for x in pair],
