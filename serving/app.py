@@ -6,6 +6,7 @@ Each system contributes one router built from the shared `ServingContext` (its `
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 
@@ -31,12 +32,12 @@ def create_app(settings: PlatformSettings | None = None, poll_seconds: float | N
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI):
         ctx.poller.start()
-        ctx.inference_log.start()
+        ctx.inference_log.start(asyncio.get_running_loop())
         try:
             yield
         finally:
             ctx.poller.stop()
-            ctx.inference_log.stop()  # what is still buffered is written before the process ends
+            await ctx.inference_log.aclose()  # what is still buffered is written before the process ends
 
     app = FastAPI(
         title="MLOps platform serving API",

@@ -13,7 +13,16 @@ import pytest
 from mlops_assets.common.log_format import COLUMNS
 from resources import build_object_store
 from resources.object_store import LocalObjectStore
-from serving.inference_log import InferenceLog, id_time, new_prediction_id
+from serving.inference_log import (
+    YIELD_EVERY,
+    InferenceLog,
+    encode,
+    id_time,
+    new_prediction_id,
+    parquet_bytes,
+    parquet_bytes_of,
+    record_batch,
+)
 from tests.support import wait_for
 
 
@@ -38,6 +47,32 @@ def test_ids_are_uuid7_hex_naming_their_millisecond():
     assert logged_us == now_ns // 1000
     assert len({new_prediction_id()[0] for _ in range(1000)}) == 1000
     assert id_time("0" * 32) is None  # a uuid4-style id (deploy's queue) names no time
+
+
+def test_the_writers_column_by_column_file_holds_what_the_row_by_row_encoding_holds():
+    from serving.lineage import Lineage
+
+    champion = Lineage(model_name="m", model_version="3", alias="champion")
+    challenger = Lineage(model_name="m", model_version="4", alias="challenger")
+    shapes = [
+        ({"a": 1.5, "b": [1, 2]}, b'{"Type":"Siit"}', champion, "3"),
+        ({"user": "Alice"}, '["x", "y"]', {"snapshot_id": "s1"}, None),
+        ({}, challenger, challenger, 4),  # a pydantic answer, an int version
+        (None, None, None, "7"),
+    ]
+    records = []
+    for i in range(3 * YIELD_EVERY + 5):  # chunk boundaries, and lineage objects reused across chunks
+        given, output, lineage, version = shapes[i % len(shapes)]
+        pid, logged_us = new_prediction_id()
+        records.append((pid, logged_us, "pistachio", "/classify", "m", version, given, output, lineage))
+    expected = pq.read_table(io.BytesIO(parquet_bytes([encode(r) for r in records])))
+    lineages = {}
+    batches = [record_batch(records[i : i + YIELD_EVERY], lineages) for i in range(0, len(records), YIELD_EVERY)]
+    assert len(lineages) == 4  # each lineage object (and None) serialized once for all three chunks
+    written = pq.read_table(io.BytesIO(parquet_bytes_of(batches)))
+    assert written.schema == expected.schema
+    assert written.to_pylist() == expected.to_pylist()
+    assert json.loads(written["lineage"][2].as_py())["model_version"] == "4"
 
 
 def test_flush_writes_one_file_per_system_and_hour_with_the_contract_columns(tmp_path):

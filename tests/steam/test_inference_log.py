@@ -103,7 +103,7 @@ def test_the_receipt_follows_the_run_that_published_the_snapshot(steam_api):
     client, ctx, run_id = steam_api
     prediction_id = client.get("/steam/UsersRecommend/2015").headers["x-prediction-id"]
     # Read back from the file, as another process would: the writer thread flushes every 0.05 s here.
-    wait_for(lambda: ctx.inference_log.rows_written and prediction_id in ctx.inference_log._recent, "the flush")
+    wait_for(lambda: ctx.inference_log.rows_written and ctx.inference_log.written_file(prediction_id), "the flush")
     receipt = client.get(f"/predictions/{prediction_id}").json()["receipt"]
     assert receipt["dagster_run"]["run_id"] == run_id and receipt["dagster_run"]["status"] == "SUCCESS"
     made = receipt["model_materialization"]
@@ -138,4 +138,4 @@ def test_a_failing_object_store_fails_no_answer(steam_api, tmp_path):
         assert client.get(f"/predictions/{held}").status_code == 200  # still served from memory
     finally:
         log.store = working
-    wait_for(lambda: held in log._recent, "the rows written once the store works again")
+    wait_for(lambda: log.written_file(held), "the rows written once the store works again")
