@@ -101,14 +101,12 @@ def build_tables(settings: PlatformSettings) -> dict[str, Any]:
             ),
             "warehouse": DeltaTables(root=settings.delta_root, storage_options=options),
         }
-    from dagster_duckdb_pandas import DuckDBPandasIOManager
-
-    from resources.tables import DuckDBTables
+    from resources.tables import DuckDBPandasTables, DuckDBTables
 
     settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
     return {
         # Tables: one DuckDB file, one schema per system (the asset key prefix names the schema).
-        "io_manager": DuckDBPandasIOManager(database=str(settings.duckdb_path)),
+        "io_manager": DuckDBPandasTables(database=str(settings.duckdb_path)),
         "warehouse": DuckDBTables(database=str(settings.duckdb_path)),
     }
 

@@ -109,6 +109,25 @@ class Tables(dg.ConfigurableResource):
         return self.query(f"SELECT * FROM {table}")
 
 
+class DuckDBPandasTables(dg.ConfigurableIOManagerFactory):
+    """The I/O manager of the embedded profile: dagster-duckdb-pandas' `DuckDBPandasIOManager` on the local DuckDB
+    file, one schema per system. Built when a run first stores or loads a table, not when the code location loads:
+    dagster-duckdb-pandas imports pandas, and every UI reload, daemon tick and `dagster` command would pay for it."""
+
+    # The fields dagster-duckdb's client reads from the resource's config when it connects.
+    database: str = Field(description="Path to the DuckDB file.")
+    connection_config: dict[str, Any] = Field(
+        default={}, description="DuckDB connection options (`duckdb.connect(config=...)`)."
+    )
+
+    def create_io_manager(self, context: dg.InitResourceContext):
+        from dagster_duckdb_pandas import DuckDBPandasIOManager
+
+        return DuckDBPandasIOManager(
+            database=self.database, connection_config=self.connection_config
+        ).create_io_manager(context)
+
+
 class DuckDBTables(Tables):
     """Tables in the local DuckDB file, one writing process at a time (the `duckdb_warehouse` pool)."""
 

@@ -119,19 +119,21 @@ def parse_features(body: bytes) -> dict[str, float]:
 def build_router(ctx: ServingContext) -> APIRouter:
     router = APIRouter(tags=["pistachio"])
     champion = ctx.watch_champion(MODEL_NAME, loader=lambda uri: LinearChampion(load_pipeline(ctx.registry, uri)))
-    serialized: list = [None, None]  # (LoadedModel, its two answers), rebuilt when the champion changes
+    # (LoadedModel, its two answers, its lineage as JSON), rebuilt when the champion changes. The log gets the
+    # lineage as text: a row that holds only strings and bytes leaves the garbage collector's lists at once.
+    serialized: list = [None, None, None]
 
     def answer(features: dict[str, float], request_body: bytes) -> bytes | None:
         loaded = champion.current
         if loaded is None:
             return None
         if serialized[0] is not loaded:
-            serialized[:] = [loaded, answers(loaded.lineage)]
+            serialized[:] = [loaded, answers(loaded.lineage), loaded.lineage.model_dump_json()]
         body = serialized[1][loaded.model.predict_one(features)]
         # The inputs are logged as the client sent them (validated, so every feature is in them): serializing 16
         # floats again cost more than the rest of logging, on the hottest route.
         prediction_id = ctx.inference_log.record(
-            "pistachio", "/classify", request_body, body, MODEL_NAME, loaded.lineage.model_version, loaded.lineage
+            "pistachio", "/classify", request_body, body, MODEL_NAME, loaded.lineage.model_version, serialized[2]
         )
         # The answer stays pre-serialized: the id is spliced in as its last member.
         return b'%s,"prediction_id":"%s"}' % (body[:-1], prediction_id.encode())

@@ -6,8 +6,9 @@ loads the code location (`defs()`), builds the serving app (`create_app()` loads
 the background) and then imports every module of the four packages; a finder at the head of `sys.meta_path`
 records which of our modules first asked for each heavy package, so a failure names the import chain.
 
-pandas (with numpy and pyarrow, which pandas imports) is not on the list: Dagster resolves the `pd.DataFrame`
-annotations of the asset functions when the code location loads, and the DuckDB pandas I/O manager needs it.
+pandas, numpy, pyarrow and DuckDB are on the list too (a third of the load before): Dagster resolves the
+annotations of asset functions when the code location loads, so theirs name no pandas type (the I/O manager's
+default load type is the DataFrame), and the DuckDB pandas I/O manager is built when a run first uses it.
 """
 
 from __future__ import annotations
@@ -40,13 +41,19 @@ HEAVY = (
     "dagster_aws",
     "deltalake",
     "joblib",
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "duckdb",
+    "dagster_duckdb",
+    "dagster_duckdb_pandas",
 )
 # Modules that subclass a heavy library's class, so importing them must import it; nothing loaded at start-up
 # imports them (the training asset does, inside its body). Each may bring only the libraries listed for it.
 DEFINES_SUBCLASSES = {
-    "mlops_assets.scones.features": {"sklearn", "scipy", "joblib"},
+    "mlops_assets.scones.features": {"sklearn", "scipy", "joblib", "numpy", "pandas", "pyarrow"},
     # The Delta I/O manager's type handler; build_tables imports it only when MLOPS_TABLE_FORMAT=delta.
-    "resources.delta_io": {"deltalake"},
+    "resources.delta_io": {"deltalake", "pandas", "numpy", "pyarrow"},
 }
 
 PROBE = textwrap.dedent("""

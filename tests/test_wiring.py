@@ -9,11 +9,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.runs import ONE_AT_A_TIME
 from mlops_assets.systems import system_names
+from resources.tables import DuckDBPandasTables
 from tests.support import REPO_ROOT
 
 # What each system must bring to the location: a subset, so a new asset does not break the test, but a system
@@ -157,7 +157,7 @@ def writes_through_io_manager(assets_def: dg.AssetsDefinition) -> bool:
 
 def test_every_warehouse_writer_is_in_the_single_writer_pool(definitions, repository):
     # The default IO manager is the warehouse: whatever it stores is a DuckDB write.
-    assert isinstance(definitions.resources["io_manager"], DuckDBPandasIOManager)
+    assert isinstance(definitions.resources["io_manager"], DuckDBPandasTables)
     writers = {
         a.key.to_user_string(): a.op.pool
         for a in asset_defs(repository)

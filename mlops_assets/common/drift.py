@@ -7,9 +7,9 @@ must not pay for it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
 from mlops_assets.common.log_format import summary_key
@@ -17,6 +17,9 @@ from mlops_assets.common.monitoring import DRIFT_CHECK, warn_result, write_summa
 from mlops_assets.common.runs import run_id_of
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MIN_CURRENT_ROWS = 5  # fewer logged answers say nothing about a distribution
 

@@ -17,9 +17,9 @@ import json
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common import log_format
 from mlops_assets.common.constants import DUCKDB_POOL
@@ -31,6 +31,9 @@ from mlops_assets.systems import system_names
 from resources.object_store import ObjectStore
 from resources.tables import Tables
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 COLUMNS = list(log_format.COLUMNS)
 HOURLY = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00", timezone="UTC")
 # Minute 5 of every hour: the hour that just ended (the latest partition) is ingested once its files are complete.
@@ -41,7 +44,7 @@ ROW_NAMESPACE = uuid.UUID("6f0b7c2e-3d59-4c1e-9a51-2b1f2f6f1a16")
 ExtraRows = Callable[[object, datetime, datetime], list[dict]]
 
 
-def read_hour(store: ObjectStore, system: str, start: datetime) -> tuple[pd.DataFrame, int]:
+def read_hour(store: ObjectStore, system: str, start: datetime) -> "tuple[pd.DataFrame, int]":
     """Every row the serving processes wrote for the hour starting at `start`, and how many files held them."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -61,7 +64,7 @@ def read_hour(store: ObjectStore, system: str, start: datetime) -> tuple[pd.Data
     return frame, len(tables)
 
 
-def _arrow(frame: pd.DataFrame):
+def _arrow(frame: "pd.DataFrame"):
     import pyarrow as pa
 
     return pa.Table.from_pandas(frame, schema=log_format.arrow_schema(), preserve_index=False)
@@ -73,6 +76,8 @@ def row_id(*parts: object) -> str:
 
 def titanic_batch_rows(tables: Tables, start: datetime, end: datetime) -> list[dict]:
     """The daily batch predictions made in the hour (route `batch`), with the passenger's features as inputs."""
+    import pandas as pd
+
     from mlops_assets.titanic.constants import FEATURES
 
     if not tables.exists("titanic.batch_prediction"):
@@ -116,6 +121,8 @@ def titanic_batch_rows(tables: Tables, start: datetime, end: datetime) -> list[d
 
 def scones_event_rows(tables: Tables, start: datetime, end: datetime) -> list[dict]:
     """The event-driven workflow's captures of the hour (route `event`); the image itself stays in the store."""
+    import pandas as pd
+
     from mlops_assets.scones.constants import CAPTURE_TABLE
 
     if not tables.exists(CAPTURE_TABLE):
@@ -180,6 +187,8 @@ def inference_log_asset(system: str, extra_rows: ExtraRows | None = None) -> dg.
     def inference_log(
         context: dg.AssetExecutionContext, object_store: ObjectStore, warehouse: Tables
     ) -> dg.MaterializeResult:
+        import pandas as pd
+
         start, end = context.partition_time_window
         frame, files = read_hour(object_store, system, start)
         extra = extra_rows(warehouse, start, end) if extra_rows is not None else []

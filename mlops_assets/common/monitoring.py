@@ -11,14 +11,17 @@ import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common.keys import key
 from mlops_assets.common.log_format import COLUMNS, log_prefix, summary_key
 from mlops_assets.common.runs import run_id_of
 from resources.object_store import ObjectStore
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LOG_COLUMNS = [name for name in COLUMNS if name != "lineage"]
 WINDOW_HOURS = 7 * 24  # drift and realized performance look at the last week of logged answers
@@ -42,6 +45,7 @@ def read_log(
     store: ObjectStore, system: str, since: datetime | None = None, window_hours: int = WINDOW_HOURS
 ) -> pd.DataFrame:
     """The logged answers of `system` from `since` (default: the last `window_hours`), oldest first."""
+    import pandas as pd
     import pyarrow.parquet as pq
 
     since = since or datetime.now(UTC) - timedelta(hours=window_hours)
@@ -61,6 +65,8 @@ def read_log(
 
 def parse_json_column(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     """One column per key of the JSON objects in `column` (a scalar answer becomes the column `value`)."""
+    import pandas as pd
+
     records = []
     for text in frame[column]:
         value = json.loads(text) if isinstance(text, str) and text else {}

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
 from mlops_assets.common.log_format import summary_key
 from mlops_assets.common.monitoring import PERFORMANCE_CHECK, warn_result, write_summary
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def chart_key(system: str, asset: str) -> str:

@@ -38,7 +38,28 @@ def execute(
         asset_selection=frozenset(asset_selection) if asset_selection else None,
     )
     with execute_run(recon, run, instance, raise_on_error=raise_on_error) as result:
+        if raise_on_error and not result.success:
+            # The steps failed in other processes: their errors are only in the event log, so say them here.
+            raise RunFailed(f"run {run.run_id} of {job.name} failed: {failures(instance, run.run_id)}")
         return result
+
+
+class RunFailed(RuntimeError):
+    """A run whose steps ran in other processes (Celery workers) failed."""
+
+
+def failures(instance, run_id: str) -> str:
+    """The failed steps of a run and the first line of each error, from its event log."""
+    import dagster as dg
+
+    said = []
+    for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        error = event.dagster_event.event_specific_data.error
+        while error is not None and error.cause is not None:  # Dagster's wrapper, then the step's own error
+            error = error.cause
+        message = (error.message if error else event.message or "").strip().splitlines()
+        said.append(f"{event.dagster_event.step_key}: {message[0][:500] if message else 'no message'}")
+    return "; ".join(said) or "no step failed (see the run's events)"
 
 
 def run_id_of(context) -> str:

@@ -8,9 +8,9 @@ each one is a partition of the dynamic partitions `deployments`, so a new deploy
 
 import json
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from mlops_assets.common.keys import key
@@ -35,6 +35,9 @@ from resources.mlflow_registry import MlflowRegistry
 from resources.model_bucket import ModelBucket, ModelBucketError, sha256_bytes
 from resources.object_store import ObjectStore
 from resources.snapshots import publish_snapshot
+
+if TYPE_CHECKING:
+    pass
 
 deployment_partitions = dg.DynamicPartitionsDefinition(name=PARTITIONS)
 PINNED_MODEL_KEY = key(SYSTEM, "pinned_model")
@@ -158,6 +161,8 @@ def titanic_survival_model_file(
     model_bucket: dg.ResourceParam[ModelBucket],
     object_store: ObjectStore,
 ) -> dg.MaterializeResult:
+    import pandas as pd
+
     fetched = data_source.fetch(TITANIC_TRAIN)
     with threadpool_limits(1):  # two shared cores: OpenMP threads only contend
         trained = train_titanic(pd.read_csv(fetched.path))

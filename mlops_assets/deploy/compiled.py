@@ -15,12 +15,13 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from mlops_assets.deploy.config import Deployment, input_frame, raw_outputs, scaled_value
 from resources.model_bucket import sha256_bytes
+
+if TYPE_CHECKING:
+    import numpy as np
 
 RELATIVE_TOLERANCE = 1e-4  # raw outputs (before scale and rounding) may differ this much: float32 trees
 PROBE_ROWS = 400
@@ -85,6 +86,8 @@ def _random_value(f, example: Any, rng: random.Random) -> Any:
 
 def onnx_feeds(deployment: Deployment, rows: list[dict]) -> dict[str, np.ndarray]:
     """One (n, 1) input per field: strings as objects, numbers (and missing ones, as NaN) as float32."""
+    import numpy as np
+
     feeds = {}
     for f in deployment.fields:
         values = [row.get(f.name) for row in rows]
@@ -108,6 +111,8 @@ def _pipeline_outputs(deployment: Deployment, model: Any, rows: list[dict]) -> n
 
 def compile_pipeline(deployment: Deployment, model: Any) -> Compilation:
     """Convert with skl2onnx and compare with the Pipeline on the probe rows; never raises for a bad model."""
+    import numpy as np
+
     try:
         from skl2onnx import convert_sklearn
         from skl2onnx.common.data_types import FloatTensorType, StringTensorType
@@ -163,6 +168,8 @@ class CompiledModel:
             raise ValueError(f"the compiled model has no {self.output!r} output (outputs: {outputs})")
 
     def raw_outputs(self, rows: list[dict]) -> np.ndarray:
+        import numpy as np
+
         result = np.asarray(self.session.run([self.output], onnx_feeds(self.deployment, rows))[0])
         if self.deployment.prediction.method == "predict_proba":
             return result[:, self.deployment.prediction.class_index].astype(float)

@@ -8,9 +8,9 @@ reference to compare the logged inputs with.
 
 import io
 import json
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common.keys import placement
 from mlops_assets.common.monitoring import HOURLY, parse_outputs, read_log
@@ -18,10 +18,14 @@ from mlops_assets.common.performance import performance_output
 from mlops_assets.deploy.constants import SYSTEM
 from resources.object_store import ObjectStore
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 FEEDBACK_PREFIX = f"{SYSTEM}/feedback/"
 
 
-def read_feedback(store: ObjectStore) -> pd.DataFrame:
+def read_feedback(store: ObjectStore) -> "pd.DataFrame":
+    import pandas as pd
     import pyarrow.parquet as pq
 
     frames = [
@@ -48,8 +52,10 @@ def is_label(value) -> bool:
     return isinstance(value, (str, bool)) or (isinstance(value, (int, float)) and float(value).is_integer())
 
 
-def joined(log: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
+def joined(log: "pd.DataFrame", feedback: "pd.DataFrame") -> "pd.DataFrame":
     """One row per prediction with feedback: day, deployment, predicted and actual value."""
+    import pandas as pd
+
     if log.empty or feedback.empty:
         return pd.DataFrame(columns=["period", "deployment", "predicted", "actual"])
     outputs = parse_outputs(log)
@@ -66,8 +72,10 @@ def joined(log: pd.DataFrame, feedback: pd.DataFrame) -> pd.DataFrame:
     return rows[["period", "deployment", "predicted", "actual"]].dropna()
 
 
-def daily_figures(rows: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+def daily_figures(rows: "pd.DataFrame") -> "tuple[pd.DataFrame, list[str]]":
     """Per day, one column per deployment: `<name> accuracy` for labels, `<name> MAE` for numbers."""
+    import pandas as pd
+
     history = (
         pd.DataFrame({"period": sorted(rows["period"].unique())}) if len(rows) else pd.DataFrame(columns=["period"])
     )

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-
 from resources.data_source import DatasetFile
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 if TYPE_CHECKING:  # scikit-learn is imported by the functions that train (not when the code location loads)
     from sklearn.pipeline import Pipeline
@@ -121,6 +121,9 @@ def train_titanic(raw: pd.DataFrame) -> TrainedModel:
 
 def generate_paris_listings(rows: int = 3000, seed: int = 7) -> pd.DataFrame:
     """Generated Paris listings whose price follows a made-up rule; NOT real Airbnb data."""
+    import numpy as np
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
     neighbourhoods = list(PARIS_NEIGHBOURHOOD_PREMIUM)
     rooms = list(PARIS_ROOM_FACTOR)

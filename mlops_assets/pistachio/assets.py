@@ -2,9 +2,9 @@
 
 import hashlib
 import json
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL
 from mlops_assets.common.keys import key, placement
@@ -44,6 +44,9 @@ from mlops_assets.pistachio.sweep import SPLITS, SplitData, full_grid, results_f
 from mlops_assets.pistachio.tracking import recorded_sweep, run_sweep
 from resources import CHAMPION, DatasetFile, DataSource, MlflowRegistry, ObjectStore
 from resources.mlflow_registry import model_uri
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The gate's metric, named as in the sweep table and the check's metadata: validation AUC on hard predictions.
 METRIC = "val_auc"
@@ -146,7 +149,7 @@ def raw_snapshot(context: dg.AssetExecutionContext, object_store: ObjectStore):
     pool=DUCKDB_POOL,
     metadata={"partition_expr": "snapshot"},
 )
-def snapshot_splits(raw_snapshot: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+def snapshot_splits(raw_snapshot):
     """The delivery split 60/20/20 into train / validation / test with random_state=1, as the original did."""
     features = raw_snapshot.drop(columns=["snapshot"]).reset_index(drop=True)
     splits = split_snapshot(features)
@@ -170,9 +173,7 @@ def snapshot_splits(raw_snapshot: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     pool=DUCKDB_POOL,
     metadata={"partition_expr": "snapshot"},
 )
-def model_sweep(
-    context: dg.AssetExecutionContext, snapshot_splits: pd.DataFrame, mlflow: MlflowRegistry
-) -> dg.Output[pd.DataFrame]:
+def model_sweep(context: dg.AssetExecutionContext, snapshot_splits, mlflow: MlflowRegistry):
     """All 96 logistic-regression configurations of the original's grid, one nested MLflow run each.
 
     C [1,2,4,8] x max_iter [20..1000] x solver [lbfgs, liblinear, sag, saga] on DictVectorizer +
@@ -241,7 +242,7 @@ def model_sweep(
     )
 
 
-def _sweep_summary(table: pd.DataFrame) -> dict[str, dg.MetadataValue]:
+def _sweep_summary(table: "pd.DataFrame") -> dict[str, dg.MetadataValue]:
     best = table[table["is_best"].astype(bool)].iloc[0]
     return {
         **table_metadata(table),
@@ -260,9 +261,7 @@ def _sweep_summary(table: pd.DataFrame) -> dict[str, dg.MetadataValue]:
 
 
 @dg.asset(**placement(SYSTEM), kinds={"mlflow"}, code_version="1", partitions_def=snapshot_partitions)
-def registered_model(
-    context: dg.AssetExecutionContext, model_sweep: pd.DataFrame, mlflow: MlflowRegistry
-) -> dg.MaterializeResult:
+def registered_model(context: dg.AssetExecutionContext, model_sweep, mlflow: MlflowRegistry) -> dg.MaterializeResult:
     """The sweep's best run as a new version of `Pistachio_Classifier` in the MLflow registry.
 
     Tagged as the original did ("Validation AUC", "Training Datafile") plus the Dagster run that produced it and

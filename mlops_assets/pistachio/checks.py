@@ -6,10 +6,9 @@ metric), so the two numbers the rule compares come from the same rows.
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common.constants import PROMOTION_POOL
 from mlops_assets.common.keys import key
@@ -21,6 +20,9 @@ from mlops_assets.pistachio.sweep import SplitData
 from resources import MlflowRegistry
 from resources.mlflow_registry import model_uri
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 PARTITION_TAG = "dagster/partition"
 
 
@@ -31,7 +33,7 @@ def validation_auc(model, data: SplitData) -> float:
     return float(roc_auc_score(data.y["val"], model.predict(data.X["val"])))
 
 
-def champion_scorer(registry: MlflowRegistry, splits: pd.DataFrame) -> Callable[[Any], float]:
+def champion_scorer(registry: MlflowRegistry, splits: "pd.DataFrame") -> Callable[[Any], float]:
     """Scores a registered version on the validation split in `splits` (one week's), loading it with the code's
     trusted types. Without that split there is nothing to compare on: scoring fails, and the gate decides nothing."""
 
@@ -61,7 +63,7 @@ def promote(
     "new version's validation split (then the new version becomes `challenger`); warns when the candidate lost.",
 )
 def champion_promotion(
-    context: dg.AssetCheckExecutionContext, snapshot_splits: pd.DataFrame, mlflow: MlflowRegistry
+    context: dg.AssetCheckExecutionContext, snapshot_splits, mlflow: MlflowRegistry
 ) -> dg.AssetCheckResult:
     candidate_version, candidate_score = candidate_of_run(context, registered_model.key, METRIC)
     # A check is not partitioned: its input is the whole table, every week; the candidate's week is the run's.

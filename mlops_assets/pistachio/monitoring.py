@@ -2,8 +2,9 @@
 (realized accuracy and AUC per week) before the file's own retraining can replace that champion; and drift of
 the kernels classified on `/classify` against the champion's training rows."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.drift import drift_output
@@ -25,6 +26,9 @@ from resources.mlflow_registry import CHAMPION, MlflowRegistry, model_uri
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
 from resources.tables import Tables
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COMMON = placement(SYSTEM)
 CLASSIFY_ROUTE = "/classify"
@@ -63,7 +67,7 @@ def serving_before(mlflow: MlflowRegistry, snapshot: str):
     return max(candidates, key=lambda version: int(version.version)) if candidates else None
 
 
-def score(model, frame: pd.DataFrame) -> dict[str, float]:
+def score(model, frame: "pd.DataFrame") -> dict[str, float]:
     from sklearn.metrics import accuracy_score, roc_auc_score
 
     rows = frame[list(FEATURES)].astype(float).to_dict(orient="records")
@@ -88,11 +92,11 @@ def score(model, frame: pd.DataFrame) -> dict[str, float]:
     automation_condition=dg.AutomationCondition.eager(),
     ins={"raw_snapshot": dg.AssetIn(key=key(SYSTEM, "raw_snapshot"))},
 )
-def realized_performance(
-    context: dg.AssetExecutionContext, raw_snapshot: pd.DataFrame, mlflow: MlflowRegistry
-) -> dg.Output[pd.DataFrame]:
+def realized_performance(context: dg.AssetExecutionContext, raw_snapshot, mlflow: MlflowRegistry):
     """The week's labelled file scored by the champion that was serving when it arrived (AUC on hard
     predictions, the original's metric, and on probabilities). The first file has no earlier champion."""
+    import pandas as pd
+
     snapshot = context.partition_key
     version = serving_before(mlflow, snapshot)
     if version is None:
@@ -149,7 +153,7 @@ def realized_performance(
 )
 def realized_performance_chart(
     context: dg.AssetExecutionContext,
-    realized_performance: pd.DataFrame,
+    realized_performance,
     object_store: ObjectStore,
     mlflow: MlflowRegistry,
     monitoring: MonitoringSettings,
@@ -205,6 +209,8 @@ def input_drift(
 ):
     """Drift of the last week's kernels classified on `/classify` against the training rows of the champion's
     weekly file (Evidently, per feature); the HTML report is in the object store (metadata `report`)."""
+    import pandas as pd
+
     champion = mlflow.version_by_alias(MODEL_NAME, CHAMPION)
     trained_on = (champion.tags or {}).get(TRAINING_DATAFILE_TAG) if champion is not None else None
     reference = pd.DataFrame(columns=list(FEATURES))

@@ -10,8 +10,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mlops_assets.pistachio.constants import (
     CLASS_LABELS,
@@ -21,6 +20,9 @@ from mlops_assets.pistachio.constants import (
     TARGET,
     WEEKLY_FILES,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SNAPSHOT_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_REPORTED_ROWS = 10
@@ -32,6 +34,8 @@ class SnapshotUnreadable(ValueError):
 
 def derive_weekly_files(full: bytes) -> dict[str, bytes]:
     """The original's weekly files from the full Kaggle copy: {file name: CSV bytes}."""
+    import pandas as pd
+
     frame = pd.read_csv(io.BytesIO(full))
     files = {}
     for stem, rows, with_index in WEEKLY_FILES:
@@ -70,6 +74,8 @@ class SnapshotReport:
 
 def _is_leaked_index(name: str, values: pd.Series) -> bool:
     """pandas writes its index as an unnamed first column holding 0..n-1 (read back as `Unnamed: 0`)."""
+    import pandas as pd
+
     unnamed = name == "" or name.lower().startswith("unnamed: ")
     numeric = pd.to_numeric(values, errors="coerce")
     return unnamed and numeric.notna().all() and bool((numeric.to_numpy() == range(len(values))).all())
@@ -82,6 +88,8 @@ def read_snapshot(data: bytes, file: str) -> tuple[pd.DataFrame, SnapshotReport]
     reported with their file line numbers (header = line 1) and kept as missing values, so a failed check
     can show them. Raises SnapshotUnreadable when no table with the required columns can be built.
     """
+    import pandas as pd
+
     report = SnapshotReport(file=file)
     try:
         raw = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from mlops_assets.pistachio.constants import (
@@ -25,6 +24,9 @@ from mlops_assets.pistachio.constants import (
 )
 from mlops_assets.pistachio.features import as_records
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 if TYPE_CHECKING:  # scikit-learn is imported by the functions that split and fit, not by the code location
     from sklearn.pipeline import Pipeline
 
@@ -36,6 +38,7 @@ def split_snapshot(frame: pd.DataFrame, random_state: int = RANDOM_STATE) -> pd.
 
     Returns the rows with `split` and `position` (order inside the split, which seeded solvers depend on).
     """
+    import pandas as pd
     from sklearn.model_selection import train_test_split
 
     full_train, test = train_test_split(frame, test_size=0.2, random_state=random_state)
@@ -167,6 +170,8 @@ def best_result(results: list[FitResult]) -> FitResult:
 
 
 def results_frame(results: list[FitResult], best: FitResult, run_ids: list[str]) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.DataFrame(
         [
             {

@@ -9,14 +9,16 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG
 from mlops_assets.pistachio.constants import EXPERIMENT_NAME
 from mlops_assets.pistachio.features import TRUSTED_MODEL_TYPES
 from mlops_assets.pistachio.sweep import Config, FitResult, SplitData, best_result, fit_grid
 from resources.mlflow_registry import MlflowRegistry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PARENT_RUN_TAG = "mlflow.parentRunId"
 
@@ -141,6 +143,8 @@ def recorded_sweep(registry: MlflowRegistry, best_run_id: str, model_uri: str) -
 
     What a skipped training re-emits: the same rows `results_frame` built when the sweep ran, in grid order.
     """
+    import pandas as pd
+
     client = registry.client()
     best = client.get_run(best_run_id)
     parent_id = best.data.tags[PARENT_RUN_TAG]

@@ -2,10 +2,9 @@
 
 import io
 import time
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import numpy as np
-import pandas as pd
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTION_POOL
 from mlops_assets.common.images import image_metadata
@@ -51,6 +50,10 @@ from resources.data_source import DataSource
 from resources.mlflow_registry import MlflowRegistry
 from resources.object_store import ObjectStore
 
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
 COMMON = placement(SYSTEM)
 MODEL_KEY = key(SYSTEM, "image_classifier")
 # skops loads only reviewed types: the feature transformer is ours; everything else is plain scikit-learn.
@@ -60,13 +63,15 @@ CLASS_TO_FINE_LABEL = {index: fine for fine, index in FINE_LABEL_TO_CLASS.items(
 
 
 @dg.asset(**COMMON, kinds={"python", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
-def cifar100_archive(context: dg.AssetExecutionContext, data_source: DataSource) -> dg.Output[pd.DataFrame]:
+def cifar100_archive(context: dg.AssetExecutionContext, data_source: DataSource):
     """The bicycle and motorcycle rows of CIFAR-100, read from the original python pickles, pixels untouched.
 
     One row per image: split, row index in the pickle read, CIFAR fine label, class (0 bicycle, 1 motorcycle),
     file name and the 3072 raw pixel bytes (R, G, B planes). The source is the full `cifar-100-python.tar.gz`
     or a folder with its `meta`, `train` and `test` files.
     """
+    import pandas as pd
+
     members, fetched = read_cifar_members(data_source)
     check_label_names(fine_label_names(members["meta"]))
     frames = []
@@ -96,7 +101,9 @@ def cifar100_archive(context: dg.AssetExecutionContext, data_source: DataSource)
     return dg.Output(rows, data_version=dg.DataVersion(version), metadata=metadata)
 
 
-def pixels_to_image(pixels: bytes) -> np.ndarray:
+def pixels_to_image(pixels: bytes) -> "np.ndarray":
+    import numpy as np
+
     return np.frombuffer(bytes(pixels), dtype=np.uint8).reshape(3, 32, 32).transpose(1, 2, 0)
 
 
@@ -109,14 +116,15 @@ def manifest_key(split: str) -> str:
 
 
 @dg.asset(**COMMON, kinds={"python", "png", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
-def labelled_images(
-    context: dg.AssetExecutionContext, cifar100_archive: pd.DataFrame, object_store: ObjectStore
-) -> dg.Output[pd.DataFrame]:
+def labelled_images(context: dg.AssetExecutionContext, cifar100_archive, object_store: ObjectStore):
     """The 1,000 training and 200 test images as 32x32 PNGs under `scones/train/` and `scones/test/`.
 
     The layout of the original project's bucket: CIFAR file names, and `train.lst` / `test.lst` manifests
     (`row<TAB>label<TAB>filename`). The table indexes them: split, row, label, class name, file name, key.
     """
+    import numpy as np
+    import pandas as pd
+
     records = []
     for split_name in SPLITS:
         part = cifar100_archive[cifar100_archive["split"] == split_name]
@@ -154,8 +162,9 @@ def labelled_images(
     )
 
 
-def load_split(index: pd.DataFrame, split: str, store: ObjectStore) -> tuple[np.ndarray, np.ndarray]:
+def load_split(index: "pd.DataFrame", split: str, store: ObjectStore) -> "tuple[np.ndarray, np.ndarray]":
     """The split's pixels as N x 3072 rows (height, width, channel), decoded from the stored PNGs."""
+    import numpy as np
     from PIL import Image
 
     part = index[index["split"] == split]
@@ -168,7 +177,7 @@ def load_split(index: pd.DataFrame, split: str, store: ObjectStore) -> tuple[np.
 
 @dg.asset(**COMMON, kinds={"scikit-learn", "mlflow"}, code_version="2")
 def image_classifier(
-    context: dg.AssetExecutionContext, labelled_images: pd.DataFrame, object_store: ObjectStore, mlflow: MlflowRegistry
+    context: dg.AssetExecutionContext, labelled_images, object_store: ObjectStore, mlflow: MlflowRegistry
 ) -> dg.MaterializeResult:
     """The bicycle/motorcycle classifier, registered as `scones_classifier` (the original's SageMaker ResNet).
 
@@ -266,7 +275,7 @@ def hyper_parameters(model) -> dict:
 )
 def image_classifier_gate(
     context: dg.AssetCheckExecutionContext,
-    labelled_images: pd.DataFrame,
+    labelled_images,
     object_store: ObjectStore,
     mlflow: MlflowRegistry,
 ) -> dg.AssetCheckResult:
@@ -278,8 +287,8 @@ def image_classifier_gate(
 def promotion_gate(
     context,
     mlflow: MlflowRegistry,
-    x_test: np.ndarray,
-    y_test: np.ndarray,
+    x_test: "np.ndarray",
+    y_test: "np.ndarray",
     candidate_version: str,
     candidate_accuracy: float,
 ) -> dg.AssetCheckResult:

@@ -1,13 +1,16 @@
 """Data-quality checks of the Scones dataset: counts, class balance, and every stored PNG decodes."""
 
 import io
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common.keys import key
 from mlops_assets.scones.constants import CLASS_NAMES, EXPECTED_COUNTS, SYSTEM
 from resources.object_store import ObjectStore
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_LISTED = 10
 
@@ -17,7 +20,7 @@ def _listing(items: list[str]) -> str:
     return ", ".join(items[:MAX_LISTED]) + more
 
 
-def count_problems(index: pd.DataFrame) -> list[str]:
+def count_problems(index: "pd.DataFrame") -> list[str]:
     """The original project's split: 1,000 train and 200 test images, half of each class."""
     problems = []
     for split, expected in EXPECTED_COUNTS.items():
@@ -34,7 +37,7 @@ def count_problems(index: pd.DataFrame) -> list[str]:
     return problems
 
 
-def decode_problems(index: pd.DataFrame, store: ObjectStore) -> list[str]:
+def decode_problems(index: "pd.DataFrame", store: ObjectStore) -> list[str]:
     from PIL import Image
 
     problems = []
@@ -65,7 +68,7 @@ def _result(problems: list[str], **extra) -> dg.AssetCheckResult:
     blocking=True,
     description="1,000 train and 200 test images, 50/50 bicycle/motorcycle, unique file names",
 )
-def labelled_images_counts(labelled_images: pd.DataFrame) -> dg.AssetCheckResult:
+def labelled_images_counts(labelled_images) -> dg.AssetCheckResult:
     return _result(count_problems(labelled_images), images=dg.MetadataValue.int(len(labelled_images)))
 
 
@@ -74,5 +77,5 @@ def labelled_images_counts(labelled_images: pd.DataFrame) -> dg.AssetCheckResult
     blocking=True,
     description="Every PNG in the object store decodes as a 32x32 image",
 )
-def labelled_images_decode(labelled_images: pd.DataFrame, object_store: ObjectStore) -> dg.AssetCheckResult:
+def labelled_images_decode(labelled_images, object_store: ObjectStore) -> dg.AssetCheckResult:
     return _result(decode_problems(labelled_images, object_store), checked=dg.MetadataValue.int(len(labelled_images)))

@@ -12,10 +12,12 @@ import pickle
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from mlops_assets.scones.constants import CLASS_NAMES, FINE_LABEL_TO_CLASS
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SPLITS = ("train", "test")
 ROW_VALUES = 3 * 32 * 32
@@ -96,6 +98,8 @@ def check_label_names(names: list[str], source: str = "meta") -> None:
 
 def select_split(split_bytes: bytes, name: str) -> CifarSplit:
     """The bicycle and motorcycle rows of one split, in pickle row order."""
+    import numpy as np
+
     batch = _unpickle(split_bytes, name)
     for field in ("data", "fine_labels", "filenames"):
         if field not in batch:

@@ -2,10 +2,9 @@
 images' statistics and the champion's confidence on the 200 test images."""
 
 import io
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import numpy as np
-import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.drift import drift_output
@@ -17,6 +16,9 @@ from resources.mlflow_registry import MlflowRegistry
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 CLASSIFY_ROUTE = "/scones/classify"
 IMAGE_STATISTICS = ["width", "height", "mean_brightness", "std_brightness"]
 COLUMNS = [*IMAGE_STATISTICS, "confidence"]
@@ -25,6 +27,7 @@ CHECKS = [dg.AssetCheckKey(key(SYSTEM, "input_drift"), DRIFT_CHECK)]
 
 def image_statistics(data: bytes) -> dict[str, float]:
     """What the inference log keeps of an image (docs/monitoring.md): size and grey-level (0-255) mean and std."""
+    import numpy as np
     from PIL import Image
 
     image = Image.open(io.BytesIO(data))
@@ -37,8 +40,11 @@ def image_statistics(data: bytes) -> dict[str, float]:
     }
 
 
-def logged_images(log: pd.DataFrame) -> pd.DataFrame:
+def logged_images(log: "pd.DataFrame") -> "pd.DataFrame":
     """Image statistics and the answer's confidence of each logged classification."""
+    import numpy as np
+    import pandas as pd
+
     log = log[log["route"] == CLASSIFY_ROUTE]
     if log.empty:
         return pd.DataFrame(columns=COLUMNS)
@@ -53,8 +59,11 @@ def logged_images(log: pd.DataFrame) -> pd.DataFrame:
     return frame.dropna().astype(float)
 
 
-def reference_frame(labelled_images: pd.DataFrame, store: ObjectStore, mlflow: MlflowRegistry) -> pd.DataFrame:
+def reference_frame(labelled_images: "pd.DataFrame", store: ObjectStore, mlflow: MlflowRegistry) -> "pd.DataFrame":
     """Training images' statistics; confidence: the champion's on the test images (its own data, unseen)."""
+    import numpy as np
+    import pandas as pd
+
     from mlops_assets.scones.assets import load_split
 
     champion = CHAMPIONS.get(mlflow)
@@ -87,7 +96,7 @@ def reference_frame(labelled_images: pd.DataFrame, store: ObjectStore, mlflow: M
 )
 def input_drift(
     context: dg.AssetExecutionContext,
-    labelled_images: pd.DataFrame,
+    labelled_images,
     object_store: ObjectStore,
     mlflow: MlflowRegistry,
     monitoring: MonitoringSettings,

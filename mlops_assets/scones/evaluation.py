@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from mlops_assets.common.images import figure_png, pyplot
 from mlops_assets.scones.constants import CLASS_NAMES
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,14 @@ class Evaluation:
 
 
 def evaluate(model, images: np.ndarray, labels: np.ndarray, threshold: float) -> Evaluation:
+    import numpy as np
+
     return Evaluation(np.asarray(labels), np.asarray(model.predict_proba(images)), threshold)
 
 
 def confusion_matrix_png(evaluation: Evaluation) -> bytes:
+    import numpy as np
+
     plt = pyplot()
 
     matrix = evaluation.matrix()

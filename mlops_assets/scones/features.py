@@ -10,7 +10,8 @@ bicycles and motorcycles face both ways, and this is horizontal-flip augmentatio
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import MiniBatchKMeans
@@ -19,11 +20,16 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+if TYPE_CHECKING:
+    import numpy as np
+
 IMAGE_SHAPE = (32, 32, 3)
 
 
 def as_images(X) -> np.ndarray:
     """N x 32 x 32 x 3 float32 from either that shape or flattened N x 3072 rows (height, width, channel)."""
+    import numpy as np
+
     array = np.asarray(X)
     if array.ndim == 2 and array.shape[1] == int(np.prod(IMAGE_SHAPE)):
         array = array.reshape(-1, *IMAGE_SHAPE)
@@ -58,10 +64,14 @@ class PatchDictionaryFeatures(TransformerMixin, BaseEstimator):
         self.random_state = random_state
 
     def _normalise(self, patches: np.ndarray) -> np.ndarray:
+        import numpy as np
+
         centred = patches - patches.mean(axis=1, keepdims=True)
         return centred / np.sqrt(centred.var(axis=1, keepdims=True) + self.contrast_eps)
 
     def fit(self, X, y=None):
+        import numpy as np
+
         images = as_images(X)
         images = np.concatenate([images, images[:, :, ::-1]])
         rng = np.random.default_rng(self.random_state)
@@ -91,6 +101,8 @@ class PatchDictionaryFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def _pooled(self, images: np.ndarray) -> np.ndarray:
+        import numpy as np
+
         size = self.patch_size
         windows = sliding_window_view(images, (size, size), axis=(1, 2))  # N, h, w, C, size, size
         n, height, width = windows.shape[:3]
@@ -118,6 +130,8 @@ class PatchDictionaryFeatures(TransformerMixin, BaseEstimator):
         return np.concatenate(cells, axis=1)
 
     def transform(self, X) -> np.ndarray:
+        import numpy as np
+
         images = as_images(X)
         chunks = []
         # The matrices per batch are small: BLAS threads cost more in hand-offs than they save (2x slower

@@ -9,7 +9,9 @@ import io
 import warnings
 from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -70,6 +72,7 @@ def decode_image(data: bytes, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int 
 
 def model_input(image: Image.Image) -> np.ndarray:
     """1 x 3072 uint8 row (height, width, channel), the layout the classifier was trained on."""
+    import numpy as np
     from PIL import Image
 
     if image.mode in ("RGBA", "LA", "P"):

@@ -1,7 +1,8 @@
 """Monitoring: the original's chart of max confidence over time, from the capture table."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
@@ -13,10 +14,13 @@ from mlops_assets.scones.workflow import PASSED
 from resources.object_store import ObjectStore
 from resources.tables import Tables
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 CHART_WINDOW = 500  # the most recent inferences; older ones are in the table
 
 
-def recent_captures(tables: Tables, limit: int = CHART_WINDOW) -> pd.DataFrame:
+def recent_captures(tables: Tables, limit: int = CHART_WINDOW) -> "pd.DataFrame":
     ensure_capture_table(tables)
     return tables.query(
         f"SELECT * FROM (SELECT captured_at, s3_key, max_confidence, threshold, verdict FROM {CAPTURE_TABLE} "
@@ -25,7 +29,7 @@ def recent_captures(tables: Tables, limit: int = CHART_WINDOW) -> pd.DataFrame:
     )
 
 
-def confidence_chart_png(captures: pd.DataFrame, threshold: float = DEFAULT_THRESHOLD) -> bytes:
+def confidence_chart_png(captures: "pd.DataFrame", threshold: float = DEFAULT_THRESHOLD) -> bytes:
     plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(8, 3.6))

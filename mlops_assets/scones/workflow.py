@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from mlops_assets.scones.constants import CLASS_NAMES, DEFAULT_THRESHOLD, THRESHOLD_FAILURE
 from mlops_assets.scones.imaging import image_row
+
+if TYPE_CHECKING:
+    pass
 
 PASSED = "passed"
 INVALID_IMAGE = "INVALID_IMAGE"
@@ -70,6 +71,8 @@ class Verdict:
 
     @classmethod
     def from_inferences(cls, inferences: list[float], threshold: float) -> Verdict:
+        import numpy as np
+
         best = int(np.argmax(inferences))
         ok = passes(inferences, threshold)
         return cls(

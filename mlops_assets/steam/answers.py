@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mlops_assets.steam.etl import NEGATIVE, NEUTRAL, POSITIVE
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _genre_rows(items: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
@@ -15,6 +18,8 @@ def _genre_rows(items: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
 
 def playtime_genre(items: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
     """Per genre: the release year with the most hours played (the argmax; the original returned the earliest)."""
+    import pandas as pd
+
     rows = _genre_rows(items, games)
     by_year = rows.groupby(["genres", "release_year"], as_index=False)["playtime_forever"].sum()
     by_year = by_year.sort_values(["genres", "playtime_forever", "release_year"], ascending=[True, False, True])
@@ -30,6 +35,8 @@ def playtime_genre(items: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
 
 def user_for_genre(items: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
     """Per genre: the user with the most hours in it, and that user's hours per release year (one row per year)."""
+    import pandas as pd
+
     rows = _genre_rows(items, games)
     per_user = rows.groupby(["genres", "user_id"], as_index=False)["playtime_forever"].sum()
     per_user = per_user.sort_values(["genres", "playtime_forever", "user_id"], ascending=[True, False, True])
@@ -75,6 +82,8 @@ def users_not_recommend(reviews: pd.DataFrame, games: pd.DataFrame) -> pd.DataFr
 
 def sentiment_by_year(reviews: pd.DataFrame) -> pd.DataFrame:
     """Per review year: counts of negative / neutral / positive reviews."""
+    import pandas as pd
+
     counts = reviews.dropna(subset=["year"]).groupby(["year", "sentiment"]).size().unstack(fill_value=0)
     counts = counts.reindex(columns=[NEGATIVE, NEUTRAL, POSITIVE], fill_value=0)
     return pd.DataFrame(

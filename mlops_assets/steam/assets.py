@@ -2,9 +2,9 @@
 
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.keys import key, placement
@@ -24,6 +24,9 @@ from mlops_assets.steam.literal_parser import ParseReport
 from mlops_assets.steam.sources import GAMES_FILE, ITEMS_EXTRACT_FILE, REVIEWS_FILE, USERS_FILE, USERS_ITEMS_FILE
 from resources.data_source import DatasetUnavailable, DataSource
 from resources.object_store import ObjectStore
+
+if TYPE_CHECKING:
+    pass
 
 COMMON = dict(**placement(SYSTEM), pool=DUCKDB_POOL)
 
@@ -56,6 +59,8 @@ def _parse_metadata(report: ParseReport) -> dict:
 )
 def raw_games(context: dg.AssetExecutionContext, data_source: DataSource):
     """The store's game catalogue as published (JSON lines; about three quarters of the lines are all-null)."""
+    import pandas as pd
+
     fetched = data_source.fetch(GAMES_FILE)
     frame = ingest.read_games(fetched.path)
     non_empty = int(frame.notna().any(axis=1).sum())
@@ -112,13 +117,15 @@ def raw_user_items(
     config: UsersItemsConfig,
     data_source: DataSource,
     object_store: ObjectStore,
-    raw_games: pd.DataFrame,
-    raw_reviews: pd.DataFrame,
+    raw_games,
+    raw_reviews,
 ):
     """Every game in every user's library, one row per (user, item), from the real file when available.
 
     Otherwise from the generator fitted to the real users, games and reviews (metadata source = generated).
     """
+    import pandas as pd
+
     with tempfile.TemporaryDirectory() as scratch:
         try:
             fetched = data_source.fetch(USERS_ITEMS_FILE)
@@ -171,7 +178,7 @@ def raw_user_items(
     code_version="1",
     check_specs=[dg.AssetCheckSpec("golden_sentiment_2015", asset=key(SYSTEM, "reviews"), blocking=True)],
 )
-def reviews(raw_reviews: pd.DataFrame):
+def reviews(raw_reviews):
     """Reviews with date, review year (year-less 'Posted July 10.' -> 2020) and sentiment 0/1/2 (TextBlob)."""
     frame = etl.clean_reviews(raw_reviews)
     year = frame[frame["year"] == GOLDEN_SENTIMENT_YEAR]["sentiment"].value_counts()
@@ -199,7 +206,7 @@ def reviews(raw_reviews: pd.DataFrame):
 
 
 @dg.asset(**COMMON, kinds={"python", "duckdb"}, code_version="1")
-def games(raw_games: pd.DataFrame, reviews: pd.DataFrame) -> dg.Output:
+def games(raw_games, reviews) -> dg.Output:
     """The game catalogue: one row per id, tags&genres, numeric price, release date always filled."""
     frame = etl.clean_games(raw_games, reviews)
     return dg.Output(
@@ -215,7 +222,7 @@ def games(raw_games: pd.DataFrame, reviews: pd.DataFrame) -> dg.Output:
 
 
 @dg.asset(**COMMON, kinds={"python", "duckdb"}, code_version="1")
-def user_items(raw_user_items: pd.DataFrame) -> dg.Output:
+def user_items(raw_user_items) -> dg.Output:
     """Games users actually played (playtime_forever > 0): what hours, genres and recommendations count."""
     frame = etl.clean_items(raw_user_items)
     return dg.Output(

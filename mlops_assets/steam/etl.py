@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+if TYPE_CHECKING:
+    pass
 
 # The original's constants.
 KNN_NEIGHBOURS = 3
-DATE_ORIGIN = pd.Timestamp("1970-07-15")
+DATE_ORIGIN = datetime(1970, 7, 15)  # a datetime, not a Timestamp: pandas is imported where it is used
 NEGATIVE_BELOW = -0.33
 POSITIVE_FROM = 0.33
 YEARLESS_REVIEW_YEAR = 2020
@@ -36,6 +42,8 @@ _POSTED = re.compile(r"Posted\s+([A-Za-z]+)\s+(\d{1,2})(?:,\s*(\d{4}))?")
 
 def as_list(value) -> list[str]:
     """Genres/tags cells are lists, NaN or (after a DuckDB round trip) numpy arrays; always a list of str."""
+    import numpy as np
+
     if not isinstance(value, (list, tuple, np.ndarray)):
         return []
     return [str(v) for v in value]
@@ -54,6 +62,8 @@ def numeric_price(value) -> float:
 
     The raw table stores prices as text (the column mixes numbers and words), so numeric text counts as a number.
     """
+    import numpy as np
+
     try:
         price = float(value)
     except (TypeError, ValueError):
@@ -63,6 +73,8 @@ def numeric_price(value) -> float:
 
 def posted_date(posted: str | None) -> tuple[pd.Timestamp | None, int | None]:
     """'Posted November 5, 2011.' -> (2011-11-05, 2011); 'Posted July 10.' (this year's, on Steam) -> year 2020."""
+    import pandas as pd
+
     match = _POSTED.search(posted or "")
     if not match:
         return None, None
@@ -99,6 +111,9 @@ def textblob_polarity(text: str) -> float:
 
 def clean_reviews(raw: pd.DataFrame, polarity_of=textblob_polarity) -> pd.DataFrame:
     """One row per review: date and year from 'posted', sentiment 0/1/2, recommend as bool."""
+    import numpy as np
+    import pandas as pd
+
     dates = [posted_date(p) for p in raw["posted"]]
     sentiments = [review_sentiment(r, polarity_of) for r in raw["review"]]
     return pd.DataFrame(
@@ -116,6 +131,8 @@ def clean_reviews(raw: pd.DataFrame, polarity_of=textblob_polarity) -> pd.DataFr
 
 def game_catalogue(raw: pd.DataFrame) -> pd.DataFrame:
     """item_id, name and genres of every game row: what the users-items generator draws from."""
+    import pandas as pd
+
     games = raw[raw["id"].notna()].copy()
     games["item_id"] = games["id"].astype(str).str.replace(r"\.0$", "", regex=True)
     games = games.drop_duplicates(subset="item_id", keep="first")
@@ -131,6 +148,9 @@ def game_catalogue(raw: pd.DataFrame) -> pd.DataFrame:
 
 def clean_games(raw: pd.DataFrame, reviews: pd.DataFrame) -> pd.DataFrame:
     """Drop all-null rows, union tags&genres, price -> number, dedupe ids, name, release dates (review, then KNN)."""
+    import numpy as np
+    import pandas as pd
+
     games = raw.dropna(how="all", subset=[c for c in GAME_COLUMNS if c in raw.columns]).copy()
     games = games[games["id"].notna()]
     games["item_id"] = games["id"].astype(str).str.replace(r"\.0$", "", regex=True)

@@ -12,9 +12,12 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
 
 UNPLAYED_SHARE = 1 - 3_285_246 / 5_153_209
 FAVOURITE_GENRE_SHARE = 0.5
@@ -46,12 +49,17 @@ class _Catalogue:
 
 
 def _cdf(weights: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     cdf = np.cumsum(weights, dtype=float)
     return cdf / cdf[-1]
 
 
 def fit_catalogue(games: pd.DataFrame, extract: pd.DataFrame, review_item_ids: pd.Series) -> _Catalogue:
     """games: item_id, name, genres; extract: item_id, playtime_forever, playtime_2weeks (the real 136k rows)."""
+    import numpy as np
+    import pandas as pd
+
     item_ids = games["item_id"].astype(str).to_numpy()
     extract = extract.assign(item_id=extract["item_id"].astype(str))
     players = extract.groupby("item_id").size()
@@ -94,11 +102,15 @@ def fit_catalogue(games: pd.DataFrame, extract: pd.DataFrame, review_item_ids: p
 
 
 def _draw(cdf: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
+    import numpy as np
+
     return np.minimum(np.searchsorted(cdf, rng.random(size), side="right"), len(cdf) - 1)
 
 
 def _sample_items(counts: np.ndarray, cat: _Catalogue, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(owner index, game index) pairs, distinct per owner, exactly counts[u] per owner."""
+    import numpy as np
+
     n_games = len(cat.global_cdf)
     owners = np.repeat(np.arange(len(counts)), counts)
     favourite = _draw(cat.genre_weights, rng, len(counts))
@@ -121,6 +133,8 @@ def _sample_items(counts: np.ndarray, cat: _Catalogue, rng: np.random.Generator)
 
 
 def _playtimes(games: np.ndarray, cat: _Catalogue, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     forever = np.exp(rng.normal(cat.log_mean[games], cat.log_std)).round().astype(np.int64).clip(min=1)
     forever[rng.random(len(games)) < UNPLAYED_SHARE] = 0
     recent = np.exp(rng.normal(cat.two_weeks_log_mean, cat.two_weeks_log_std, len(games))).round().astype(np.int64)
@@ -139,6 +153,8 @@ def generate_users_items(
     compresslevel: int = 1,
 ) -> GeneratedFile:
     """Write the gzip file; `scale` keeps that share of the real users (1.0 = all 88,310, 5,153,209 rows)."""
+    import numpy as np
+
     if not 0 < scale <= 1:
         raise ValueError(f"scale must be in (0, 1], got {scale}")
     cat = fit_catalogue(games, extract, review_item_ids)

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.json as pa_json
+from typing import TYPE_CHECKING
 
 from mlops_assets.steam import literal_parser
 from mlops_assets.steam.literal_parser import ParseReport, iter_records, open_text_lines
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
 
 REVIEW_FIELDS = ["funny", "posted", "last_edited", "item_id", "helpful", "recommend", "review"]
 _ITEM_CHUNK_USERS = 2_000
@@ -22,6 +23,8 @@ NAME_LIST_COLUMNS = ("genres", "tags", "specs")
 
 def read_games(path: Path) -> pd.DataFrame:
     """JSON lines written by pandas (bare NaN tokens included), read as-is: 120,445 rows, most of them all-null."""
+    import pandas as pd
+
     frame = pd.read_json(path, lines=True, dtype={"price": object}, convert_dates=False)
     # pandas reads the ids as floats (NaN padding rows); the catalogue keys are the integer ids as text.
     frame["id"] = [None if pd.isna(v) else (str(int(v)) if isinstance(v, float) else str(v)) for v in frame["id"]]
@@ -36,6 +39,8 @@ def read_games(path: Path) -> pd.DataFrame:
 
 def read_reviews(path: Path) -> tuple[pd.DataFrame, ParseReport]:
     """One row per review with its user's fields; users with an empty review list add no row."""
+    import pandas as pd
+
     report = ParseReport()
     columns: dict[str, list] = {name: [] for name in ["line", "user_id", "user_url", *REVIEW_FIELDS]}
     for number, record in iter_records(open_text_lines(path), report):
@@ -58,6 +63,8 @@ def read_user_items(path: Path) -> tuple[pd.DataFrame, ParseReport]:
     item lists, so no Python code runs per item. A chunk Arrow refuses (a line only `ast` can read, or a broken
     one) is redone line by line, which finds and reports the culprit without losing its neighbours.
     """
+    import pyarrow as pa
+
     report = ParseReport()
     tables: list[pa.Table] = []
     texts: list[str] = []
@@ -75,36 +82,44 @@ def read_user_items(path: Path) -> tuple[pd.DataFrame, ParseReport]:
     return pa.concat_tables(tables).to_pandas(), report
 
 
-_USER_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.string()),
-        ("items_count", pa.int64()),
-        ("steam_id", pa.string()),
-        ("user_url", pa.string()),
-        (
-            "items",
-            pa.list_(
-                pa.struct(
-                    [
-                        ("item_id", pa.string()),
-                        ("item_name", pa.string()),
-                        ("playtime_forever", pa.int64()),
-                        ("playtime_2weeks", pa.int64()),
-                    ]
-                )
+@functools.cache
+def _user_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("user_id", pa.string()),
+            ("items_count", pa.int64()),
+            ("steam_id", pa.string()),
+            ("user_url", pa.string()),
+            (
+                "items",
+                pa.list_(
+                    pa.struct(
+                        [
+                            ("item_id", pa.string()),
+                            ("item_name", pa.string()),
+                            ("playtime_forever", pa.int64()),
+                            ("playtime_2weeks", pa.int64()),
+                        ]
+                    )
+                ),
             ),
-        ),
-    ]
-)
+        ]
+    )
 
 
 def _item_chunk(texts: list[str], numbers: list[int], report: ParseReport) -> pa.Table:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.json as pa_json
+
     if not texts:
-        return _unnest(pa.Table.from_pylist([], schema=_USER_SCHEMA), np.empty(0, dtype=np.int32))
+        return _unnest(pa.Table.from_pylist([], schema=_user_schema()), np.empty(0, dtype=np.int32))
     try:
         users = pa_json.read_json(
             io.BytesIO("\n".join(texts).encode("utf-8", "surrogateescape")),
-            parse_options=pa_json.ParseOptions(explicit_schema=_USER_SCHEMA, unexpected_field_behavior="ignore"),
+            parse_options=pa_json.ParseOptions(explicit_schema=_user_schema(), unexpected_field_behavior="ignore"),
         )
         if users.num_rows != len(texts):
             raise pa.ArrowInvalid("row count mismatch")
@@ -123,7 +138,7 @@ def _item_chunk(texts: list[str], numbers: list[int], report: ParseReport) -> pa
             except (ValueError, SyntaxError, TypeError, KeyError, MemoryError, RecursionError) as exc:
                 report.malformed.append((number, f"{type(exc).__name__}: {str(exc)[:80]}"))
         report.parsed += len(records)
-        return _unnest(pa.Table.from_pylist(records, schema=_USER_SCHEMA), np.asarray(good, dtype=np.int32))
+        return _unnest(pa.Table.from_pylist(records, schema=_user_schema()), np.asarray(good, dtype=np.int32))
 
 
 def _normalised_user(record: dict) -> dict:
@@ -146,7 +161,13 @@ def _normalised_user(record: dict) -> dict:
 
 
 def _unnest(users: pa.Table, numbers: np.ndarray) -> pa.Table:
-    items = users.column("items").combine_chunks() if users.num_rows else pa.array([], _USER_SCHEMA.field("items").type)
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    items = (
+        users.column("items").combine_chunks() if users.num_rows else pa.array([], _user_schema().field("items").type)
+    )
     parents = pc.list_parent_indices(items)
     flat = pc.list_flatten(items)
     take = lambda name: pc.take(users.column(name), parents)

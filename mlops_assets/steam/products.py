@@ -1,10 +1,10 @@
 """What the endpoints answer: per-genre/year answer tables, the two recommenders, their evaluation, and the
 serving snapshot that hands all of it to the API."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import numpy as np
 import orjson
-import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.images import figure_png, image_metadata, pyplot
@@ -28,39 +28,42 @@ from mlops_assets.steam.constants import (
 from resources.object_store import ObjectStore
 from resources.snapshots import publish_snapshot
 
+if TYPE_CHECKING:
+    pass
+
 COMMON = dict(**placement(SYSTEM), pool=DUCKDB_POOL, kinds={"pandas", "duckdb"}, code_version="1")
 
 
 @dg.asset(**COMMON)
-def playtime_genre_answers(user_items: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
+def playtime_genre_answers(user_items, games) -> dg.Output:
     """PlayTimeGenre: for each genre, the release year whose games were played the most hours."""
     frame = answers.playtime_genre(user_items, games)
     return dg.Output(frame, metadata={"genres": len(frame), **table_metadata(frame)})
 
 
 @dg.asset(**COMMON)
-def user_for_genre_answers(user_items: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
+def user_for_genre_answers(user_items, games) -> dg.Output:
     """UserForGenre: for each genre, its most devoted player and their hours per release year."""
     frame = answers.user_for_genre(user_items, games)
     return dg.Output(frame, metadata={"genres": int(frame["genre"].nunique()), **table_metadata(frame)})
 
 
 @dg.asset(**COMMON)
-def users_recommend_answers(reviews: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
+def users_recommend_answers(reviews, games) -> dg.Output:
     """UsersRecommend: for each review year, the 3 games most recommended with a non-negative review."""
     frame = answers.users_recommend(reviews, games)
     return dg.Output(frame, metadata={"years": int(frame["year"].nunique()), **table_metadata(frame)})
 
 
 @dg.asset(**COMMON)
-def users_not_recommend_answers(reviews: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
+def users_not_recommend_answers(reviews, games) -> dg.Output:
     """UsersNotRecommend: for each review year, the 3 games most often not recommended with a negative review."""
     frame = answers.users_not_recommend(reviews, games)
     return dg.Output(frame, metadata={"years": int(frame["year"].nunique()), **table_metadata(frame)})
 
 
 @dg.asset(**COMMON)
-def sentiment_answers(reviews: pd.DataFrame) -> dg.Output:
+def sentiment_answers(reviews) -> dg.Output:
     """sentiment_analysis: negative / neutral / positive review counts per review year."""
     frame = answers.sentiment_by_year(reviews)
     return dg.Output(frame, metadata={"years": len(frame), **table_metadata(frame)})
@@ -72,8 +75,10 @@ def sentiment_answers(reviews: pd.DataFrame) -> dg.Output:
         dg.AssetCheckSpec("similarity_matches_own_tags", asset=key(SYSTEM, "game_recommendations"), blocking=True)
     ],
 )
-def game_recommendations(games: pd.DataFrame):
+def game_recommendations(games):
     """game_recommendation: each game's 5 most similar games (cosine over its own tags&genres vector)."""
+    import numpy as np
+
     frame = recommend.item_item(games)
     tags = dict(zip(games["item_id"], (set(v) for v in games["tags_genres"]), strict=False))
     # The original's one-hot table was misaligned with its ids, so its similarities belonged to other games.
@@ -102,16 +107,14 @@ def game_recommendations(games: pd.DataFrame):
 
 
 @dg.asset(**COMMON)
-def user_recommendations(user_items: pd.DataFrame, raw_user_items: pd.DataFrame, games: pd.DataFrame) -> dg.Output:
+def user_recommendations(user_items, raw_user_items, games) -> dg.Output:
     """user_recommendation: 5 games for every player, from their playtime-weighted taste, none they own."""
     frame = recommend.user_item(user_items, games, owned=raw_user_items[["user_id", "item_id"]])
     return dg.Output(frame, metadata={"users": int(frame["user_id"].nunique()), **table_metadata(frame)})
 
 
 @dg.asset(**placement(SYSTEM), kinds={"pandas", "matplotlib"}, code_version="1")
-def recommender_evaluation(
-    user_items: pd.DataFrame, games: pd.DataFrame, object_store: ObjectStore
-) -> dg.MaterializeResult:
+def recommender_evaluation(user_items, games, object_store: ObjectStore) -> dg.MaterializeResult:
     """How often the user recommender finds a hidden played game in its top 5, against most-played games."""
     scores = recommend.evaluate_hit_at_k(user_items, games)
     plt = pyplot()
@@ -144,14 +147,14 @@ def _lower_unique(keys) -> dict[str, str]:
 @dg.asset(**placement(SYSTEM), kinds={"json"}, code_version="1")
 def serving_snapshot(
     context: dg.AssetExecutionContext,
-    playtime_genre_answers: pd.DataFrame,
-    user_for_genre_answers: pd.DataFrame,
-    users_recommend_answers: pd.DataFrame,
-    users_not_recommend_answers: pd.DataFrame,
-    sentiment_answers: pd.DataFrame,
-    game_recommendations: pd.DataFrame,
-    user_recommendations: pd.DataFrame,
-    games: pd.DataFrame,
+    playtime_genre_answers,
+    user_for_genre_answers,
+    users_recommend_answers,
+    users_not_recommend_answers,
+    sentiment_answers,
+    game_recommendations,
+    user_recommendations,
+    games,
     object_store: ObjectStore,
 ) -> dg.MaterializeResult:
     """Every answer the API gives, published as one immutable snapshot; serving swaps to it within a second."""

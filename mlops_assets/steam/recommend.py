@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
 
 if TYPE_CHECKING:
     from scipy import sparse
@@ -20,6 +22,7 @@ POPULARITY_EXPONENT = 1.0
 
 def tag_matrix(games: pd.DataFrame) -> sparse.csr_matrix:
     """Row i is game i's own L2-normalised tags&genres vector (row order = `games` order, by construction)."""
+    import numpy as np
     from scipy import sparse
     from sklearn.preprocessing import MultiLabelBinarizer, normalize
 
@@ -30,6 +33,8 @@ def tag_matrix(games: pd.DataFrame) -> sparse.csr_matrix:
 
 def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and scores of the k best columns per row, best first, ties broken by the lower column index."""
+    import numpy as np
+
     k = min(k, scores.shape[1])
     part = (
         np.argpartition(-scores, k - 1, axis=1)[:, :k]
@@ -43,6 +48,9 @@ def _top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 def item_item(games: pd.DataFrame, k: int = TOP_K) -> pd.DataFrame:
     """For every game, the k most similar other games by cosine similarity of their tags&genres."""
+    import numpy as np
+    import pandas as pd
+
     vectors = tag_matrix(games)
     ids = games["item_id"].to_numpy()
     # Sparse rows times a dense tags x games matrix: nearly every pair of games shares a tag ("Indie"), so a
@@ -77,6 +85,8 @@ def user_item(
 
     items: played rows (user_id, item_id, playtime_forever); owned: every owned (user_id, item_id), defaults to items.
     """
+    import numpy as np
+    import pandas as pd
     from scipy import sparse
     from sklearn.preprocessing import normalize
 
@@ -133,6 +143,9 @@ def evaluate_hit_at_k(
     items: pd.DataFrame, games: pd.DataFrame, sample_users: int = 3_000, seed: int = 7, k: int = TOP_K
 ) -> dict[str, float]:
     """Hide one played game per sampled user (≥ 5 played); hit@k of the recommender vs most-played games."""
+    import numpy as np
+    import pandas as pd
+
     rng = np.random.default_rng(seed)
     known = items[items["item_id"].isin(games["item_id"])]
     counts = known.groupby("user_id").size()

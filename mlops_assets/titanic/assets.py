@@ -4,7 +4,6 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common.constants import DAGSTER_RUN_TAG, DUCKDB_POOL, PROMOTION_POOL
 from mlops_assets.common.keys import key, placement
@@ -39,6 +38,7 @@ from resources.data_source import DatasetFile, DataSource
 from resources.mlflow_registry import MlflowRegistry
 
 if TYPE_CHECKING:
+    import pandas as pd
     from sklearn.ensemble import RandomForestClassifier
 
 COMMON = placement(SYSTEM)
@@ -48,8 +48,10 @@ TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 
 
 @dg.asset(**COMMON, kinds={"python", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
-def raw_passengers(context: dg.AssetExecutionContext, data_source: DataSource) -> dg.Output[pd.DataFrame]:
+def raw_passengers(context: dg.AssetExecutionContext, data_source: DataSource):
     """Kaggle's Titanic `train.csv`: the 891 real passengers with their fate, exactly as published."""
+    import pandas as pd
+
     fetched = data_source.fetch(TRAIN_CSV)
     frame = pd.read_csv(fetched.path)
     context.log.info("read %d passengers from %s (%s)", len(frame), fetched.path, fetched.origin)
@@ -57,7 +59,7 @@ def raw_passengers(context: dg.AssetExecutionContext, data_source: DataSource) -
 
 
 @dg.asset(**COMMON, kinds={"pandas", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
-def passenger_features(raw_passengers: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+def passenger_features(raw_passengers):
     """The real passengers as model features: missing ages → 29, ports → 'Q', sex/port codes, age and fare bands."""
     features = prepare_passengers(raw_passengers)
     return dg.Output(features, metadata={**table_metadata(features), "survival_rate": float(features[LABEL].mean())})
@@ -71,8 +73,10 @@ def passenger_features(raw_passengers: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     partitions_def=daily_partitions,
     metadata={"partition_expr": "event_date"},
 )
-def daily_passenger(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
+def daily_passenger(context: dg.AssetExecutionContext):
     """One synthetic passenger per day (half survivors), the same for a date however often it is rebuilt."""
+    import pandas as pd
+
     day = dt.date.fromisoformat(context.partition_key)
     row = synthetic_passenger(day)
     frame = pd.DataFrame([{**row, "event_date": pd.Timestamp(day)}])
@@ -93,7 +97,7 @@ def daily_passenger(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame
     pool=DUCKDB_POOL,
     ins={"daily_passenger": dg.AssetIn(partition_mapping=dg.AllPartitionMapping())},
 )
-def feature_group(passenger_features: pd.DataFrame, daily_passenger: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+def feature_group(passenger_features, daily_passenger):
     """The feature group `titanic_modal_2`: real and synthetic passengers, upserted on primary key passenger_id."""
     synthetic = daily_passenger.drop(columns=["event_date"], errors="ignore")
     group = upsert(passenger_features.assign(source="kaggle"), synthetic.assign(source="synthetic"))
@@ -108,7 +112,7 @@ def feature_group(passenger_features: pd.DataFrame, daily_passenger: pd.DataFram
 
 
 @dg.asset(**COMMON, kinds={"pandas", "duckdb"}, code_version="1", pool=DUCKDB_POOL)
-def training_split(feature_group: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+def training_split(feature_group):
     """The feature group with a stable 80/20 split: each passenger's side is fixed by a hash of its id."""
     split = feature_group.assign(split=in_holdout(feature_group["passenger_id"]).map({True: "holdout", False: "train"}))
     counts = split["split"].value_counts()
@@ -122,14 +126,14 @@ def training_split(feature_group: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     )
 
 
-def train_survival_model(split: pd.DataFrame) -> "RandomForestClassifier":
+def train_survival_model(split: "pd.DataFrame") -> "RandomForestClassifier":
     from sklearn.ensemble import RandomForestClassifier
 
     train = split[split["split"] == "train"]
     return RandomForestClassifier(**MODEL_PARAMS).fit(train[FEATURES], train[LABEL])
 
 
-def holdout_accuracy(model, split: pd.DataFrame, source: str | None = None) -> float:
+def holdout_accuracy(model, split: "pd.DataFrame", source: str | None = None) -> float:
     from sklearn.metrics import accuracy_score
 
     holdout = split[split["split"] == "holdout"]
@@ -142,9 +146,7 @@ MODEL_KEY = key(SYSTEM, "survival_model")
 
 
 @dg.asset(**COMMON, kinds={"scikit-learn", "mlflow"}, code_version="1")
-def survival_model(
-    context: dg.AssetExecutionContext, training_split: pd.DataFrame, mlflow: MlflowRegistry
-) -> dg.MaterializeResult:
+def survival_model(context: dg.AssetExecutionContext, training_split, mlflow: MlflowRegistry) -> dg.MaterializeResult:
     """The survival classifier (RandomForest, the original's hyper-parameters), registered as `titanic_modal`.
 
     The model sees only the five passenger features, never the id. Each materialization trains on the train side,
@@ -219,14 +221,14 @@ def survival_model(
     description="Promote to champion only if not worse on the holdout",
 )
 def survival_model_gate(
-    context: dg.AssetCheckExecutionContext, training_split: pd.DataFrame, mlflow: MlflowRegistry
+    context: dg.AssetCheckExecutionContext, training_split, mlflow: MlflowRegistry
 ) -> dg.AssetCheckResult:
     candidate_version, accuracy = candidate_of_run(context, MODEL_KEY, "accuracy")
     return promotion_gate(context, mlflow, training_split, candidate_version, accuracy)
 
 
 def promotion_gate(
-    context, mlflow: MlflowRegistry, split: pd.DataFrame, candidate_version: str, candidate_accuracy: float
+    context, mlflow: MlflowRegistry, split: "pd.DataFrame", candidate_version: str, candidate_accuracy: float
 ) -> dg.AssetCheckResult:
     """The shared gate, with the current champion scored on the same holdout as the candidate."""
     return gate(

@@ -1,16 +1,20 @@
 """Data-quality checks of the Titanic tables; a failure names the file (or table) and the offending rows."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common.keys import key
 from mlops_assets.titanic.constants import EMBARKED_CODES, FEATURE_GROUP_COLUMNS, SEX_CODES, SYSTEM, TRAIN_CSV_PATH
 from mlops_assets.titanic.features import RAW_COLUMNS
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 MAX_LISTED = 10
 
 
-def _describe_rows(rows: pd.Index, offset: int = 2) -> str:
+def _describe_rows(rows: "pd.Index", offset: int = 2) -> str:
     # +2: the CSV header is line 1 and pandas counts from 0, so users can open the file at the reported line.
     lines = [str(int(i) + offset) for i in list(rows)[:MAX_LISTED]]
     more = f" and {len(rows) - MAX_LISTED} more" if len(rows) > MAX_LISTED else ""
@@ -27,7 +31,9 @@ def problems_result(problems: list[str], rows: int) -> dg.AssetCheckResult:
     )
 
 
-def raw_problems(frame: pd.DataFrame) -> list[str]:
+def raw_problems(frame: "pd.DataFrame") -> list[str]:
+    import pandas as pd
+
     missing = [c for c in RAW_COLUMNS if c not in frame.columns]
     if missing:
         return [f"{TRAIN_CSV_PATH}: missing columns {missing}"]
@@ -53,11 +59,11 @@ def raw_problems(frame: pd.DataFrame) -> list[str]:
     blocking=True,
     description="Columns present, ids unique, categorical values known, ages and fares not negative",
 )
-def raw_passengers_valid(raw_passengers: pd.DataFrame) -> dg.AssetCheckResult:
+def raw_passengers_valid(raw_passengers) -> dg.AssetCheckResult:
     return problems_result(raw_problems(raw_passengers), len(raw_passengers))
 
 
-def feature_group_problems(group: pd.DataFrame) -> list[str]:
+def feature_group_problems(group: "pd.DataFrame") -> list[str]:
     problems = []
     if list(group.columns[: len(FEATURE_GROUP_COLUMNS)]) != FEATURE_GROUP_COLUMNS:
         problems.append(f"columns {list(group.columns)} do not start with {FEATURE_GROUP_COLUMNS}")
@@ -87,5 +93,5 @@ def feature_group_problems(group: pd.DataFrame) -> list[str]:
     blocking=True,
     description="passenger_id is a primary key and every encoded feature is in its range",
 )
-def feature_group_valid(feature_group: pd.DataFrame) -> dg.AssetCheckResult:
+def feature_group_valid(feature_group) -> dg.AssetCheckResult:
     return problems_result(feature_group_problems(feature_group), len(feature_group))

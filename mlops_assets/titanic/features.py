@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mlops_assets.titanic.constants import (
     AGE_EDGES,
@@ -23,11 +21,17 @@ from mlops_assets.titanic.constants import (
     VICTIM_RANGES,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 RAW_COLUMNS = ["PassengerId", "Survived", "Pclass", "Sex", "Age", "Fare", "Embarked"]
 
 
 def band(values: pd.Series, edges: tuple[float, ...]) -> pd.Series:
     """Index of the first edge a value does not exceed (edges inclusive); values above all edges get len(edges)."""
+    import numpy as np
+    import pandas as pd
+
     return pd.Series(
         np.searchsorted(np.asarray(edges), values.to_numpy(dtype=float), side="left"), index=values.index, dtype="int64"
     )
@@ -35,6 +39,8 @@ def band(values: pd.Series, edges: tuple[float, ...]) -> pd.Series:
 
 def prepare_passengers(raw: pd.DataFrame) -> pd.DataFrame:
     """The original's dataset_changes: fill gaps, encode sex/port, band age and fare."""
+    import pandas as pd
+
     frame = raw[RAW_COLUMNS].copy()
     frame["Embarked"] = frame["Embarked"].fillna(MISSING_EMBARKED)
     frame["Age"] = frame["Age"].fillna(MISSING_AGE)
@@ -59,6 +65,8 @@ def synthetic_passenger_id(day: dt.date) -> int:
 
 def synthetic_passenger(day: dt.date) -> dict[str, int]:
     """The original's daily passenger, but deterministic per date and with a fresh id that no real row has."""
+    import numpy as np
+
     rng = np.random.default_rng(int(day.strftime("%Y%m%d")))
     survived = int(rng.integers(0, 2))
     ranges = SURVIVOR_RANGES if survived else VICTIM_RANGES
@@ -70,6 +78,8 @@ def synthetic_passenger(day: dt.date) -> dict[str, int]:
 
 def upsert(existing: pd.DataFrame, incoming: pd.DataFrame, key: str = "passenger_id") -> pd.DataFrame:
     """Rows of `incoming` replace rows of `existing` with the same key; the result is ordered by key."""
+    import pandas as pd
+
     merged = pd.concat([existing, incoming], ignore_index=True)
     merged = merged.drop_duplicates(subset=[key], keep="last")
     return merged.sort_values(key, kind="stable").reset_index(drop=True)

@@ -1,8 +1,9 @@
 """Titanic monitoring: drift of the predictor's logged passengers against the training data, and the realized
 accuracy of the daily batch predictions (and of logged answers about known passengers) as labels arrive."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import pandas as pd
 
 from mlops_assets.common.constants import DUCKDB_POOL
 from mlops_assets.common.drift import drift_output
@@ -32,6 +33,9 @@ from resources.mlflow_registry import CHAMPION, MlflowRegistry
 from resources.monitoring import MonitoringSettings
 from resources.object_store import ObjectStore
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 COMMON = placement(SYSTEM)
 PREDICT_ROUTE = "/titanic/predict"
 ROLLING_DAYS = 7
@@ -55,9 +59,11 @@ def encode_form(row: dict) -> dict | None:
         return None
 
 
-def logged_features(log: pd.DataFrame) -> pd.DataFrame:
+def logged_features(log: "pd.DataFrame") -> "pd.DataFrame":
     """The encoded features of each logged predictor answer: from the answer's `features` when it has them,
     else encoded from the form's words, else the inputs themselves when already encoded."""
+    import pandas as pd
+
     log = log[log["route"] == PREDICT_ROUTE]
     if log.empty:
         return pd.DataFrame(columns=FEATURES)
@@ -97,7 +103,7 @@ def upstream(*names: str) -> dict[str, dg.AssetIn]:
 )
 def input_drift(
     context: dg.AssetExecutionContext,
-    training_split: pd.DataFrame,
+    training_split,
     object_store: ObjectStore,
     monitoring: MonitoringSettings,
 ):
@@ -112,8 +118,10 @@ def input_drift(
     yield check
 
 
-def daily_accuracy(rows: pd.DataFrame) -> pd.DataFrame:
+def daily_accuracy(rows: "pd.DataFrame") -> "pd.DataFrame":
     """Per day: labelled predictions, that day's accuracy, the rolling 7-day and the cumulative accuracy."""
+    import pandas as pd
+
     labelled = rows.dropna(subset=["label"])
     if labelled.empty:
         return pd.DataFrame(columns=["period", "labelled", "accuracy", "rolling_accuracy", "cumulative_accuracy"])
@@ -132,8 +140,10 @@ def daily_accuracy(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def logged_known_passengers(log: pd.DataFrame, feature_group: pd.DataFrame) -> pd.DataFrame:
+def logged_known_passengers(log: "pd.DataFrame", feature_group: "pd.DataFrame") -> "pd.DataFrame":
     """Logged answers about a passenger of the feature group (batch predictions joining the log) with labels."""
+    import pandas as pd
+
     if log.empty:
         return pd.DataFrame(columns=["event_date", "prediction", "label"])
     inputs, outputs = parse_inputs(log), parse_outputs(log)
@@ -170,14 +180,16 @@ def logged_known_passengers(log: pd.DataFrame, feature_group: pd.DataFrame) -> p
 )
 def realized_performance(
     context: dg.AssetExecutionContext,
-    prediction_history: pd.DataFrame,
-    feature_group: pd.DataFrame,
+    prediction_history,
+    feature_group,
     object_store: ObjectStore,
     mlflow: MlflowRegistry,
     monitoring: MonitoringSettings,
 ):
     """Accuracy of the champion's answers once the passengers' fates are known, per day (daily batch predictions,
     plus logged answers about passengers of the feature group, deduplicated by passenger and day)."""
+    import pandas as pd
+
     batch = prediction_history[["event_date", "passenger_id", "prediction", "label"]]
     logged = logged_known_passengers(read_log(object_store, SYSTEM), feature_group)
     rows = pd.concat([batch.drop(columns="passenger_id"), logged], ignore_index=True)

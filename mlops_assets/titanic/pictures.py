@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from mlops_assets.common.images import figure_png, pyplot
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FATE_STYLE = {1: ("Survived", "#2f9e44"), 0: ("Did not survive", "#c92a2a")}
 

@@ -2,10 +2,9 @@
 
 import datetime as dt
 import json
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import numpy as np
-import pandas as pd
 
 from mlops_assets.common.champion import ChampionLoader
 from mlops_assets.common.constants import DUCKDB_POOL
@@ -25,6 +24,9 @@ from mlops_assets.titanic.partitions import daily_partitions
 from mlops_assets.titanic.pictures import confusion_picture, fate_picture, table_picture
 from resources.mlflow_registry import CHAMPION, MlflowRegistry
 from resources.object_store import ObjectStore
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COMMON = placement(SYSTEM)
 ALL_DAYS = dg.AssetIn(key=key(SYSTEM, "batch_prediction"), partition_mapping=dg.AllPartitionMapping())
@@ -46,10 +48,10 @@ class NoChampion(Exception):
     metadata={"partition_expr": "event_date"},
     deps=[key(SYSTEM, "survival_model")],
 )
-def batch_prediction(
-    context: dg.AssetExecutionContext, daily_passenger: pd.DataFrame, mlflow: MlflowRegistry
-) -> dg.Output[pd.DataFrame]:
+def batch_prediction(context: dg.AssetExecutionContext, daily_passenger, mlflow: MlflowRegistry):
     """The daily batch inference: the day's passenger scored by whichever version is champion now."""
+    import pandas as pd
+
     loaded = CHAMPIONS.get(mlflow)
     if loaded is None:
         raise NoChampion(
@@ -82,7 +84,7 @@ def batch_prediction(
     )
 
 
-def join_labels(predictions: pd.DataFrame, group: pd.DataFrame) -> pd.DataFrame:
+def join_labels(predictions: "pd.DataFrame", group: "pd.DataFrame") -> "pd.DataFrame":
     labels = group[["passenger_id", LABEL]].rename(columns={LABEL: "label"})
     history = predictions.merge(labels, on="passenger_id", how="left")
     history["label"] = history["label"].astype("Int64")  # a label may arrive after its prediction
@@ -90,7 +92,7 @@ def join_labels(predictions: pd.DataFrame, group: pd.DataFrame) -> pd.DataFrame:
 
 
 @dg.asset(**COMMON, kinds={"pandas", "duckdb"}, code_version="1", pool=DUCKDB_POOL, ins={"batch_prediction": ALL_DAYS})
-def prediction_history(batch_prediction: pd.DataFrame, feature_group: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+def prediction_history(batch_prediction, feature_group):
     """Every daily prediction (time, passenger, prediction, model version) with the passenger's true fate."""
     history = join_labels(batch_prediction, feature_group)
     labelled = history.dropna(subset=["label"])
@@ -100,7 +102,7 @@ def prediction_history(batch_prediction: pd.DataFrame, feature_group: pd.DataFra
     )
 
 
-def latest(history: pd.DataFrame) -> pd.Series:
+def latest(history: "pd.DataFrame") -> "pd.Series":
     if history.empty:
         raise ValueError("the prediction history is empty: materialize titanic/prediction_history first")
     return history.sort_values(["event_date", "predicted_at"]).iloc[-1]
@@ -114,7 +116,7 @@ def _store_image(context, store: ObjectStore, name: str, png: bytes, alt: str) -
 
 @dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1")
 def latest_passenger_image(
-    context: dg.AssetExecutionContext, prediction_history: pd.DataFrame, object_store: ObjectStore
+    context: dg.AssetExecutionContext, prediction_history, object_store: ObjectStore
 ) -> dg.MaterializeResult:
     """`latest_passenger.png`: the fate the model predicts for the newest passenger."""
     row = latest(prediction_history)
@@ -125,8 +127,10 @@ def latest_passenger_image(
 
 
 @dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1", output_required=False)
-def actual_fate_image(context: dg.AssetExecutionContext, prediction_history: pd.DataFrame, object_store: ObjectStore):
+def actual_fate_image(context: dg.AssetExecutionContext, prediction_history, object_store: ObjectStore):
     """`actual_fate.png`: the true fate of the newest passenger, to compare with the prediction."""
+    import pandas as pd
+
     row = latest(prediction_history)
     if pd.isna(row["label"]):
         context.log.info("the newest passenger's fate is not known yet")
@@ -135,7 +139,9 @@ def actual_fate_image(context: dg.AssetExecutionContext, prediction_history: pd.
     yield _store_image(context, object_store, "actual_fate", png, "actual fate")
 
 
-def recent_rows(history: pd.DataFrame) -> pd.DataFrame:
+def recent_rows(history: "pd.DataFrame") -> "pd.DataFrame":
+    import pandas as pd
+
     recent = history.sort_values(["event_date", "predicted_at"]).tail(RECENT_ROWS).iloc[::-1]
     return pd.DataFrame(
         {
@@ -150,7 +156,7 @@ def recent_rows(history: pd.DataFrame) -> pd.DataFrame:
 
 @dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1")
 def recent_predictions_image(
-    context: dg.AssetExecutionContext, prediction_history: pd.DataFrame, object_store: ObjectStore
+    context: dg.AssetExecutionContext, prediction_history, object_store: ObjectStore
 ) -> dg.MaterializeResult:
     """`df_recent.png`: the last five predictions next to the true fates; also published as JSON for serving."""
     recent = recent_rows(prediction_history)
@@ -163,10 +169,9 @@ def recent_predictions_image(
 
 
 @dg.asset(**COMMON, kinds={"matplotlib", "png"}, code_version="1", output_required=False)
-def confusion_matrix_image(
-    context: dg.AssetExecutionContext, prediction_history: pd.DataFrame, object_store: ObjectStore
-):
+def confusion_matrix_image(context: dg.AssetExecutionContext, prediction_history, object_store: ObjectStore):
     """`confusion_matrix.png` of all predictions so far: drawn once both fates have been predicted."""
+    import numpy as np
     from sklearn.metrics import confusion_matrix
 
     labelled = prediction_history.dropna(subset=["label"])

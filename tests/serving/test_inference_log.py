@@ -184,3 +184,50 @@ def test_the_log_is_written_and_found_on_s3(s3_env, settings):
     assert log.flush() == 1
     assert store.uri(log_files(store, "pistachio")[0]).startswith(f"s3://{settings.s3_bucket}/pistachio/inference_log/")
     assert InferenceLog(store).find(pid, ["pistachio"])["inputs"] == '{"area":3.0}'
+
+
+def test_on_the_event_loop_rows_are_encoded_between_requests_and_written_by_a_worker_thread(tmp_path):
+    import asyncio
+    import threading
+
+    writers = set()
+
+    class RecordingStore(LocalObjectStore):
+        def put_bytes(self, key, data, content_type=None):
+            writers.add(threading.current_thread().name)
+            return super().put_bytes(key, data, content_type)
+
+    store = RecordingStore(root=str(tmp_path))
+    log = InferenceLog(store, flush_seconds=0.1)
+
+    async def serve() -> tuple[list[str], list[str], str]:
+        log.start(asyncio.get_running_loop())
+        first = [log.record("pistachio", "/classify", b'{"a":1}', b'{"Type":"Siit"}') for _ in range(3 * YIELD_EVERY)]
+        await asyncio.sleep(0)
+        assert log.find(first[0], ["pistachio"])["inputs"] == '{"a":1}'  # still buffered: found
+        for _ in range(200):  # the loop's writer task encodes, then a worker thread writes
+            await asyncio.sleep(0.01)
+            if len(logged_ids(store, "pistachio")) == len(first):
+                break
+        assert sorted(logged_ids(store, "pistachio")) == sorted(first)  # written while serving, not at shutdown
+        loop_thread = threading.current_thread().name
+        last = [log.record("pistachio", "/classify", b"{}", b"{}")]
+        await log.aclose()  # the app's shutdown: what is left is written
+        return first, last, loop_thread
+
+    first, last, loop_thread = asyncio.run(serve())
+    assert sorted(logged_ids(store, "pistachio")) == sorted(first + last)
+    assert writers and loop_thread not in writers  # files were never written on the event loop
+    assert log.written_file(first[0]).startswith("pistachio/inference_log/hour=")
+    assert log.unwritten_rows() == 0 and log.rows_written == len(first) + 1
+
+
+def test_recent_ids_are_forgotten_a_whole_file_at_a_time_and_still_found_in_the_store(tmp_path):
+    store = LocalObjectStore(root=str(tmp_path))
+    log = InferenceLog(store, recent_ids=3)
+    old = [log.record("steam", "/steam/x", {}, b"[]") for _ in range(2)]
+    log.flush()
+    new = [log.record("steam", "/steam/x", {}, b"[]") for _ in range(3)]
+    log.flush()
+    assert log.written_file(old[0]) is None and log.written_file(new[0]) is not None
+    assert log.find(old[0], ["steam"])["prediction_id"] == old[0]  # from the hour's files instead
