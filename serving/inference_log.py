@@ -194,6 +194,7 @@ class InferenceLog:
         self._writing: list[dict[tuple[str, str], tuple[list, list[str]]]] = []
         self._failed: dict[tuple[str, str], tuple[list, list[str]]] = {}
         self._lock = threading.Lock()
+        self._encode_lock = threading.Lock()
         self._lineages: dict[int, tuple[Any, str | None]] = {}
         # id -> file key of what this process wrote, one dict per file, newest last. Filled and forgotten a whole
         # file at a time in C (`dict.fromkeys`, popleft): a Python loop over a busy second's 20,000 ids held the GIL
@@ -324,33 +325,41 @@ class InferenceLog:
         return len(self._pending) + sum(len(ids) for _, ids in held)
 
     def _encode_some(self, limit: int) -> None:
-        """Turn up to `limit` waiting rows into Arrow batches, one per system and hour."""
-        chunk: dict[tuple[str, int], list[tuple]] = collections.defaultdict(list)
-        for _ in range(min(limit, len(self._pending))):
-            record = self._pending.popleft()
-            chunk[(record[2], record[1] // US_PER_HOUR)].append(record)
-        for (system, hour), records in chunk.items():
-            key = (system, hour_prefix(system, datetime.fromtimestamp(hour * 3600, tz=UTC)))
-            try:
-                batch = record_batch(records, self._lineages)
-            except Exception:  # one row that cannot be encoded must not take the others with it
-                encodable = []
-                for record in records:
-                    try:
-                        record_batch([record], self._lineages)
-                        encodable.append(record)
-                    except Exception:
-                        self.dropped_rows += 1
-                        log.exception("inference log: answer %s cannot be logged; dropped", record[0])
-                if not encodable:
-                    continue
-                records, batch = encodable, record_batch(encodable, self._lineages)
+        """Turn up to `limit` waiting rows into Arrow batches, one per system and hour.
+
+        The rows leave the deque only once their batch is in `_groups`, so `find` sees each answer in one of the two
+        at every moment (popping first left a window in which `GET /predictions/{id}` missed a fresh answer)."""
+        with self._encode_lock:  # one encoder at a time: both read the same head of the deque
+            count = min(limit, len(self._pending))
+            chunk: dict[tuple[str, int], list[tuple]] = collections.defaultdict(list)
+            for i in range(count):  # indexing, not iterating: the request path appends meanwhile
+                record = self._pending[i]
+                chunk[(record[2], record[1] // US_PER_HOUR)].append(record)
+            built = []
+            for (system, hour), records in chunk.items():
+                key = (system, hour_prefix(system, datetime.fromtimestamp(hour * 3600, tz=UTC)))
+                try:
+                    built.append((key, record_batch(records, self._lineages), [r[0] for r in records]))
+                except Exception:  # one row that cannot be encoded must not take the others with it
+                    encodable = []
+                    for record in records:
+                        try:
+                            record_batch([record], self._lineages)
+                            encodable.append(record)
+                        except Exception:
+                            self.dropped_rows += 1
+                            log.exception("inference log: answer %s cannot be logged; dropped", record[0])
+                    if encodable:
+                        built.append((key, record_batch(encodable, self._lineages), [r[0] for r in encodable]))
             with self._lock:
-                batches, ids = self._groups.setdefault(key, ([], []))
-                batches.append(batch)
-                ids.extend(record[0] for record in records)
-        if len(self._lineages) > 64:  # models come and go: forget the old ones' lineage now and then
-            self._lineages.clear()
+                for key, batch, ids in built:
+                    batches, group_ids = self._groups.setdefault(key, ([], []))
+                    batches.append(batch)
+                    group_ids.extend(ids)
+            for _ in range(count):
+                self._pending.popleft()
+            if len(self._lineages) > 64:  # models come and go: forget the old ones' lineage now and then
+                self._lineages.clear()
 
     def flush(self) -> int:
         """Encode and write everything buffered, one file per system and hour; returns how many rows were written."""

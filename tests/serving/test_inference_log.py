@@ -231,3 +231,23 @@ def test_recent_ids_are_forgotten_a_whole_file_at_a_time_and_still_found_in_the_
     log.flush()
     assert log.written_file(old[0]) is None and log.written_file(new[0]) is not None
     assert log.find(old[0], ["steam"])["prediction_id"] == old[0]  # from the hour's files instead
+
+
+def test_an_answer_is_found_at_every_moment_while_the_writer_encodes_and_writes(tmp_path, monkeypatch):
+    # GET /predictions/{id} right after the answer: the row is in the buffer, in an encoded batch, being written
+    # or written, and must be found wherever it is while the writer moves it (the Steam API test caught a miss).
+    import serving.inference_log as module
+
+    log = InferenceLog(LocalObjectStore(root=str(tmp_path)))
+    ids = [log.record("steam", "/steam/x", {"i": i}, b"[]") for i in range(2 * YIELD_EVERY + 3)]
+    missed = []
+
+    def look(stage: str) -> None:  # a request arriving while the writer is at `stage`
+        missed.extend((stage, pid) for pid in ids if log.find(pid, ["steam"]) is None)
+
+    encode, write = module.record_batch, module.parquet_bytes_of
+    monkeypatch.setattr(module, "record_batch", lambda *args: (look("encoding"), encode(*args))[1])
+    monkeypatch.setattr(module, "parquet_bytes_of", lambda batches: (look("writing"), write(batches))[1])
+    assert log.flush() == len(ids)
+    look("written")
+    assert missed == []
