@@ -274,14 +274,20 @@ def test_a_port_in_use_is_named_with_its_option_and_nothing_starts(tmp_path, opt
         taken.listen()
         port = taken.getsockname()[1]
         ports = {"--ui-port": free_port(), "--api-port": free_port(), "--mlflow-port": free_port(), option: port}
-        result = subprocess.run(
-            [sys.executable, "dev.py", "up", "--no-bootstrap", *[str(x) for pair in ports.items() for x in pair]],
-            cwd=REPO_ROOT,
-            env={**os.environ, "MLOPS_HOME": str(home)},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        refused_in_one_line(home, ["--no-bootstrap", *[str(x) for pair in ports.items() for x in pair]], port, option)
+
+
+def refused_in_one_line(home: Path, up_args: list[str], port: int, option: str, env: dict | None = None) -> None:
+    """`dev.py up` with `up_args` fails, names `port` and the `option` that changes it in one line, and neither
+    leaves a process nor creates `home`: the contract of both profiles' launchers when a port is taken."""
+    result = subprocess.run(
+        [sys.executable, "dev.py", "up", *up_args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "MLOPS_HOME": str(home), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     lines = (result.stdout + result.stderr).strip().splitlines()
     assert len(lines) == 1 and f"port {port}" in lines[0] and option in lines[0], lines

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 
 import pytest
 
-from tests.support import REPO_ROOT, free_port, free_ports_in_a_row
-from tests.test_dev import processes_with
+from tests.support import free_port, free_ports_in_a_row
+from tests.test_dev import refused_in_one_line
 
 TEAM_OPTIONS = ["--postgres-port", "--redis-port", "--s3-port", "second API process"]
 
@@ -29,19 +26,8 @@ def test_a_team_port_in_use_is_named_with_its_option_and_nothing_starts(tmp_path
             ports[option] = taken.getsockname()[1]
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "dev.py", "up", "--profile", "team", "--no-bootstrap"]
-            + [str(x) for pair in ports.items() for x in pair],
-            cwd=REPO_ROOT,
-            env={**os.environ, "MLOPS_HOME": str(home), "MLOPS_S3_ENDPOINT_URL": ""},
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-    assert result.returncode != 0
-    lines = (result.stdout + result.stderr).strip().splitlines()
-    assert len(lines) == 1 and f"port {port}" in lines[0] and option in lines[0], lines
-    assert processes_with(f"MLOPS_HOME={home}") == [] and not home.exists()
+        up_args = ["--profile", "team", "--no-bootstrap", *[str(x) for pair in ports.items() for x in pair]]
+        refused_in_one_line(home, up_args, port, option, env={"MLOPS_S3_ENDPOINT_URL": ""})
 
 
 def test_the_executor_is_chosen_once_for_every_job_by_mlops_executor():
