@@ -83,6 +83,20 @@ def _worker_is_dead(worker_id: str) -> bool:
     return False  # alive (or the pid was reused): the lease decides
 
 
+def _switch_to_wal(conn: sqlite3.Connection, seconds: float = 10.0) -> None:
+    """WAL mode, waiting for a process that switches the same new file at once: SQLite answers that one "database
+    is locked" at once instead of waiting its busy timeout, and an API started beside another exited on it."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
 class DeployQueue:
     """Thread-safe access to the queue file: one connection per thread, WAL so readers never block writers."""
 
@@ -98,7 +112,7 @@ class DeployQueue:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(conn)
             # WAL + NORMAL: a commit survives a process crash; only an OS crash may lose the last commits.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")

@@ -147,3 +147,26 @@ def test_long_poll_wakes_on_the_outcome_and_times_out_on_a_pending_row(tmp_path)
     # Woken by the outcome: after the release, and before the deadline that a missed notification would wait out.
     assert done.status == COMPLETE and done.result == 2.0 and 0.15 < waited < 120
     assert missing is None
+
+
+def _open_queue_at(path: str, start_at: float) -> None:
+    time.sleep(max(0.0, start_at - time.time()))
+    DeployQueue(path).close()
+
+
+def test_processes_opening_a_new_queue_file_at_once_all_start(tmp_path):
+    # Two API processes started together (bench_inference_log.py, `up --profile team`'s APIs on one host) both
+    # switch the fresh file to WAL; SQLite answers the second "database is locked" without waiting for its busy
+    # timeout, and that API exited at start.
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    for attempt in range(3):
+        path = str(tmp_path / f"queue-{attempt}.db")
+        start_at = time.time() + 1.5  # after the spawned interpreters have imported
+        processes = [context.Process(target=_open_queue_at, args=(path, start_at)) for _ in range(6)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(60)
+        assert [process.exitcode for process in processes] == [0] * 6
