@@ -10,8 +10,10 @@ between the two, so a machine that gets busier or quieter mid-run shifts both al
 requests from `--clients` keep-alive clients after a warm-up, long enough (2 s and more) to hold several of the
 writer's one-second flushes: a round shorter than the flush interval catches a flush or not by chance. The figure
 is the p99 of all rounds with logging over the p99 without (goal: at most +10 %); the spread of the rounds' own
-ratios is printed beside it. Last, `--ingest-rows` rows in files as the API writes them are ingested into
-DuckDB by the `inference_log` asset (one hourly partition), timed as a whole run.
+ratios is printed beside it, and each server's CPU time per answer (all its threads, from /proc): what logging
+costs in work, which on two cores shared with the load generator becomes waiting. Last, `--ingest-rows` rows in
+files as the API writes them are ingested into DuckDB by the `inference_log` asset (one hourly partition), timed
+as a whole run.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ STEAM_PATHS = [
     "/steam/game_recommendation/1",
     "/steam/user_recommendation/Alice",
 ]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process, all its threads, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def publish_steam(env: dict[str, str]) -> None:
@@ -130,13 +138,17 @@ def main() -> int:
                 cwd=REPO,
                 env={**os.environ, **env, "MLOPS_INFERENCE_LOG": setting},
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=(home / f"api-{setting}.log").open("wb"),  # read when it fails to start
                 start_new_session=True,
             )
             servers[setting] = (process, port)
         for setting, (process, port) in servers.items():
             # Both servers load their models at once; a loaded machine needs minutes for that.
-            wait_until_ok(f"http://127.0.0.1:{port}/classify", SAMPLE, process, timeout=900)
+            try:
+                wait_until_ok(f"http://127.0.0.1:{port}/classify", SAMPLE, process, timeout=900)
+            except RuntimeError:
+                print((home / f"api-{setting}.log").read_text()[-3000:], file=sys.stderr)
+                raise
             for path in STEAM_PATHS:
                 deadline = time.monotonic() + 300
                 while asyncio.run(status(port, path)) != 200:
@@ -151,12 +163,16 @@ def main() -> int:
             workloads = {name: messages for name, messages in workloads.items() if args.only in name}
         latencies = {(w, s): [] for w in workloads for s in servers}
         round_p99 = {(w, s): [] for w in workloads for s in servers}
+        busy = {(w, s): [0.0, 0.0] for w in workloads for s in servers}  # server CPU seconds, wall seconds
         for workload, messages in workloads.items():
             for setting, (_, port) in servers.items():
                 asyncio.run(drive(port, messages(port), min(500, args.requests), args.clients))  # warm-up
             for _ in range(args.rounds):
-                for setting, (_, port) in servers.items():
-                    taken = asyncio.run(drive(port, messages(port), args.requests, args.clients))[1]
+                for setting, (process, port) in servers.items():
+                    cpu = cpu_seconds(process.pid)
+                    wall, taken = asyncio.run(drive(port, messages(port), args.requests, args.clients))
+                    busy[(workload, setting)][0] += cpu_seconds(process.pid) - cpu
+                    busy[(workload, setting)][1] += wall
                     latencies[(workload, setting)] += taken
                     round_p99[(workload, setting)].append(percentile(sorted(taken), 99))
     finally:
@@ -167,13 +183,18 @@ def main() -> int:
         f"\n{args.clients} concurrent keep-alive clients, {args.rounds} alternating rounds of {args.requests} "
         f"requests per server; load average now {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'workload':<28}{'log':>5}{'p50 ms':>10}{'p99 ms':>10}")
+    print(f"{'workload':<28}{'log':>5}{'p50 ms':>10}{'p99 ms':>10}{'server CPU/answer':>20}{'answers/s':>11}")
     for workload in workloads:
         p99 = {}
         for setting in servers:
             ordered = sorted(latencies[(workload, setting)])
             p99[setting] = percentile(ordered, 99) * 1000
-            print(f"{workload:<28}{setting:>5}{percentile(ordered, 50) * 1000:>10.2f}{p99[setting]:>10.2f}")
+            cpu, wall = busy[(workload, setting)]
+            answered = len(ordered)
+            print(
+                f"{workload:<28}{setting:>5}{percentile(ordered, 50) * 1000:>10.2f}{p99[setting]:>10.2f}"
+                f"{cpu / answered * 1e6:>17.1f} µs{answered / wall:>11,.0f}"
+            )
         added = (p99["on"] / p99["off"] - 1) * 100
         print(f"{'':<28}p99 with logging {added:+.1f} %  (goal <= +10 %: {'met' if added <= 10 else 'NOT met'})")
         rounds = sorted(
