@@ -155,9 +155,9 @@ def _open_queue_at(path: str, start_at: float) -> None:
 
 
 def test_processes_opening_a_new_queue_file_at_once_all_start(tmp_path):
-    # Two API processes started together (bench_inference_log.py, `up --profile team`'s APIs on one host) both
-    # switch the fresh file to WAL; SQLite answers the second "database is locked" without waiting for its busy
-    # timeout, and that API exited at start.
+    # Two API processes started together on one state folder (bench_inference_log.py's servers, `uvicorn
+    # --workers 2`) both switch the fresh file to WAL; SQLite answers the second "database is locked" without
+    # waiting for its busy timeout, and that API exited at start.
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
