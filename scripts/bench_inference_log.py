@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from bench_pistachio import SAMPLE, stop, train_champion, wait_until_ok  # noqa: E402
+from bench_pistachio import SAMPLE, cpu_seconds, stop, train_champion, wait_until_ok  # noqa: E402
 from httpload import drive, get_message, post_message, status  # noqa: E402
 
 from tests.support import api_command, free_port, percentile, standalone_environment  # noqa: E402
@@ -46,12 +46,6 @@ STEAM_PATHS = [
     "/steam/game_recommendation/1",
     "/steam/user_recommendation/Alice",
 ]
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process, all its threads, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def publish_steam(env: dict[str, str]) -> None:
