@@ -8,7 +8,6 @@ each one is a partition of the dynamic partitions `deployments`, so a new deploy
 
 import json
 from dataclasses import asdict
-from typing import TYPE_CHECKING
 
 import dagster as dg
 from threadpoolctl import threadpool_limits
@@ -35,9 +34,6 @@ from resources.mlflow_registry import MlflowRegistry
 from resources.model_bucket import ModelBucket, ModelBucketError, sha256_bytes
 from resources.object_store import ObjectStore
 from resources.snapshots import publish_snapshot
-
-if TYPE_CHECKING:
-    pass
 
 deployment_partitions = dg.DynamicPartitionsDefinition(name=PARTITIONS)
 PINNED_MODEL_KEY = key(SYSTEM, "pinned_model")

@@ -9,13 +9,10 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mlops_assets.scones.constants import CLASS_NAMES, DEFAULT_THRESHOLD, THRESHOLD_FAILURE
 from mlops_assets.scones.imaging import image_row
-
-if TYPE_CHECKING:
-    pass
 
 PASSED = "passed"
 INVALID_IMAGE = "INVALID_IMAGE"

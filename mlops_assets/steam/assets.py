@@ -2,7 +2,6 @@
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -24,9 +23,6 @@ from mlops_assets.steam.literal_parser import ParseReport
 from mlops_assets.steam.sources import GAMES_FILE, ITEMS_EXTRACT_FILE, REVIEWS_FILE, USERS_FILE, USERS_ITEMS_FILE
 from resources.data_source import DatasetUnavailable, DataSource
 from resources.object_store import ObjectStore
-
-if TYPE_CHECKING:
-    pass
 
 COMMON = dict(**placement(SYSTEM), pool=DUCKDB_POOL)
 

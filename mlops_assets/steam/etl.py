@@ -11,9 +11,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-if TYPE_CHECKING:
-    pass
-
 # The original's constants.
 KNN_NEIGHBOURS = 3
 DATE_ORIGIN = datetime(1970, 7, 15)  # a datetime, not a Timestamp: pandas is imported where it is used

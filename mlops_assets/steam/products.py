@@ -1,8 +1,6 @@
 """What the endpoints answer: per-genre/year answer tables, the two recommenders, their evaluation, and the
 serving snapshot that hands all of it to the API."""
 
-from typing import TYPE_CHECKING
-
 import dagster as dg
 import orjson
 
@@ -27,9 +25,6 @@ from mlops_assets.steam.constants import (
 )
 from resources.object_store import ObjectStore
 from resources.snapshots import publish_snapshot
-
-if TYPE_CHECKING:
-    pass
 
 COMMON = dict(**placement(SYSTEM), pool=DUCKDB_POOL, kinds={"pandas", "duckdb"}, code_version="1")
 
