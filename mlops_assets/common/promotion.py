@@ -116,13 +116,19 @@ def apply_promotion(
 def candidate_of_run(
     context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey, metric: str | None = None
 ) -> tuple[str, float | None]:
-    """The version (and its `metric`) this run's materialization of the model asset reported: the candidate."""
-    records = context.instance.fetch_materializations(asset_key, limit=1).records
-    if not records or records[0].run_id != run_id_of(context):
+    """The version (and its `metric`) this run's materialization of the model asset reported: the candidate.
+
+    Read from this run's own events, not from the asset's newest materialization: while this gate waits for its
+    pool, another run (the daemon's eager retraining beside a bootstrap, say) may write the model too."""
+    records = context.instance.get_records_for_run(
+        run_id_of(context), of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, ascending=False
+    ).records
+    mine = [r.asset_materialization for r in records if r.asset_key == asset_key]
+    if not mine:
         raise dg.Failure(
             description=f"{asset_key.to_user_string()} was not materialized in this run: no candidate to gate"
         )
-    metadata = records[0].asset_materialization.metadata
+    metadata = mine[0].metadata
     score = None if metric is None else float(metadata[metric].value)
     return str(metadata["model_version"].value), score
 

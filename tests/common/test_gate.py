@@ -212,7 +212,13 @@ def demo_model(context):
 
 
 @dg.asset(key=["demo", "report"], deps=[MODEL_KEY])
-def demo_report():
+def demo_report(context):
+    if "interloper" in context.run.tags:
+        # Another run (the daemon's eager retraining, say) writes the model while this run's gate waits for its
+        # pool: the model's newest materialization is no longer this run's.
+        context.instance.report_runless_asset_event(
+            dg.AssetMaterialization(MODEL_KEY, metadata={"model_version": context.run.tags["interloper"], "auc": 0.5})
+        )
     return dg.MaterializeResult(metadata={"rows": 3})
 
 
@@ -239,3 +245,12 @@ def test_the_candidate_is_the_version_this_run_materialized_never_an_earlier_run
     dg.materialize(demo, instance=instance, selection=only_the_gate, tags={"version": "9"})
     missing = "demo/model was not materialized in this run: no candidate to gate"
     assert CANDIDATES == [missing, [("7", 0.75), ("7", None)], [("8", 0.75), ("8", None)], missing]
+
+
+def test_the_candidate_is_this_runs_version_when_another_run_wrote_the_model_since():
+    instance = dg.DagsterInstance.ephemeral()
+    CANDIDATES.clear()
+    dg.materialize([demo_model, demo_report, demo_gate], instance=instance, tags={"version": "10", "interloper": "99"})
+    newest = instance.fetch_materializations(MODEL_KEY, limit=1).records[0].asset_materialization
+    assert newest.metadata["model_version"].value == "99"  # the interloper's is the newest
+    assert CANDIDATES == [[("10", 0.75), ("10", None)]]
