@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -114,16 +115,41 @@ def sql(url: str, query: str, params=()) -> list[tuple]:
         return cur.fetchall()
 
 
+HELD = "WHERE status = 'PENDING' AND claimed_by LIKE %s"  # the rows a consumer (by the pid in its id) holds
+
+
+def stopped(pid: int) -> bool:
+    """SIGSTOP is delivered asynchronously: the process is frozen once the kernel shows it in state T."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2] == "T"
+
+
 def kill_holding_a_claim(process: subprocess.Popen, url: str, tries: int = 400) -> str:
-    """SIGKILL `process` at a moment it holds a claimed PENDING row (found while it is frozen); that row's id."""
+    """SIGKILL `process` at a moment it holds a claimed PENDING row (found while it is frozen); that row's id.
+
+    Frozen is not enough: the statement completing the row may have left the process just before it stopped and
+    still be running in its PostgreSQL backend. So the row counts as held once that backend is idle and the row
+    is still PENDING under the process's claim."""
     mine = f"%:{process.pid}:%"
     for _ in range(tries):
         process.send_signal(signal.SIGSTOP)
-        held = sql(url, f"SELECT prediction_id FROM {TABLE} WHERE status = 'PENDING' AND claimed_by LIKE %s", (mine,))
+        wait_for(lambda: stopped(process.pid), f"consumer {process.pid} stopped", timeout=10, interval=0.001)
+        time.sleep(0.02)  # bytes already in the socket reach the backend, which then shows as active
+        held = sql(url, f"SELECT prediction_id, claimed_backend FROM {TABLE} {HELD}", (mine,))
         if held:
-            process.kill()
-            process.wait(timeout=10)
-            return held[0][0]
+            prediction_id, backend = held[0]
+            wait_for(
+                lambda b=backend: (
+                    not sql(url, "SELECT 1 FROM pg_stat_activity WHERE pid = %s AND state = 'active'", (b,))
+                ),
+                f"backend {backend} of consumer {process.pid} idle",
+                timeout=10,
+                interval=0.005,
+            )
+            if sql(url, f"SELECT 1 FROM {TABLE} {HELD} AND prediction_id = %s", (mine, prediction_id)):
+                process.kill()
+                process.wait(timeout=10)
+                return prediction_id
         process.send_signal(signal.SIGCONT)
         time.sleep(0.003)
     raise AssertionError(f"consumer {process.pid} never caught holding a claim in {tries} tries")
