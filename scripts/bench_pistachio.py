@@ -88,10 +88,11 @@ async def drive(port: int, path: str, body: dict, requests: int, clients: int) -
     return await httpload.drive(port, [httpload.post_message(port, path, body)], requests, clients)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its children (MLflow's server is a child of its CLI)."""
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU time of a process and (unless `children` is False) its children (MLflow's server is a
+    child of its CLI)."""
     total = 0.0
-    for child in [pid, *_descendants(pid)]:
+    for child in [pid, *(_descendants(pid) if children else [])]:
         try:
             fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:

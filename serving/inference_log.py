@@ -2,13 +2,17 @@
 
 A route calls `InferenceLog.record(...)` once per answer. That call only appends a tuple to an in-memory deque
 (no I/O, no serialization, no lock), so logging can neither slow an answer by more than a few microseconds nor
-fail it. A background thread turns the waiting rows into Arrow arrays as they come (every 20 ms), and every
-`flush_seconds` (or as soon as `buffer_rows` rows are waiting) writes one file per system and UTC hour under
-`<system>/inference_log/hour=YYYY-MM-DD-HH/<uuid4 hex>.parquet`; the app's lifespan flushes the rest on shutdown.
-A crash (SIGKILL, OOM) therefore loses at most the rows answered since the last flush began: at most
-`flush_seconds` of answers, and never more than `buffer_rows` rows once the size trigger has fired.
-A failing object store keeps the rows for the next flush (bounded by `max_pending_rows`, oldest dropped first
-and counted), and is logged, never raised into a request.
+fail it. Who writes the files (one per system and UTC hour, under
+`<system>/inference_log/hour=YYYY-MM-DD-HH/<uuid4 hex>.parquet`):
+- in the API (`writer="process"`, `MLOPS_INFERENCE_LOG_WRITER`'s default), a writer process at idle priority that
+  the event loop hands the rows to every 20 ms and that writes every `flush_seconds` (serving.log_process says what
+  it keeps where, and how a kill of either process is survived): a SIGKILLed API loses at most its last 20 ms;
+- otherwise (`writer="thread"`, the deploy consumer, tests), this process: the rows are turned into Arrow arrays as
+  they come (every 20 ms; on the API's event loop in slices between requests) and written every `flush_seconds`,
+  or as soon as `buffer_rows` rows wait. A crash (SIGKILL, OOM) loses at most the rows answered since the last
+  flush began: at most `flush_seconds` of answers, never more than `buffer_rows` once the size trigger has fired.
+The app's lifespan writes the rest on shutdown. A failing object store keeps the rows for the next flush (bounded
+by `max_pending_rows`, oldest dropped first and counted), and is logged, never raised into a request.
 
 Prediction ids are UUIDv7 in hex: 32 hex digits whose first 48 bits are the millisecond the answer was logged,
 so a lookup reads one hour's folder instead of the whole log. Deploy reuses its queue's ids (uuid4 hex).
@@ -181,7 +185,10 @@ class InferenceLog:
         max_pending_rows: int = 200_000,
         enabled: bool = True,
         recent_ids: int = 200_000,
+        writer: str = "thread",
     ):
+        self.writer = writer  # "process": serving.log_process, when started on the API's event loop
+        self._process = None
         self.store = store
         self.flush_seconds = flush_seconds
         self.buffer_rows = buffer_rows
@@ -218,11 +225,15 @@ class InferenceLog:
         setting = (env.get("MLOPS_INFERENCE_LOG") or "on").strip().lower()
         if setting not in {"on", "off", "1", "0", "true", "false"}:
             raise ValueError(f"MLOPS_INFERENCE_LOG must be 'on' or 'off', got {setting!r}")
+        writer = (env.get("MLOPS_INFERENCE_LOG_WRITER") or "process").strip().lower()
+        if writer not in {"process", "thread"}:
+            raise ValueError(f"MLOPS_INFERENCE_LOG_WRITER must be 'process' or 'thread', got {writer!r}")
         return cls(
             store,
             flush_seconds=float(env.get("MLOPS_INFERENCE_LOG_FLUSH_SECONDS") or 1.0),
             buffer_rows=int(env.get("MLOPS_INFERENCE_LOG_BUFFER_ROWS") or 5000),
             enabled=setting in {"on", "1", "true"},
+            writer=writer,
         )
 
     # --- the request path -------------------------------------------------------------------------------------
@@ -262,6 +273,19 @@ class InferenceLog:
         if self._runner is not None or not self.enabled:
             return
         self._stop.clear()
+        if loop is not None and self.writer == "process":
+            from serving.log_process import WriterProcess, store_spec
+
+            spec = store_spec(self.store)
+            if spec is not None:
+                self._process = WriterProcess(self, spec)
+                self._process.start(loop)
+                self._runner = loop.create_task(self._process.run(ENCODE_SECONDS), name="inference-log-sender")
+                return
+            log.warning(
+                "inference log: a %s cannot be rebuilt in a writer process; writing from a thread",
+                type(self.store).__name__,
+            )
         if loop is not None:
             self._runner = loop.create_task(self._run_on_loop(), name="inference-log-writer")
         else:
@@ -281,6 +305,11 @@ class InferenceLog:
         """`stop` for the API's lifespan: the writer task ends after its current slice or write, then the rest is
         written in a worker thread."""
         self._stop.set()
+        if self._process is not None:
+            self._runner.cancel()
+            await self._process.aclose()
+            self._process = self._runner = None
+            return
         if isinstance(self._runner, asyncio.Task):
             await self._runner
         self._runner = None
@@ -322,7 +351,8 @@ class InferenceLog:
 
     def unwritten_rows(self) -> int:
         held = [*self._groups.values(), *self._failed.values()]
-        return len(self._pending) + sum(len(ids) for _, ids in held)
+        handed_over = 0 if self._process is None else self._process.rows()
+        return len(self._pending) + handed_over + sum(len(ids) for _, ids in held)
 
     def _encode_some(self, limit: int) -> None:
         """Turn up to `limit` waiting rows into Arrow batches, one per system and hour.
@@ -395,8 +425,7 @@ class InferenceLog:
                     continue
                 written += len(ids)
                 self.files_written += 1
-                self._recent.append(dict.fromkeys(ids, name))
-                self._recent_count += len(ids)
+                self._remember(name, ids)
         finally:
             with self._lock:
                 self._writing.remove(work)
@@ -406,6 +435,11 @@ class InferenceLog:
                 self._trim()
         self.rows_written += written
         return written
+
+    def _remember(self, name: str, ids: list[str]) -> None:
+        """`ids` are in the file `name` (written here, or by the writer process); the caller trims."""
+        self._recent.append(dict.fromkeys(ids, name))
+        self._recent_count += len(ids)
 
     def _trim(self) -> None:
         """Bound what a long outage keeps (the caller holds the lock): the oldest rows go first, counted."""
@@ -434,9 +468,14 @@ class InferenceLog:
     def find(self, prediction_id: str, systems: Iterable[str]) -> dict[str, Any] | None:
         """The logged row of `prediction_id`: still buffered, recently written by this process, or in the files
         of the hour its id names (other processes, earlier runs)."""
-        for record in list(self._pending):
-            if record[0] == prediction_id:
-                return encode(record)
+        # The deque before the writer process's batches: a row is put into those before it leaves the deque.
+        handed_over = [list(self._pending)]
+        if self._process is not None:
+            handed_over += self._process.batches()
+        for records in handed_over:
+            for record in records:
+                if record[0] == prediction_id:
+                    return encode(record)
         with self._lock:
             held = [*self._groups.values(), *self._failed.values(), *(g for w in self._writing for g in w.values())]
         for batches, ids in held:
@@ -445,6 +484,10 @@ class InferenceLog:
 
                 table = pa.Table.from_batches(batches, schema=arrow_schema())
                 return table.slice(ids.index(prediction_id), 1).to_pylist()[0]
+        if self._process is not None:
+            found = self._process.written_row(prediction_id)
+            if found is not None:
+                return found[1]
         key = self.written_file(prediction_id)
         if key is not None:
             rows = read_rows(self.store.get_bytes(key), prediction_id)
@@ -461,7 +504,10 @@ class InferenceLog:
     def written_file(self, prediction_id: str) -> str | None:
         """The key of the file this process wrote `prediction_id` to, among its last `recent_ids` answers."""
         recent = list(self._recent)  # a copy: the writer thread appends meanwhile
-        return next((files[prediction_id] for files in reversed(recent) if prediction_id in files), None)
+        found = next((files[prediction_id] for files in reversed(recent) if prediction_id in files), None)
+        if found is None and self._process is not None:
+            found = (self._process.written_row(prediction_id) or (None,))[0]
+        return found
 
     def _candidate_prefixes(self, prediction_id: str, systems: Iterable[str]) -> list[str]:
         issued = id_time(prediction_id)
