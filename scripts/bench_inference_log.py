@@ -65,7 +65,8 @@ def ingest_rate(home: Path, rows: int, rows_per_file: int = 500) -> tuple[float,
     from mlops_assets.common.inference_log import inference_log_asset
     from resources.object_store import LocalObjectStore
     from resources.tables import DuckDBTables
-    from serving.inference_log import new_prediction_id, parquet_bytes_of, record_batch
+    from serving.inference_log import new_prediction_id
+    from serving.log_rows import parquet_bytes_of, record_batch
 
     store = LocalObjectStore(root=str(home / "ingest-objects"))
     hour = datetime(2026, 3, 10, 14, tzinfo=UTC)

@@ -72,7 +72,7 @@ def store_spec(store) -> tuple[str, str, dict] | None:
 def portable(rows: list[tuple], lineages: dict) -> list[tuple]:
     """The rows with every input, answer and lineage that is not already text or bytes as its JSON text (what the
     log stores); a lineage object is serialized once, kept in `lineages` by identity."""
-    from serving.inference_log import to_json
+    from serving.log_rows import to_json
 
     def text(value):
         return value if value is None or type(value) is str or type(value) is bytes else to_json(value)
@@ -340,7 +340,7 @@ class WriterProcess:
 
     def written_row(self, prediction_id: str) -> tuple[str, dict] | None:
         """The confirmed file that holds `prediction_id`, and its row: the newest files whose ids' range holds it."""
-        from serving.inference_log import read_rows
+        from serving.log_rows import read_rows
 
         for lowest, highest, _, name in reversed(list(self.files)):
             if lowest <= prediction_id <= highest:

@@ -18,7 +18,8 @@ from mlops_assets.scones.capture import Capture, record
 from mlops_assets.scones.workflow import Verdict
 from resources.object_store import LocalObjectStore
 from resources.tables import DuckDBTables
-from serving.inference_log import encode, new_prediction_id, parquet_bytes
+from serving.inference_log import new_prediction_id
+from serving.log_rows import encode, parquet_bytes
 
 HOUR = datetime(2026, 3, 10, 14, tzinfo=UTC)
 PARTITION = "2026-03-10-14:00"

@@ -13,16 +13,8 @@ import pytest
 from mlops_assets.common.log_format import COLUMNS
 from resources import build_object_store
 from resources.object_store import LocalObjectStore
-from serving.inference_log import (
-    YIELD_EVERY,
-    InferenceLog,
-    encode,
-    id_time,
-    new_prediction_id,
-    parquet_bytes,
-    parquet_bytes_of,
-    record_batch,
-)
+from serving.inference_log import YIELD_EVERY, InferenceLog, id_time, new_prediction_id
+from serving.log_rows import encode, parquet_bytes, parquet_bytes_of, record_batch
 from tests.support import wait_for
 
 

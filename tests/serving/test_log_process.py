@@ -14,7 +14,8 @@ from pydantic import BaseModel
 
 import serving.log_process as log_process
 from resources.object_store import LocalObjectStore
-from serving.inference_log import InferenceLog, encode, to_json
+from serving.inference_log import InferenceLog
+from serving.log_rows import encode, to_json
 from tests.serving.test_inference_log import log_files, logged_ids
 
 
