@@ -171,10 +171,10 @@ class WriterProcess:
 
     async def aclose(self, timeout: float = 60.0) -> None:
         """Hand over the rest, close the pipe, and wait (reading its confirmations) for the writer to finish."""
-        if self.respawning:
-            self._respawn("had died")
-        self.closing = True
         self.hand_over()
+        if self.respawning or self.process.poll() is not None:  # it died just now: a last one writes the rest
+            self._restart(f"exited with {self.process.returncode}", at_once=True)
+        self.closing = True
         deadline = time.monotonic() + timeout
         while self.outgoing and self.process.poll() is None and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
@@ -256,7 +256,9 @@ class WriterProcess:
             self.boosted = starved
             if starved:
                 log.warning(
-                    "inference log: the writer has waited %.0f s for CPU; normal priority until it catches up", waited
+                    "inference log: rows unconfirmed for %.0f s (a writer given no CPU time, or a failing store): "
+                    "the writer at normal priority until it catches up",
+                    waited,
                 )
 
     # --- confirmations in -------------------------------------------------------------------------------------
@@ -292,8 +294,12 @@ class WriterProcess:
         self.log.rows_written, self.log.files_written, self.log.failed_writes = rows, files, failed
         self.log.dropped_rows = dropped + self.dropped_here
 
-    def _restart(self, why: str) -> None:
+    def _restart(self, why: str, at_once: bool = False) -> None:
         if self.closing:
+            return
+        if self.respawning:  # the old one is cleaned up already; its successor waits for its time
+            if at_once:
+                self._respawn(why)
             return
         old = self.process
         with contextlib.suppress(OSError, ValueError):
@@ -307,7 +313,7 @@ class WriterProcess:
         self.counted = [c + n for c, n in zip(self.counted, self.current, strict=True)]
         self.current = [0, 0, 0, 0]
         wait = RESTART_SECONDS - (time.monotonic() - self.started_at)
-        if wait > 0:  # it died at once: try again a little later, the rows wait here meanwhile
+        if wait > 0 and not at_once:  # it died at once: try again a little later, the rows wait here meanwhile
             self.respawning = True
             self.loop.call_later(wait, self._respawn, why)
             return

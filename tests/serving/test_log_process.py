@@ -128,6 +128,26 @@ def test_a_writer_killed_mid_work_is_replaced_and_no_row_is_lost(tmp_path):
     print(f"{len(written) - len(ids)} row(s) written twice after the kill")
 
 
+def test_a_writer_that_dies_just_before_the_shutdown_is_replaced_to_write_the_rest(tmp_path):
+    store = LocalObjectStore(root=str(tmp_path))
+    log = process_log(store, flush_seconds=3600)  # only the shutdown writes
+
+    async def serve():
+        log.start(asyncio.get_running_loop())
+        writer = log._process.process
+        ids = [answer(log, i) for i in range(300)]
+        await until(lambda: log._process.rows() == len(ids), "the rows handed over")
+        # Dead within its first 2 s (a restart would otherwise wait), and not yet noticed: no await in between.
+        os.kill(writer.pid, signal.SIGKILL)
+        writer.wait()
+        ids.append(answer(log))
+        await log.aclose()
+        return ids
+
+    ids = asyncio.run(serve())
+    assert sorted(logged_ids(store, "pistachio")) == sorted(ids) and log._process is None
+
+
 def test_a_writer_starved_of_cpu_gets_normal_priority_until_it_has_caught_up(tmp_path, monkeypatch):
     monkeypatch.setattr(log_process, "STARVED_SECONDS", 0.3)
     store = LocalObjectStore(root=str(tmp_path))
