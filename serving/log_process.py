@@ -1,7 +1,7 @@
 """The inference log's writer in a process of its own (`serving.log_writer`), fed through a pipe.
 
 Why a process: turning ~17,000 answers a second into zstd Parquet costs about 3 µs an answer. In a thread of the
-API it took the GIL from the event loop, and /classify's p99 under 16 clients rose 33-46 %
+API it took the GIL from the event loop, and /classify's p99 under 16 clients rose 32-46 %
 (scripts/bench_inference_log.py). Here the API only hands its rows over, in one `marshal` call every 20 ms (~0.3 µs
 an answer), and the writer runs at `SCHED_IDLE`: it gets the CPU time the answers leave.
 
@@ -10,12 +10,13 @@ What is kept, and where, at every moment:
 - handed over, not yet confirmed written: `unconfirmed` here, each batch under a sequence number, searched by
   `GET /predictions/{id}` and sent again if the writer dies (kill -9 is healed: a new writer is started and given
   the batches; a row written just before the death may be written twice, and the ingest keeps one per id);
-- written: the writer confirms the sequence number it wrote through and names each file with its ids, which go to
-  the log's index of recent ids.
+- written: the writer confirms the sequence number it wrote through, and each file with the range of its ids; a
+  lookup reads the newest files whose range holds the id (`written_row`).
 The writer ends when its pipe closes: at the API's shutdown, after writing everything, or when the API is killed,
 after writing what it was given. So a SIGKILLed API loses at most its last 20 ms of answers.
-Starvation: a writer that is not given CPU time for `STARVED_SECONDS` (the machine busy with other work) is moved
-to normal priority until it has caught up, so the rows waiting here stay bounded in time as well as in number.
+Starvation: a writer whose rows stay unconfirmed for `STARVED_SECONDS` beyond the flush interval (the machine busy
+with other work) is moved to normal priority until it has caught up, so the rows waiting here stay bounded in
+time as well as in number.
 """
 
 from __future__ import annotations

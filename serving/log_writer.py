@@ -4,7 +4,7 @@ Reads the API's batches of answered rows on stdin and writes them as the log's P
 `flush_seconds` (or once `FILE_ROWS` wait), with the same encoder and the same handling of a failing store as the
 in-process writer. Not every `buffer_rows`, as the in-process writer does: that bound limits what a crash of the
 API loses, and here the API's answers leave its memory within 20 ms. A file costs much the same work whatever its
-size: files four times a second at /classify's rate made its p99 with logging +14 to +36 % instead of +1 to +4 %.
+size: files four times a second at /classify's rate made its p99 with logging +19 to +53 % instead of -2 to +10 %.
 After each write it tells the API, on stdout, the last batch it has written through, and each file with the range
 of its ids. It ends when stdin closes, once everything it was given is written (a store that still fails then gets
 `FINAL_TRIES` more tries before the rest is reported lost).
