@@ -20,6 +20,16 @@ DEFAULT_UI_URL = "http://127.0.0.1:5000"
 SKLEARN_REQUIREMENTS = ["scikit-learn==1.9.1", "skops==0.16.0", "numpy<3", "pandas<3"]
 
 _setup_lock = threading.Lock()
+_import_lock = threading.Lock()
+
+
+def import_mlflow():
+    """The mlflow module, imported under a lock. Two threads importing it at once (an API's watcher loading its
+    champion, a request reading the registry) can meet in mlflow's circular imports, and one then fails with
+    "partially initialized module 'mlflow'" (seen in CI). Every import of mlflow here goes through this first."""
+    with _import_lock:
+        import mlflow
+    return mlflow
 
 
 def model_uri(model_name: str, version: str | int) -> str:
@@ -65,8 +75,7 @@ class MlflowRegistry(dg.ConfigurableResource):
 
     def activate(self):
         """Point the process-global mlflow module at this store and return it."""
-        import mlflow
-
+        mlflow = import_mlflow()
         with _setup_lock:
             if self.s3_endpoint_url:
                 # MLflow's S3 artifact repository takes its endpoint from this variable alone, read whenever it
@@ -78,9 +87,9 @@ class MlflowRegistry(dg.ConfigurableResource):
 
     def client(self):
         if self._client is None:
+            self.activate()
             from mlflow.tracking import MlflowClient
 
-            self.activate()
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
 
@@ -139,10 +148,11 @@ class MlflowRegistry(dg.ConfigurableResource):
         Any other failure (tracking server unreachable, refused credentials, a 5xx) raises: read as "no champion",
         it would let a gate promote a candidate without comparing it with anything.
         """
+        client = self.client()
         from mlflow.exceptions import MlflowException
 
         try:
-            return self.client().get_model_version_by_alias(model_name, alias)
+            return client.get_model_version_by_alias(model_name, alias)
         except MlflowException as exc:
             if is_missing_alias(exc):
                 return None
