@@ -135,8 +135,9 @@ class WriterProcess:
     # --- lifecycle --------------------------------------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The writer itself starts with the first answer to log: an API that logs nothing (a health check, the
+        pages, most tests) starts no process and waits for none at shutdown."""
         self.loop = loop
-        self._spawn()
 
     def _spawn(self) -> None:
         import fcntl
@@ -173,6 +174,9 @@ class WriterProcess:
     async def aclose(self, timeout: float = 60.0) -> None:
         """Hand over the rest, close the pipe, and wait (reading its confirmations) for the writer to finish."""
         self.hand_over()
+        if self.process is None:  # nothing was ever logged
+            self.closing = True
+            return
         if self.respawning or self.process.poll() is not None:  # it died just now: a last one writes the rest
             self._restart(f"exited with {self.process.returncode}", at_once=True)
         self.closing = True
@@ -212,7 +216,11 @@ class WriterProcess:
             self._bound()
         if self.respawning:
             return
-        if self.process.poll() is not None:
+        if self.process is None:
+            if not self.unconfirmed:
+                return
+            self._spawn()
+        elif self.process.poll() is not None:
             self._restart(f"exited with {self.process.returncode}")
             return
         self._write()

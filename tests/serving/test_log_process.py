@@ -43,13 +43,13 @@ def test_rows_are_written_by_the_writer_process_and_found_at_every_moment(tmp_pa
 
     async def serve():
         log.start(asyncio.get_running_loop())
-        writer = log._process.process
         ids = []
         for burst in range(30):  # answers come in bursts while earlier ones are handed over, written, confirmed
             ids += [answer(log, burst * 100 + i) for i in range(100)]
             missed.extend(pid for pid in ids[::37] + ids[-3:] if log.find(pid, ["pistachio"]) is None)
             await asyncio.sleep(0.01)
         await until(lambda: log.rows_written == len(ids), "every row confirmed")
+        writer = log._process.process
         assert log.written_file(ids[0]).startswith("pistachio/inference_log/hour=")  # the confirmed file's name
         last = answer(log)
         await log.aclose()
@@ -106,12 +106,12 @@ def test_a_writer_killed_mid_work_is_replaced_and_no_row_is_lost(tmp_path):
 
     async def serve():
         log.start(asyncio.get_running_loop())
-        first = log._process.process
         ids = []
         for burst in range(40):
             ids += [answer(log, burst * 50 + i) for i in range(50)]
             if burst == 20:  # rows handed over but not yet written, more coming
                 assert log._process.rows() > 0
+                first = log._process.process
                 os.kill(first.pid, signal.SIGKILL)
             await asyncio.sleep(0.01)
         await until(lambda: log._process.restarts == 1 and log.rows_written >= len(ids), "the new writer's files")
@@ -134,9 +134,9 @@ def test_a_writer_that_dies_just_before_the_shutdown_is_replaced_to_write_the_re
 
     async def serve():
         log.start(asyncio.get_running_loop())
-        writer = log._process.process
         ids = [answer(log, i) for i in range(300)]
         await until(lambda: log._process.rows() == len(ids), "the rows handed over")
+        writer = log._process.process
         # Dead within its first 2 s (a restart would otherwise wait), and not yet noticed: no await in between.
         os.kill(writer.pid, signal.SIGKILL)
         writer.wait()
@@ -156,10 +156,12 @@ def test_a_writer_starved_of_cpu_gets_normal_priority_until_it_has_caught_up(tmp
 
     async def serve():
         log.start(asyncio.get_running_loop())
+        ids = [answer(log)]  # the writer starts with the first answer
+        await until(lambda: log._process.process is not None, "the writer started")
         writer = log._process.process
         await until(lambda: os.sched_getscheduler(writer.pid) == os.SCHED_IDLE, "the writer at idle priority")
         os.kill(writer.pid, signal.SIGSTOP)  # as if other work took every CPU
-        ids = [answer(log, i) for i in range(100)]
+        ids += [answer(log, i) for i in range(100)]
         await until(lambda: os.sched_getscheduler(writer.pid) == os.SCHED_OTHER, "normal priority")
         policies.append(os.sched_getscheduler(writer.pid))
         os.kill(writer.pid, signal.SIGCONT)
@@ -192,6 +194,19 @@ def test_a_failing_store_keeps_the_rows_in_the_writer_and_findable_until_it_reco
 
     ids = asyncio.run(serve())
     assert sorted(logged_ids(LocalObjectStore(root=str(root)), "pistachio")) == sorted(ids)
+
+
+def test_an_api_that_logs_nothing_starts_no_writer(tmp_path):
+    log = process_log(LocalObjectStore(root=str(tmp_path)))
+
+    async def serve():
+        log.start(asyncio.get_running_loop())
+        await asyncio.sleep(0.1)  # five rounds of the sender
+        assert log._process.process is None
+        await log.aclose()
+
+    asyncio.run(serve())
+    assert log_files(log.store, "pistachio") == []
 
 
 def test_a_store_the_writer_cannot_rebuild_is_written_from_a_thread(tmp_path):

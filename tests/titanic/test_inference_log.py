@@ -114,9 +114,9 @@ def test_sigkill_of_the_api_loses_only_the_answers_it_had_not_handed_to_its_writ
     before = set(on_disk(store))
     process, base = start_api({**titanic_platform.env, "MLOPS_INFERENCE_LOG_FLUSH_SECONDS": "0.5"})
     try:
-        writer = wait_for(lambda: log_writer_of(process), "the API's log writer")
         with httpx.Client(base_url=base, timeout=30) as client:
-            older = ask(client, 20)
+            older = ask(client, 20)  # the API starts its log writer with the first answer
+            writer = wait_for(lambda: log_writer_of(process), "the API's log writer")
             # Written by the timer alone, no shutdown: every answer older than the flush interval is on disk.
             wait_for(lambda: set(older) <= set(on_disk(store)), "the first answers on disk", timeout=60)
             newest = ask(client, 10)
@@ -135,9 +135,9 @@ def test_a_log_writer_killed_mid_work_is_replaced_and_no_answer_fails_or_goes_un
     before = set(on_disk(store))
     process, base = start_api({**titanic_platform.env, "MLOPS_INFERENCE_LOG_FLUSH_SECONDS": "0.3"})
     try:
-        first = wait_for(lambda: log_writer_of(process), "the API's log writer")
         with httpx.Client(base_url=base, timeout=30) as client:
             answered = ask(client, 30)
+            first = wait_for(lambda: log_writer_of(process), "the API's log writer")
             os.kill(first, signal.SIGKILL)
             answered += ask(client, 30)  # answered while the writer is dead and replaced
             second = wait_for(lambda: log_writer_of(process), "a new log writer")
