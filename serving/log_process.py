@@ -73,35 +73,27 @@ def store_spec(store) -> tuple[str, str, dict] | None:
 def portable(rows: list[tuple], lineages: dict) -> list[tuple]:
     """The rows with every input, answer and lineage that is not already text or bytes as its JSON text (what the
     log stores); a lineage object is serialized once, kept in `lineages` by identity."""
-    from serving.log_rows import to_json
+    from serving.log_rows import lineage_text, to_json
 
     def text(value):
         return value if value is None or type(value) is str or type(value) is bytes else to_json(value)
 
-    carried = []
-    for pid, logged_us, system, route, model_name, model_version, inputs, output, lineage in rows:
-        if lineage is not None and type(lineage) is not str:
-            known = lineages.get(id(lineage))
-            if known is None or known[0] is not lineage:  # holding the object keeps its id from being reused
-                if len(lineages) > 64:  # models come and go
-                    lineages.clear()
-                known = lineages[id(lineage)] = (lineage, to_json(lineage))
-            lineage = known[1]
-        version = None if model_version is None else str(model_version)
-        carried.append(
-            (
-                str(pid),
-                int(logged_us),
-                str(system),
-                str(route),
-                text(model_name),
-                version,
-                text(inputs),
-                text(output),
-                lineage,
-            )
+    if len(lineages) > 64:  # models come and go
+        lineages.clear()
+    return [
+        (
+            str(pid),
+            int(logged_us),
+            str(system),
+            str(route),
+            text(model_name),
+            None if model_version is None else str(model_version),
+            text(inputs),
+            text(output),
+            text(lineage) if type(lineage) is str or lineage is None else lineage_text(lineage, lineages),
         )
-    return carried
+        for pid, logged_us, system, route, model_name, model_version, inputs, output, lineage in rows
+    ]
 
 
 class WriterProcess:

@@ -64,6 +64,15 @@ def _texts(values: tuple) -> tuple | list:
     return [to_json(v) for v in values]
 
 
+def lineage_text(lineage: Any, lineages: dict[int, tuple[Any, str | None]]) -> str | None:
+    """A model's lineage as JSON text, serialized once per object: kept in `lineages` by identity (holding the
+    object keeps its id from being reused)."""
+    known = lineages.get(id(lineage))
+    if known is None or known[0] is not lineage:
+        known = lineages[id(lineage)] = (lineage, to_json(lineage))
+    return known[1]
+
+
 def record_batch(records: list[tuple], lineages: dict[int, tuple[Any, str | None]] | None = None):
     """The Arrow batch of `records`: what `parquet_bytes([encode(r) ...])` holds, built column by column (~1 µs a
     row instead of ~7 through row dicts): the rows are transposed in C, answers and raw request bodies go to Arrow
@@ -72,12 +81,7 @@ def record_batch(records: list[tuple], lineages: dict[int, tuple[Any, str | None
 
     lineages = {} if lineages is None else lineages
     ids, times, systems, routes, names, versions, inputs, outputs, lineage_objects = zip(*records, strict=True)
-    lineage_texts = []
-    for lineage in lineage_objects:
-        known = lineages.get(id(lineage))
-        if known is None or known[0] is not lineage:  # holding the object keeps its id from being reused
-            known = lineages[id(lineage)] = (lineage, to_json(lineage))
-        lineage_texts.append(known[1])
+    lineage_texts = [lineage_text(lineage, lineages) for lineage in lineage_objects]
     if not all(type(v) is str for v in versions):
         versions = [None if v is None else str(v) for v in versions]
     text = pa.string()

@@ -74,6 +74,15 @@ def wait_for(condition, what: str, timeout: float = 60.0, interval: float = 0.01
         time.sleep(interval)
 
 
+def process_state(pid: int) -> str | None:
+    """The kernel's one-letter state of a process (R, S, T for stopped, Z for a zombie...); None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    return stat[stat.rindex(")") + 2]
+
+
 def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)

@@ -17,11 +17,10 @@ import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from tests.support import REPO_ROOT, standalone_environment, stop_process, uvicorn_server, wait_for
+from tests.support import REPO_ROOT, process_state, standalone_environment, stop_process, uvicorn_server, wait_for
 
 psycopg2 = pytest.importorskip("psycopg2")
 
@@ -120,8 +119,7 @@ HELD = "WHERE status = 'PENDING' AND claimed_by LIKE %s"  # the rows a consumer 
 
 def stopped(pid: int) -> bool:
     """SIGSTOP is delivered asynchronously: the process is frozen once the kernel shows it in state T."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat[stat.rindex(")") + 2] == "T"
+    return process_state(pid) == "T"
 
 
 def kill_holding_a_claim(process: subprocess.Popen, url: str, tries: int = 400) -> str:

@@ -22,7 +22,16 @@ from resources.mlflow_registry import CHAMPION
 from serving import predictions, titanic
 from serving.app import create_app
 from serving.context import ServingContext
-from tests.support import REPO_ROOT, api_command, free_port, stop_process, wait_for, wait_for_http, wait_until_loaded
+from tests.support import (
+    REPO_ROOT,
+    api_command,
+    free_port,
+    process_state,
+    stop_process,
+    wait_for,
+    wait_for_http,
+    wait_until_loaded,
+)
 from tests.titanic.test_serving import PASSENGER
 
 
@@ -102,11 +111,7 @@ def log_writer_of(process: subprocess.Popen) -> int | None:
 
 
 def ended(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return True
-    return stat[stat.rindex(")") + 2] in "ZX"
+    return process_state(pid) in (None, "Z", "X")
 
 
 def test_sigkill_of_the_api_loses_only_the_answers_it_had_not_handed_to_its_writer(titanic_platform):
