@@ -377,15 +377,16 @@ class InferenceLog:
 
                 table = pa.Table.from_batches(batches, schema=arrow_schema())
                 return table.slice(ids.index(prediction_id), 1).to_pylist()[0]
-        if self._process is not None:
+        if self._process is not None:  # the writer process's files, found by their ids' ranges and read once
             found = self._process.written_row(prediction_id)
             if found is not None:
                 return found[1]
-        key = self.written_file(prediction_id)
-        if key is not None:
-            rows = read_rows(self.store.get_bytes(key), prediction_id)
-            if rows:
-                return rows[0]
+        else:
+            key = self.written_file(prediction_id)
+            if key is not None:
+                rows = read_rows(self.store.get_bytes(key), prediction_id)
+                if rows:
+                    return rows[0]
         for prefix in self._candidate_prefixes(prediction_id, systems):
             for info in reversed(self.store.list_objects(prefix)):
                 if info.key.endswith(".parquet"):

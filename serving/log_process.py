@@ -144,7 +144,6 @@ class WriterProcess:
             # logging: +51 to +82 % that way). It ignores Ctrl-C and SIGTERM to the group and ends with its pipe.
         )
         self.boosted = False
-        self.current = [0, 0, 0, 0]
         settings = (self.spec, self.log.flush_seconds, self.log.max_pending_rows)
         self.process.stdin.write(frame(settings))
         self.process.stdin.flush()

@@ -51,6 +51,7 @@ def test_rows_are_written_by_the_writer_process_and_found_at_every_moment(tmp_pa
         await until(lambda: log.rows_written == len(ids), "every row confirmed")
         writer = log._process.process
         assert log.written_file(ids[0]).startswith("pistachio/inference_log/hour=")  # the confirmed file's name
+        assert log.find(ids[7], ["pistachio"])["inputs"] == '{"Area":7}'  # read from that file
         last = answer(log)
         await log.aclose()
         return [*ids, last], writer
